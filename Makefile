@@ -49,3 +49,8 @@ bench: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
+
+# Until the first release, schema changes regenerate the initial migration from the models.
+schema: $(VENV)/.dev
+	$(PY) -c "from service import migrate; print(migrate.rebuild_initial())"
+	$(VENV)/bin/ruff format -q service/migrations/versions

@@ -1,0 +1,97 @@
+"""Backstride service: the Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from service.config import Settings, load_settings
+
+API_TITLE = "Backstride API"
+API_VERSION = "v1"
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: configure, init extensions, register blueprints, errors and CLI."""
+    settings = _settings(config)
+    app = Flask(__name__, instance_relative_config=False)
+    _configure(app, settings)
+    _init_extensions(app, settings)
+    _register_blueprints(app)
+    _register_error_handlers(app)
+    _register_cli(app)
+    return app
+
+
+def _settings(config: Settings | Mapping[str, Any] | None) -> Settings:
+    if isinstance(config, Settings):
+        return config
+    settings = load_settings()
+    return settings.replace(**config) if config else settings
+
+
+def _configure(app: Flask, settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app.extensions["backstride.settings"] = settings
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        API_TITLE=API_TITLE,
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        RATELIMIT_HEADERS_ENABLED=True,
+        JSON_SORT_KEYS=False,
+    )
+
+
+def _init_extensions(app: Flask, settings: Settings) -> None:
+    from service.extensions import api, db, limiter
+    from service.ops.routes import install_request_metrics
+
+    db.configure(settings.database_url)
+    app.teardown_appcontext(db.remove)
+    limiter.init_app(app)
+    api.init_app(
+        app,
+        spec_kwargs={
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                }
+            },
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    install_request_metrics(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from service.extensions import api
+    from service.ops.routes import blp as ops_blp
+    from service.routes import API_BLUEPRINTS
+
+    app.register_blueprint(ops_blp)
+    for blueprint in API_BLUEPRINTS:
+        api.register_blueprint(blueprint)
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from service.errors import register_error_handlers
+
+    register_error_handlers(app)
+
+
+def _register_cli(app: Flask) -> None:
+    from service.cli import register_cli
+
+    register_cli(app)

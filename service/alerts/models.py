@@ -1,0 +1,37 @@
+"""Alerts that ask a clinician to look at a patient."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base, BigId, IdPk, utcnow
+
+
+class ClinicianAlert(Base):
+    """An alert raised by a rule (or the system) for a patient's clinic."""
+
+    __tablename__ = "clinician_alerts"
+    __table_args__ = (
+        CheckConstraint("severity IN ('info', 'warning', 'urgent')", name="severity"),
+        Index("ix_clinician_alerts_clinic_open", "clinic_id", "acked_at"),
+    )
+
+    id: Mapped[IdPk]
+    clinic_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("clinics.id", ondelete="CASCADE")
+    )
+    patient_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    evaluation_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("evaluations.id", ondelete="SET NULL")
+    )
+    rule_id: Mapped[str | None] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    acked_at: Mapped[dt.datetime | None]
+    acked_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id", ondelete="SET NULL"))

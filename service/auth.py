@@ -1,0 +1,85 @@
+"""Who is calling: bearer-token authentication and role checks for views."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import g, request
+
+from service.accounts.models import User
+from service.accounts.security import decode_token
+from service.errors import Forbidden, NotFound, Unauthorized
+from service.extensions import db, get_settings
+from service.patients.models import PatientProfile
+
+F = TypeVar("F", bound=Callable[..., Any])
+BEARER_HEADERS = {"WWW-Authenticate": 'Bearer realm="backstride"'}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    user_id: int
+    role: str
+    clinic_id: int | None
+
+    @property
+    def is_staff(self) -> bool:
+        """Clinicians and admins."""
+        return self.role in {"clinician", "admin"}
+
+
+def _authenticate() -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing bearer token", headers=BEARER_HEADERS)
+    claims = decode_token(token.strip(), get_settings())
+    if claims is None:
+        raise Unauthorized("invalid or expired token", headers=BEARER_HEADERS)
+    user = db.session.get(User, claims.user_id)
+    # A bumped token_version revokes every token issued before it.
+    if user is None or user.token_version != claims.version:
+        raise Unauthorized("token revoked", headers=BEARER_HEADERS)
+    return Principal(user_id=user.id, role=user.role, clinic_id=user.clinic_id)
+
+
+def current_principal() -> Principal:
+    """The caller of the current request (authenticated by `require`)."""
+    principal: Principal = g.principal
+    return principal
+
+
+def require(*roles: str) -> Callable[[F], F]:
+    """Authenticate the request and allow only the given roles."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = _authenticate()
+            if roles and principal.role not in roles:
+                raise Forbidden(f"this route is for: {', '.join(roles)}")
+            g.principal = principal
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorator
+
+
+def patient_in_scope(principal: Principal, patient_id: int) -> PatientProfile:
+    """The patient's profile if the caller's clinic owns it (admins see every clinic)."""
+    profile = db.session.get(PatientProfile, patient_id)
+    if profile is None:
+        raise NotFound("no such patient")
+    if principal.role == "admin":
+        return profile
+    if principal.role != "clinician" or profile.clinic_id != principal.clinic_id:
+        # 404 rather than 403 would hide existence, but clinicians need to tell the two apart
+        # when a patient moved clinic; the body reveals nothing about the patient either way.
+        raise Forbidden("this patient is not in your clinic")
+    return profile

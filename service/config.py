@@ -1,0 +1,164 @@
+"""Configuration: the only module that reads the environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+PROVIDERS = ("google_health", "oura", "withings", "garmin", "polar", "strava", "sandbox")
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable service."""
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """Credentials and endpoints of one wearable provider."""
+
+    client_id: str | None = None
+    client_secret: str | None = None
+    base_url: str | None = None
+    auth_url: str | None = None
+    token_url: str | None = None
+    webhook_secret: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        """Whether the provider can be linked at all."""
+        return bool(self.client_id and self.client_secret)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service needs to know about its environment."""
+
+    env: str = "development"
+    database_url: str = f"sqlite:///{INSTANCE_DIR / 'backstride.db'}"
+    secret_key: str = ""
+    token_encryption_keys: tuple[str, ...] = ()
+    access_token_ttl_s: int = 3600
+    public_base_url: str = "http://127.0.0.1:8000"
+    redis_url: str | None = None
+    login_rate_limit: str = "10 per minute"
+    max_body_bytes: int = 1024 * 1024
+    # argon2id cost; tests lower it, production keeps the library's RFC 9106 defaults.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    scheduler_enabled: bool = False
+    sync_interval_s: int = 3600
+    providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
+    fcm_credentials_file: str | None = None
+    fcm_base_url: str | None = None
+    apns_key_file: str | None = None
+    apns_key_id: str | None = None
+    apns_team_id: str | None = None
+    apns_topic: str | None = None
+    apns_base_url: str | None = None
+    vapid_private_key: str | None = None
+    vapid_subject: str = "mailto:ops@backstride.example"
+    log_level: str = "INFO"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is SQLite (some SQL differs)."""
+        return self.database_url.startswith("sqlite")
+
+    def provider(self, name: str) -> ProviderSettings:
+        """Settings of one provider (empty when not configured)."""
+        return self.providers.get(name, ProviderSettings())
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Settings(**values)
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _provider_settings(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
+    result = {}
+    for name in PROVIDERS:
+        prefix = name.upper()
+        result[name] = ProviderSettings(
+            client_id=env.get(f"{prefix}_CLIENT_ID") or None,
+            client_secret=env.get(f"{prefix}_CLIENT_SECRET") or None,
+            base_url=env.get(f"{prefix}_BASE_URL") or None,
+            auth_url=env.get(f"{prefix}_AUTH_URL") or None,
+            token_url=env.get(f"{prefix}_TOKEN_URL") or None,
+            webhook_secret=env.get(f"{prefix}_WEBHOOK_SECRET") or None,
+        )
+    # The sandbox needs no credentials: it is always linkable.
+    result["sandbox"] = ProviderSettings(client_id="sandbox", client_secret="sandbox")  # noqa: S106
+    return result
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from the environment; refuse to start production without secrets."""
+    env = os.environ if env is None else env
+    mode = env.get("BACKSTRIDE_ENV", "development")
+    secret_key = env.get("SECRET_KEY", "")
+    keys = tuple(k.strip() for k in env.get("TOKEN_ENCRYPTION_KEY", "").split(",") if k.strip())
+    if mode == "production":
+        missing = [
+            n for n, v in (("SECRET_KEY", secret_key), ("TOKEN_ENCRYPTION_KEY", keys)) if not v
+        ]
+        if missing:
+            raise ConfigError(f"production requires {', '.join(missing)}")
+    else:
+        secret_key = secret_key or _development_secret("secret_key", lambda: secrets.token_hex(32))
+        keys = keys or (_development_secret("fernet_key", lambda: Fernet.generate_key().decode()),)
+    for key in keys:
+        try:
+            Fernet(key)
+        except ValueError as exc:
+            raise ConfigError("TOKEN_ENCRYPTION_KEY must be Fernet keys, comma-separated") from exc
+    defaults = Settings()
+    return Settings(
+        env=mode,
+        database_url=env.get("DATABASE_URL") or defaults.database_url,
+        secret_key=secret_key,
+        token_encryption_keys=keys,
+        access_token_ttl_s=_int(env, "ACCESS_TOKEN_TTL", defaults.access_token_ttl_s),
+        public_base_url=env.get("PUBLIC_BASE_URL", defaults.public_base_url).rstrip("/"),
+        redis_url=env.get("REDIS_URL") or None,
+        login_rate_limit=env.get("LOGIN_RATE_LIMIT", defaults.login_rate_limit),
+        scheduler_enabled=env.get("SCHEDULER", "0") == "1",
+        sync_interval_s=_int(env, "SYNC_INTERVAL", defaults.sync_interval_s),
+        providers=_provider_settings(env),
+        fcm_credentials_file=env.get("FCM_CREDENTIALS_FILE") or None,
+        fcm_base_url=env.get("FCM_BASE_URL") or None,
+        apns_key_file=env.get("APNS_KEY_FILE") or None,
+        apns_key_id=env.get("APNS_KEY_ID") or None,
+        apns_team_id=env.get("APNS_TEAM_ID") or None,
+        apns_topic=env.get("APNS_TOPIC") or None,
+        apns_base_url=env.get("APNS_BASE_URL") or None,
+        vapid_private_key=env.get("VAPID_PRIVATE_KEY") or None,
+        log_level=env.get("LOG_LEVEL", "INFO"),
+    )
+
+
+def _development_secret(name: str, make: Any) -> str:
+    """Keep a development secret in instance/ so tokens survive restarts of `make run`."""
+    INSTANCE_DIR.mkdir(exist_ok=True)
+    path = INSTANCE_DIR / f".{name}"
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()

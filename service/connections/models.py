@@ -1,0 +1,73 @@
+"""Links to wearable providers, pending OAuth handshakes and received webhooks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base, BigId, IdPk, utcnow
+
+
+class WearableConnection(Base):
+    """A patient's link to one provider; tokens are Fernet-encrypted at rest."""
+
+    __tablename__ = "wearable_connections"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "provider"),
+        CheckConstraint("status IN ('active', 'needs_reauth', 'revoked')", name="status"),
+        Index("ix_wearable_connections_due", "status", "next_sync_at"),
+        Index("ix_wearable_connections_provider_user", "provider", "provider_user_id"),
+    )
+
+    id: Mapped[IdPk]
+    patient_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    access_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    refresh_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    token_expires_at: Mapped[dt.datetime | None]
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    provider_user_id: Mapped[str | None] = mapped_column(String(128))
+    cursor: Mapped[str | None] = mapped_column(Text)
+    next_sync_at: Mapped[dt.datetime | None]
+    last_sync_at: Mapped[dt.datetime | None]
+    # Lease held by the worker syncing or refreshing this connection (cross-process claims).
+    claimed_until: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OAuthState(Base):
+    """An authorisation in flight: the state we sent and the PKCE verifier we keep."""
+
+    __tablename__ = "oauth_states"
+
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(32))
+    code_verifier_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    redirect_uri: Mapped[str] = mapped_column(String(500))
+    expires_at: Mapped[dt.datetime]
+
+
+class WebhookReceipt(Base):
+    """A webhook event already accepted: replays and duplicates are ignored."""
+
+    __tablename__ = "webhook_receipts"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: Mapped[IdPk]
+    provider: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,38 @@
+"""The push outbox: one row per (tip, device), written with the tip."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base, BigId, IdPk, utcnow
+
+STATUSES = ("pending", "sent", "dead", "failed", "expired")
+
+
+class PushDelivery(Base):
+    """A tip on its way to one device; workers claim, send and retry it."""
+
+    __tablename__ = "push_deliveries"
+    __table_args__ = (
+        UniqueConstraint("tip_id", "device_id"),
+        Index("ix_push_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[IdPk]
+    tip_id: Mapped[int] = mapped_column(BigId, ForeignKey("tips.id", ondelete="CASCADE"))
+    device_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("devices.id", ondelete="SET NULL"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))  # fcm | apns | webpush
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # A worker's lease: another worker may take the row once this has passed (crash recovery).
+    claimed_until: Mapped[dt.datetime | None]
+    last_attempt_at: Mapped[dt.datetime | None]
+    provider_response: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

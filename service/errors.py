@@ -1,0 +1,178 @@
+"""One error hierarchy, rendered as RFC 9457 problem+json in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+from service.extensions import db
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+
+
+class ServiceError(Exception):
+    """Base of every error a use case raises on purpose; `status` picks the HTTP status."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors
+        self.headers = dict(headers or {})
+
+
+class BadRequest(ServiceError):
+    """The request is malformed."""
+
+
+class Unauthorized(ServiceError):
+    """No credentials, or credentials that do not check out."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(ServiceError):
+    """Authenticated, but this is not yours."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(ServiceError):
+    """No such resource (or not one the caller may know about)."""
+
+    status = 404
+    title = "Not found"
+
+
+class Conflict(ServiceError):
+    """The request clashes with the current state."""
+
+    status = 409
+    title = "Conflict"
+
+
+class Invalid(ServiceError):
+    """Well-formed but invalid input; `errors` names the fields."""
+
+    status = 422
+    title = "Unprocessable content"
+
+
+class TooManyRequests(ServiceError):
+    """Slow down."""
+
+    status = 429
+    title = "Too many requests"
+
+
+class Unavailable(ServiceError):
+    """A dependency is down."""
+
+    status = 503
+    title = "Service unavailable"
+
+
+def field_error(field: str, message: str) -> Invalid:
+    """An Invalid naming one field."""
+    return Invalid(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """Build a problem+json response."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors is not None:
+        body["errors"] = errors
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def flatten_messages(messages: Any, prefix: str = "") -> list[dict[str, Any]]:
+    """Turn marshmallow/webargs nested messages into `[{field, message}]`."""
+    out: list[dict[str, Any]] = []
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            out.extend(flatten_messages(value, name))
+    elif isinstance(messages, list | tuple):
+        if all(isinstance(m, str) for m in messages):
+            out.extend({"field": prefix or "_schema", "message": m} for m in messages)
+        else:
+            for item in messages:
+                out.extend(flatten_messages(item, prefix))
+    else:
+        out.append({"field": prefix or "_schema", "message": str(messages)})
+    return out
+
+
+def _strip_location(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """webargs prefixes fields with where they came from ('json.days.0.steps'); keep it apart."""
+    for error in errors:
+        head, _, rest = error["field"].partition(".")
+        if head in {"json", "query", "form", "headers", "files", "path", "view_args"}:
+            error["in"] = head
+            error["field"] = rest or "_schema"
+    return errors
+
+
+def _handle_service_error(exc: ServiceError) -> Response:
+    return problem(exc.status, exc.title, exc.detail, errors=exc.errors, headers=exc.headers)
+
+
+def _handle_http_exception(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    title = exc.name
+    data = getattr(exc, "data", None)  # flask-smorest / webargs attach validation messages here
+    errors = None
+    detail = exc.description
+    if isinstance(data, Mapping) and data.get("messages") is not None:
+        errors = _strip_location(flatten_messages(data["messages"]))
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        if status == 422:
+            title = "Unprocessable content"
+    headers = {}
+    if status == 405 and exc.get_response().headers.get("Allow"):
+        headers["Allow"] = exc.get_response().headers["Allow"]
+    if status == 429:
+        headers["Retry-After"] = exc.get_response().headers.get("Retry-After", "60")
+    return problem(status, title, detail, errors=errors, headers=headers)
+
+
+def _handle_unexpected(exc: Exception) -> Response:
+    # Roll back whatever the request had started; say nothing about the internals.
+    db.session.rollback()
+    log.exception("unhandled error", exc_info=exc)
+    return problem(500, "Internal server error", "The error has been logged.")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Map every error to problem+json."""
+    app.register_error_handler(ServiceError, _handle_service_error)
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(Exception, _handle_unexpected)

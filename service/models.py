@@ -1,0 +1,43 @@
+"""Every model, imported in one place so the metadata (and Alembic) sees the whole schema."""
+
+from __future__ import annotations
+
+from service.accounts.models import Clinic, Invite, User
+from service.activity.models import DailyActivity, WalkingSession
+from service.alerts.models import ClinicianAlert
+from service.audit.models import AuditEvent
+from service.connections.models import OAuthState, WearableConnection, WebhookReceipt
+from service.db import Base
+from service.delivery.models import PushDelivery
+from service.evaluation.models import Evaluation, RuleFiring
+from service.patients.models import Device, PatientProfile
+from service.plans.models import Plan, PlanChange
+from service.reports.models import ExerciseSession, PainReport
+from service.rulesets.models import RuleSet, RuleSetVersion
+from service.tips.models import Tip
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Clinic",
+    "ClinicianAlert",
+    "DailyActivity",
+    "Device",
+    "Evaluation",
+    "ExerciseSession",
+    "Invite",
+    "OAuthState",
+    "PainReport",
+    "PatientProfile",
+    "Plan",
+    "PlanChange",
+    "PushDelivery",
+    "RuleFiring",
+    "RuleSet",
+    "RuleSetVersion",
+    "Tip",
+    "User",
+    "WalkingSession",
+    "WearableConnection",
+    "WebhookReceipt",
+]

@@ -1,0 +1,68 @@
+"""Patient profiles and their push devices."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from service.db import Base, BigId, IdPk, utcnow
+
+if TYPE_CHECKING:
+    from service.accounts.models import User
+
+
+class PatientProfile(Base):
+    """What the program knows about a patient beyond their login."""
+
+    __tablename__ = "patient_profiles"
+
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    clinic_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("clinics.id", ondelete="RESTRICT"), index=True
+    )
+    clinician_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    # The rule set the patient follows (its published version); null = the clinic's default.
+    ruleset_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("rulesets.id", ondelete="SET NULL")
+    )
+    timezone: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(35), default="en")
+    conditions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    quiet_start: Mapped[str | None] = mapped_column(String(5))  # "HH:MM", patient-local
+    quiet_end: Mapped[str | None] = mapped_column(String(5))
+    max_tips_per_day: Mapped[int | None]
+    shoes_changed_on: Mapped[dt.date | None]
+    primary_source: Mapped[str | None] = mapped_column(String(32))
+    enrolled_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Scheduler bookkeeping: the next patient-local decision time, in UTC, so that "who is due"
+    # is one indexed range scan; recomputed after each scheduled evaluation or zone change.
+    next_decision_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    last_decision_at: Mapped[dt.datetime | None]
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    user: Mapped[User] = relationship(back_populates="profile", foreign_keys=[user_id])
+
+
+class Device(Base):
+    """A phone or browser that can receive pushes."""
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        UniqueConstraint("platform", "token"),
+        CheckConstraint("platform IN ('ios', 'android', 'web')", name="platform"),
+        Index("ix_devices_patient", "patient_id"),
+    )
+
+    id: Mapped[IdPk]
+    patient_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(16))
+    token: Mapped[str] = mapped_column(String(4096))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

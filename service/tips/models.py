@@ -1,0 +1,38 @@
+"""Tips: what the patient reads in the inbox (and gets as a push)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base, BigId, IdPk, utcnow
+
+
+class Tip(Base):
+    """A rendered tip, with the rule that produced it and why."""
+
+    __tablename__ = "tips"
+    __table_args__ = (Index("ix_tips_patient_created", "patient_id", "created_at", "id"),)
+
+    id: Mapped[IdPk]
+    patient_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    evaluation_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("evaluations.id", ondelete="SET NULL"), index=True
+    )
+    rule_id: Mapped[str] = mapped_column(String(64))
+    tip_key: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    variant: Mapped[int | None]
+    urgent: Mapped[bool] = mapped_column(default=False)
+    asks: Mapped[str | None] = mapped_column(String(16))
+    why: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[dt.datetime | None]
+    opened_at: Mapped[dt.datetime | None]
+    helpful: Mapped[bool | None]
+    done: Mapped[bool | None]
+    feedback_at: Mapped[dt.datetime | None]

@@ -1,0 +1,157 @@
+"""Shared fixtures: a real database (SQLite, or PostgreSQL when asked), the app, named users.
+
+`BACKSTRIDE_TEST_BACKEND=postgresql` with `TEST_DATABASE_URL` set runs the database-backed tests
+on a fresh PostgreSQL database created for this run (and dropped after); otherwise a fresh
+SQLite file. Every test that uses the `app` fixture is marked `db` automatically.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from flask import Flask
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
+
+from service import create_app, migrate
+from service.config import Settings, load_settings
+from service.db import Base
+from service.extensions import db
+from tests.factories import Seed, seed_named_users
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+PAYLOADS = SHARED / "payloads"
+DB_FIXTURES = {"app", "db_url", "client", "seed", "live_server", "make_app"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that touches the database, so CI can rerun just those on PostgreSQL."""
+    for item in items:
+        if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture(scope="session")
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, migrated database for this test run."""
+    if os.environ.get("BACKSTRIDE_TEST_BACKEND") == "postgresql":
+        server = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+        base = make_url(server).set(drivername="postgresql+psycopg")
+        name = f"backstride_test_{os.getpid()}_{secrets.token_hex(3)}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = base.set(database=name).render_as_string(hide_password=False)
+        try:
+            migrate.upgrade(url)
+            yield url
+        finally:
+            db.session.remove()
+            if db._engine is not None:
+                db._engine.dispose()
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def base_settings(db_url: str) -> Settings:
+    """Settings for tests: fixed secrets, cheap (still memory-hard) password hashing."""
+    env = {
+        "SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "DATABASE_URL": db_url,
+        "BACKSTRIDE_ENV": "testing",
+        "LOG_LEVEL": "WARNING",
+    }
+    return load_settings(env).replace(
+        argon2_time_cost=1, argon2_memory_kib=1024, login_rate_limit="1000 per minute"
+    )
+
+
+@pytest.fixture(scope="session")
+def _session_app(base_settings: Settings) -> Flask:
+    return create_app(base_settings)
+
+
+def _clean(url: str) -> None:
+    """Empty every table (a real server thread may have committed, so no rollback trick)."""
+    db.session.remove()
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if db.dialect == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))  # names come from our metadata
+
+
+@pytest.fixture
+def app(_session_app: Flask, db_url: str) -> Iterator[Flask]:
+    """The app over a database emptied after the test."""
+    db.configure(db_url) if db._engine is None else None
+    with _session_app.app_context():
+        yield _session_app
+    _clean(db_url)
+
+
+@pytest.fixture
+def make_app(base_settings: Settings, db_url: str) -> Iterator[Callable[..., Flask]]:
+    """Build an app with some settings changed (e.g. provider base URLs)."""
+    made: list[Flask] = []
+
+    def factory(**changes: Any) -> Flask:
+        app = create_app(base_settings.replace(**changes))
+        made.append(app)
+        return app
+
+    yield factory
+    _clean(db_url)
+
+
+@pytest.fixture
+def client(app: Flask) -> Any:
+    """A Flask test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def seed(app: Flask) -> Seed:
+    """Named users: two clinics, their clinicians, patients A and B (clinic 1), an admin."""
+    return seed_named_users(app)
+
+
+class LiveServer:
+    """The app served by a real WSGI server on 127.0.0.1 in a thread."""
+
+    def __init__(self, app: Flask) -> None:
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    """The app on a real HTTP port."""
+    with LiveServer(app) as server:
+        yield server
