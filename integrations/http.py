@@ -1,0 +1,197 @@
+"""Shared HTTP transport for every integration: one session, timeouts, retries, error mapping."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USER_AGENT = "backstride/0.1 (+https://backstride.example)"
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+POOL_SIZE = 32
+BODY_KEEP_CHARS = 2000
+
+
+class IntegrationError(Exception):
+    """An outside system refused or failed a call; `permanent` says whether a retry can help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+        body: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.status = status
+        self.retry_after = retry_after
+        # Kept for diagnosis by the caller; never part of str(self) so logs stay clean.
+        self.body = body[:BODY_KEEP_CHARS] if body is not None else None
+
+
+class RateLimited(IntegrationError):
+    """The provider asked us to slow down (HTTP 429); `retry_after` is in seconds when known."""
+
+
+class TokenExpired(IntegrationError):
+    """The access token was refused (HTTP 401): refresh it, then try again."""
+
+
+class ReauthRequired(IntegrationError):
+    """The grant is gone (invalid_grant, revoked consent): the user must link the account again."""
+
+
+class WebhookRejected(IntegrationError):
+    """An inbound webhook failed verification; `status` is the HTTP status to answer (401/403)."""
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Return the delay in seconds a Retry-After header asks for (delta-seconds or HTTP date)."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+class HttpClient:
+    """A JSON-over-HTTP client for one outside service; subclass and override `error_for`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        session: requests.Session | None = None,
+        max_retries: int = 2,
+        backoff: float = 0.2,
+        max_retry_wait: float = 5.0,
+        user_agent: str = DEFAULT_USER_AGENT,
+    ) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        # A Retry-After longer than this is not slept through: the caller gets RateLimited and
+        # reschedules, so a worker thread is never parked for minutes.
+        self.max_retry_wait = max_retry_wait
+        self.user_agent = user_agent
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self.session = session
+
+    def url_for(self, path: str) -> str:
+        """Return the absolute URL for `path` (absolute URLs pass through unchanged)."""
+        if urlsplit(path).scheme:
+            return path
+        return urljoin(self.base_url, path.lstrip("/"))
+
+    def request(
+        self, method: str, path: str, *, idempotent: bool | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """Send one request with retries; return the 2xx response or raise IntegrationError."""
+        method = method.upper()
+        url = self.url_for(path)
+        retry_safe = idempotent if idempotent is not None else method in IDEMPOTENT_METHODS
+        kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("allow_redirects", False)
+        headers = {"User-Agent": self.user_agent, **(kwargs.pop("headers", None) or {})}
+        where = f"{method} {urlsplit(url).path}"  # no query string: it may carry tokens
+        attempt = 0
+        while True:
+            cause: BaseException | None = None
+            try:
+                response = self.session.request(method, url, headers=headers, **kwargs)
+            except requests.Timeout as exc:
+                error = IntegrationError(f"{where}: timed out", permanent=False)
+                cause = exc
+            except requests.ConnectionError as exc:
+                error = IntegrationError(f"{where}: connection failed", permanent=False)
+                cause = exc
+            else:
+                if 200 <= response.status_code < 300:
+                    return response
+                error = self.error_for(response)
+            wait = self._retry_wait(error, attempt, retry_safe)
+            if wait is None:
+                log.info("%s failed: %s", where, error)
+                raise error from cause
+            log.info("%s failed (%s); retry %d in %.2fs", where, error, attempt + 1, wait)
+            time.sleep(wait)
+            attempt += 1
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request and return its decoded JSON body (None for an empty 2xx body)."""
+        response = self.request(method, path, **kwargs)
+        if not response.content.strip():
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            where = f"{method.upper()} {urlsplit(response.url).path}"
+            raise IntegrationError(
+                f"{where}: response is not JSON",
+                permanent=True,
+                status=response.status_code,
+                body=response.text,
+            ) from None
+
+    def error_for(self, response: requests.Response) -> IntegrationError:
+        """Map a non-2xx response to an IntegrationError (override for provider error shapes)."""
+        status = response.status_code
+        where = f"{response.request.method} {urlsplit(response.url).path}"
+        message = f"{where}: HTTP {status}"
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status == 429:
+            return RateLimited(
+                message, permanent=False, status=status, retry_after=retry_after, body=response.text
+            )
+        if status == 401:
+            return TokenExpired(message, permanent=True, status=status, body=response.text)
+        permanent = 400 <= status < 500 and status not in (408, 425)
+        return IntegrationError(
+            message, permanent=permanent, status=status, retry_after=retry_after, body=response.text
+        )
+
+    def _retry_wait(self, error: IntegrationError, attempt: int, retry_safe: bool) -> float | None:
+        """Return how long to sleep before retrying, or None to give up."""
+        if error.permanent or attempt >= self.max_retries:
+            return None
+        # A 429 means the request was not processed, so even a POST may be repeated.
+        if not retry_safe and not isinstance(error, RateLimited):
+            return None
+        if error.retry_after is not None:
+            return error.retry_after if error.retry_after <= self.max_retry_wait else None
+        if isinstance(error, RateLimited):
+            return None  # no hint: let the caller's scheduler back off instead of guessing
+        # Exponential backoff with full jitter spreads retries from many workers.
+        return float(min(self.max_retry_wait, self.backoff * 2**attempt * random.uniform(0.5, 1.5)))  # noqa: S311
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.session.close()

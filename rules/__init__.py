@@ -1,0 +1,61 @@
+"""Backstride's rules engine: a pure library (no Flask, no database, no integrations).
+
+Public surface, stable for the service:
+
+- `load_ruleset(text, source="<string>") -> RuleSet`: load, validate and compile YAML; raises
+  `RuleSetError` whose `.errors` are `Issue(line, column, path, message)` (`as_dict()`).
+- `RuleSet.evaluate(facts, trigger="schedule", state=None, now=None) -> Decision`.
+- `EvaluationState`: cooldown, rotation, budget and weekly-cap memory loaded by the service.
+- `Decision`: fired, suppressed, suppressed_actions, tips, target, hold_days, alerts, traces,
+  `explain()`, `to_dict()`.
+- `simulate(ruleset, history, start, end) -> list[DayResult]`, with `History` and
+  `compute_facts(history, now)` in `rules.reference` (the oracle for the service's SQL).
+- `CATALOGUE` (`rules.facts`): every fact's name, type, unit and precise definition.
+- `default_ruleset_text()`: the YAML of the default rule set `low-back-walking`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rules.decision import Alert, Decision, EvaluationState, RenderedTip, RuleTrace
+from rules.errors import ExpressionError, Issue, RuleSetError
+from rules.expr import Expression, TraceEntry, compile_expression
+from rules.facts import CATALOGUE, Fact
+from rules.loader import load_ruleset, run_tests
+from rules.reference import History, compute_facts
+from rules.ruleset import RuleSet
+from rules.simulation import DayResult, simulate
+
+DEFAULT_RULESET_PATH = Path(__file__).resolve().parent / "defaults" / "low_back_walking.yaml"
+
+
+def default_ruleset_text() -> str:
+    """Return the YAML text of the default rule set."""
+    return DEFAULT_RULESET_PATH.read_text(encoding="utf-8")
+
+
+__all__ = [
+    "CATALOGUE",
+    "DEFAULT_RULESET_PATH",
+    "Alert",
+    "DayResult",
+    "Decision",
+    "EvaluationState",
+    "Expression",
+    "ExpressionError",
+    "Fact",
+    "History",
+    "Issue",
+    "RenderedTip",
+    "RuleSet",
+    "RuleSetError",
+    "RuleTrace",
+    "TraceEntry",
+    "compile_expression",
+    "compute_facts",
+    "default_ruleset_text",
+    "load_ruleset",
+    "run_tests",
+    "simulate",
+]

@@ -1,0 +1,206 @@
+"""`load_ruleset`: YAML text -> validated, compiled `RuleSet`, or `RuleSetError` with locations."""
+
+from __future__ import annotations
+
+import difflib
+from datetime import UTC, datetime, time
+from typing import Any
+
+from marshmallow import ValidationError
+
+from rules.decision import EvaluationState
+from rules.errors import ExpressionError, Issue, RuleSetError
+from rules.expr import Expression, compile_expression
+from rules.facts import fact_types
+from rules.ruleset import (
+    Action,
+    Rule,
+    RuleSet,
+    Settings,
+    TestCase,
+    Tip,
+    Variant,
+    parse_duration,
+)
+from rules.schema import RuleSetSchema, flatten_errors
+from rules.source import Document, Path, load_document
+from rules.templates import Template, compile_template
+
+_TEST_NOW = datetime(2026, 1, 5, 8, 30, tzinfo=UTC)
+
+
+def load_ruleset(text: str, source: str = "<string>") -> RuleSet:
+    """Load, validate and compile a rule set; raise RuleSetError listing every problem."""
+    document, issues = load_document(text)
+    if document is None:
+        raise RuleSetError(issues, source)
+    if not isinstance(document.data, dict):
+        raise RuleSetError([document.issue((), "the rule set must be a mapping")], source)
+    try:
+        data = RuleSetSchema().load(document.data)
+    except ValidationError as exc:
+        for path, message in flatten_errors(exc.messages):
+            issues.append(_structure_issue(document, path, message))
+        raise RuleSetError(issues, source) from None
+    builder = _Builder(document, issues)
+    ruleset = builder.build(data, source, text)
+    if issues:
+        raise RuleSetError(issues, source)
+    for index, problem in run_tests(ruleset):
+        issues.append(document.issue(("tests", index), problem))
+    if issues:
+        raise RuleSetError(issues, source)
+    return ruleset
+
+
+def _structure_issue(document: Document, path: Path, message: str) -> Issue:
+    if message == "Unknown field.":
+        return document.issue(path, f"unknown key '{path[-1]}'", at_key=True)
+    if message == "Missing data for required field.":
+        return document.issue(path, f"missing required key '{path[-1]}'")
+    return document.issue(path, message.rstrip(".") if message.endswith(".") else message)
+
+
+class _Builder:
+    """Compile the checked structure, collecting every semantic issue."""
+
+    def __init__(self, document: Document, issues: list[Issue]) -> None:
+        self.document = document
+        self.issues = issues
+        self.types = fact_types()
+
+    def expression(self, path: Path, text: str, want: str | None) -> Expression | None:
+        try:
+            return compile_expression(text, self.types, want=want)
+        except ExpressionError as exc:
+            self.issues.append(self.document.issue(path, exc.message, offset=exc.offset))
+            return None
+
+    def template(self, path: Path, text: str) -> Template:
+        try:
+            return compile_template(text, self.types)
+        except ExpressionError as exc:
+            self.issues.append(self.document.issue(path, exc.message, offset=exc.offset))
+            return Template(text, (text,))
+
+    def build(self, data: dict[str, Any], source: str, text: str) -> RuleSet:
+        settings = _settings(data["settings"])
+        tips = {tip_id: self.tip(tip_id, spec) for tip_id, spec in data["tips"].items()}
+        rules, seen = [], set()
+        for index, spec in enumerate(data["rules"]):
+            if spec["id"] in seen:
+                self.issues.append(self.document.issue(("rules", index, "id"),
+                                                       f"duplicate rule id '{spec['id']}'"))  # fmt: skip
+            seen.add(spec["id"])
+            rule = self.rule(index, spec, tips)
+            if rule is not None:
+                rules.append(rule)
+        tests = [self.test(index, spec, seen) for index, spec in enumerate(data["tests"])]
+        return RuleSet(data["ruleset"], data["title"], data["description"], settings, tips,
+                       rules, tests, source, text)  # fmt: skip
+
+    def tip(self, tip_id: str, spec: dict[str, Any]) -> Tip:
+        base: Path = ("tips", tip_id)
+        variants = [Variant(self.template((*base, "title"), spec["title"]),
+                            self.template((*base, "text"), spec["text"]))]  # fmt: skip
+        for index, extra in enumerate(spec["variants"]):
+            where: Path = (*base, "variants", index)
+            variants.append(Variant(self.template((*where, "title"), extra["title"]),
+                                    self.template((*where, "text"), extra["text"])))  # fmt: skip
+        return Tip(tip_id, spec["category"], tuple(variants), spec["asks"])
+
+    def rule(self, index: int, spec: dict[str, Any], tips: dict[str, Tip]) -> Rule | None:
+        base: Path = ("rules", index)
+        when = self.expression((*base, "when"), spec["when"], "bool")
+        actions = []
+        for number, item in enumerate(spec["then"]):
+            path: Path = (*base, "then", number)
+            kind, value = next(iter(item.items()))
+            if kind == "send_tip":
+                if value not in tips:
+                    hint = difflib.get_close_matches(value, list(tips), n=1)
+                    extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+                    self.issues.append(self.document.issue((*path, kind), f"unknown tip '{value}'{extra}"))
+                actions.append(Action(kind, tip=value))
+            elif kind == "set_target":
+                expression = self.expression((*path, kind), str(value), "number")
+                actions.append(Action(kind, expression=expression))
+            elif kind == "hold_progression":
+                actions.append(Action(kind, days=value))
+            else:
+                message = self.template((*path, kind, "message"), value["message"])
+                actions.append(Action(kind, severity=value["severity"], message=message))
+        if when is None:
+            return None
+        cooldown = parse_duration(spec["cooldown"]) if spec["cooldown"] else None
+        return Rule(spec["id"], spec["description"], spec["priority"], frozenset(spec["on"]),
+                    when, tuple(actions), cooldown, spec["stop"])  # fmt: skip
+
+    def test(self, index: int, spec: dict[str, Any], rule_ids: set[str]) -> TestCase:
+        base: Path = ("tests", index)
+        facts: dict[str, object] = {}
+        for name, value in spec["facts"].items():
+            problem = _fact_problem(name, value, self.types)
+            if problem:
+                self.issues.append(self.document.issue((*base, "facts", name), problem, at_key=True))
+            facts[name] = frozenset(value) if isinstance(value, list) else value
+        expect = spec["expect"]
+        for key in ("fires", "not_fires"):
+            for number, rule_id in enumerate(expect[key]):
+                if rule_id not in rule_ids:
+                    self.issues.append(self.document.issue((*base, "expect", key, number),
+                                                           f"unknown rule '{rule_id}'"))  # fmt: skip
+        tips = tuple(expect["tips"]) if "tips" in expect else None
+        return TestCase(spec["name"], spec["trigger"], facts, tuple(expect["fires"]),
+                        tuple(expect["not_fires"]), expect.get("target"), "target" in expect, tips)  # fmt: skip
+
+
+def _settings(spec: dict[str, Any]) -> Settings:
+    quiet = spec["quiet_hours"]
+    target = spec["target"]
+    return Settings(
+        decision_times=tuple(time.fromisoformat(value) for value in spec["decision_times"]),
+        max_tips_per_day=spec["max_tips_per_day"],
+        quiet_hours=(time.fromisoformat(quiet["start"]), time.fromisoformat(quiet["end"])) if quiet else None,
+        target_initial=target["initial"],
+        target_min=target["min"],
+        target_max=target["max"],
+        max_weekly_increase=target["max_weekly_increase"],
+    )
+
+
+def _fact_problem(name: str, value: object, types: dict[str, str]) -> str | None:
+    if name not in types:
+        hint = difflib.get_close_matches(name, list(types), n=1, cutoff=0.7)
+        return f"unknown fact '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+    if value is None:
+        return None
+    kind = types[name]
+    ok = {
+        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "string": isinstance(value, str),
+        "set": isinstance(value, list) and all(isinstance(item, str) for item in value),
+    }[kind]
+    return None if ok else f"fact '{name}' must be a {kind}" + (" (a list of strings)" if kind == "set" else "")
+
+
+def run_tests(ruleset: RuleSet) -> list[tuple[int, str]]:
+    """Run the embedded tests; return (test index, problem) for each failure."""
+    problems = []
+    for index, case in enumerate(ruleset.tests):
+        decision = ruleset.evaluate(case.facts, case.trigger, EvaluationState(), _TEST_NOW)
+        label = f"test '{case.name}' failed"
+        for rule_id in case.fires:
+            if rule_id not in decision.fired:
+                why = decision.suppressed.get(rule_id, "not evaluated")
+                problems.append((index, f"{label}: expected '{rule_id}' to fire ({why})"))
+        for rule_id in case.not_fires:
+            if rule_id in decision.fired:
+                problems.append((index, f"{label}: expected '{rule_id}' not to fire"))
+        if case.has_target and decision.target != case.target:
+            problems.append((index, f"{label}: expected target {case.target}, got {decision.target}"))
+        sent = tuple(tip.tip_id for tip in decision.tips)
+        if case.tips is not None and sent != case.tips:
+            problems.append((index, f"{label}: expected tips {list(case.tips)}, got {list(sent)}"))
+    return problems

@@ -1,0 +1,127 @@
+"""Replay a rule set over a patient's history, day by day, as live evaluation would.
+
+For every local day from `start` to `end` the simulator evaluates at each decision time
+(`schedule`) and at each pain or exercise report (`pain_report`, `exercise_report`), in time
+order, through the same path as the service: `compute_facts` -> `History.state` ->
+`RuleSet.evaluate`, then applies the decision to the history (plan change, hold, tips, rule
+fires) so later evaluations see it. Daily step totals are only known at the end of a day, so
+the simulator shows "steps so far" as the day's total pro-rated over 07:00-21:00 local time.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from rules.decision import Decision
+from rules.reference import (
+    DailySteps,
+    History,
+    Hold,
+    PlanChange,
+    TipRecord,
+    compute_facts,
+    effective_steps,
+)
+from rules.ruleset import RuleSet
+
+_DAY_START_H, _DAY_END_H = 7.0, 21.0
+
+
+@dataclass
+class DayResult:
+    """One simulated day: end-of-day target, last facts, fired rules and tips sent."""
+
+    day: date
+    target: int | None
+    facts: dict[str, object]
+    steps: int | None = None
+    fired: list[str] = field(default_factory=list)
+    tips: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+    held: bool = False
+    decisions: list[Decision] = field(default_factory=list)
+
+
+def simulate(ruleset: RuleSet, history: History, start: date, end: date) -> list[DayResult]:
+    """Replay `ruleset` over `history` from `start` to `end` (local dates, inclusive)."""
+    history = copy.deepcopy(history)
+    zone = history.zone
+    if not history.plan:
+        initial = int(ruleset.settings.target_initial)
+        history.plan.append(PlanChange(history.enrolled_at, initial, "initial"))
+    results = []
+    day = start
+    while day <= end:
+        result = DayResult(day, None, {})
+        for moment, trigger in _events(ruleset, history, day):
+            view = _as_of(history, moment)
+            facts = compute_facts(view, moment)
+            decision = ruleset.evaluate(facts, trigger, history.state(moment), moment)
+            _apply(history, decision, moment)
+            result.decisions.append(decision)
+            result.facts = facts
+            result.fired += [rule_id for rule_id in decision.fired if rule_id not in result.fired]
+            result.tips += [tip.tip_id for tip in decision.tips]
+            result.alerts += [alert.severity for alert in decision.alerts]
+        end_of_day = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+        result.target = history.target_at(end_of_day - timedelta(microseconds=1))
+        result.steps = effective_steps(history, day)
+        result.held = any(h.start <= end_of_day < h.start + timedelta(days=h.days) for h in history.holds)
+        results.append(result)
+        day += timedelta(days=1)
+    return results
+
+
+def _events(ruleset: RuleSet, history: History, day: date) -> list[tuple[datetime, str]]:
+    zone = history.zone
+    events = [(datetime.combine(day, moment, tzinfo=zone), "schedule") for moment in ruleset.settings.decision_times]
+    events += [(p.recorded_at, "pain_report") for p in history.pain if p.recorded_at.astimezone(zone).date() == day]
+    events += [(e.performed_at, "exercise_report") for e in history.exercise
+               if e.performed_at.astimezone(zone).date() == day]  # fmt: skip
+    return sorted(events, key=lambda event: event[0])
+
+
+def _as_of(history: History, moment: datetime) -> History:
+    """Return the history as the service would know it at `moment` (today's steps pro-rated)."""
+    local = moment.astimezone(history.zone)
+    hours = local.hour + local.minute / 60
+    fraction = min(max((hours - _DAY_START_H) / (_DAY_END_H - _DAY_START_H), 0.0), 1.0)
+    rows = []
+    for row in history.daily_steps:
+        if row.day == local.date():
+            distance = None if row.distance_m is None else row.distance_m * fraction
+            row = DailySteps(row.day, row.source, int(row.steps * fraction), distance)
+        if row.day <= local.date():
+            rows.append(row)
+    return dataclasses.replace(history, daily_steps=rows)
+
+
+def _apply(history: History, decision: Decision, moment: datetime) -> None:
+    history.rule_fires += [(rule_id, moment) for rule_id in decision.fired]
+    history.tips += [TipRecord(moment, tip.tip_id, tip.rule_id, tip.variant) for tip in decision.tips]
+    if decision.target is not None:
+        history.plan.append(PlanChange(moment, decision.target, decision.target_rule or ""))
+    if decision.hold_days:
+        history.holds.append(Hold(moment, decision.hold_days))
+
+
+def format_table(results: list[DayResult]) -> str:
+    """Render simulation results as a day-by-day text table."""
+    lines = [f"{'date':<10}  {'steps':>6}  {'target':>6}  {'pain':>4}  hold  fired -> tips"]
+    for result in results:
+        facts = result.facts
+        steps = result.steps
+        pain = facts.get("pain.latest")
+        fired = ",".join(result.fired) or "-"
+        tips = ",".join(result.tips) or "-"
+        alerts = f" ALERT({','.join(result.alerts)})" if result.alerts else ""
+        lines.append(f"{result.day.isoformat():<10}  {_cell(steps):>6}  {_cell(result.target):>6}  "
+                     f"{_cell(pain):>4}  {'yes ' if result.held else '    '}  {fired} -> {tips}{alerts}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None else str(value)

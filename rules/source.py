@@ -1,0 +1,164 @@
+"""Safe, position-keeping YAML loading: plain data plus the node of every path.
+
+Loading composes the document with PyYAML's SafeLoader (nothing is ever constructed from tags
+other than the safe scalars), forbids aliases (so "billion laughs" input fails at the first `*`),
+bounds nesting depth and input size, rejects duplicate keys, and keeps mapping keys as the
+strings written (YAML 1.1 would turn an unquoted `on:` key into `True`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from rules.errors import Issue
+
+MAX_BYTES = 256 * 1024
+MAX_DEPTH = 24
+
+Path = tuple[str | int, ...]
+
+
+def format_path(path: Path) -> str:
+    """Render ('rules', 2, 'when') as `rules[2].when`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases and deep nesting while composing."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _Refused("aliases are not allowed", event.start_mark)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _Refused(f"nesting deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
+        try:
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self.depth -= 1
+
+
+@dataclass
+class Document:
+    """Loaded YAML: `data` as plain Python, and the node (and key node) at every path."""
+
+    data: Any
+    nodes: dict[Path, yaml.Node] = field(default_factory=dict)
+    keys: dict[Path, yaml.Node] = field(default_factory=dict)
+
+    def issue(self, path: Path, message: str, *, at_key: bool = False, offset: int | None = None) -> Issue:
+        """Build an Issue located at the node for `path` (or its nearest existing parent)."""
+        node = self.keys.get(path) if at_key else None
+        probe = path
+        while node is None:
+            node = self.nodes.get(probe)
+            if node is None and not probe:
+                return Issue(1, 1, format_path(path), message)
+            probe = probe[:-1]
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        if offset is not None and node is self.nodes.get(path):
+            line, column = position_in_scalar(node, offset)
+        return Issue(line, column, format_path(path), message)
+
+
+def position_in_scalar(node: yaml.Node, offset: int) -> tuple[int, int]:
+    """Return the 1-based line and column of character `offset` inside a scalar's text."""
+    start, end = node.start_mark, node.end_mark
+    value = node.value if isinstance(node.value, str) else ""
+    single_line = start.line == end.line and "\n" not in value
+    if single_line and node.style in (None, "", '"', "'"):
+        quote = 1 if node.style in ('"', "'") else 0
+        return start.line + 1, start.column + 1 + quote + offset
+    if node.style in ("|", ">"):
+        # Block scalars start on the line after the indicator; locate the offset's line.
+        before = value[:offset]
+        line_index = before.count("\n")
+        indent = _block_indent(node)
+        column = len(before) - (before.rfind("\n") + 1) if line_index else offset
+        if node.style == ">":
+            return start.line + 2, indent + 1
+        return start.line + 2 + line_index, indent + 1 + column
+    return start.line + 1, start.column + 1
+
+
+def _block_indent(node: yaml.Node) -> int:
+    buffer = node.start_mark.buffer or ""
+    pointer = node.start_mark.pointer
+    next_line = buffer.find("\n", pointer) + 1
+    if next_line <= 0:
+        return node.start_mark.column
+    line = buffer[next_line:].split("\n", 1)[0]
+    return len(line) - len(line.lstrip(" "))
+
+
+def load_document(text: str) -> tuple[Document | None, list[Issue]]:
+    """Load YAML text safely; return the document, or None and the issues that stopped it."""
+    if len(text.encode("utf-8", errors="replace")) > MAX_BYTES:
+        return None, [Issue(1, 1, "", f"rule set larger than {MAX_BYTES // 1024} KiB")]
+    loader = _StrictLoader(text)
+    try:
+        root = loader.get_single_node()
+    except _Refused as exc:
+        return None, [_mark_issue(exc.mark, exc.message)]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        return None, [_mark_issue(mark, f"YAML syntax error: {problem}")]
+    except yaml.YAMLError as exc:
+        return None, [Issue(1, 1, "", f"YAML error: {exc}")]
+    finally:
+        loader.dispose()
+    if root is None:
+        return None, [Issue(1, 1, "", "the rule set is empty")]
+    document = Document(None)
+    issues: list[Issue] = []
+    document.data = _convert(root, (), document, issues, yaml.SafeLoader(""))
+    return document, issues
+
+
+def _mark_issue(mark: yaml.Mark | None, message: str) -> Issue:
+    if mark is None:
+        return Issue(1, 1, "", message)
+    return Issue(mark.line + 1, mark.column + 1, "", message)
+
+
+def _convert(node: yaml.Node, path: Path, doc: Document, issues: list[Issue], loader: yaml.SafeLoader) -> Any:
+    doc.nodes[path] = node
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                issues.append(_mark_issue(key_node.start_mark, "mapping keys must be plain strings"))
+                continue
+            key = str(key_node.value)
+            if key in result:
+                mark = key_node.start_mark
+                issues.append(Issue(mark.line + 1, mark.column + 1, format_path((*path, key)),
+                                    f"duplicate key '{key}'"))  # fmt: skip
+                continue
+            doc.keys[(*path, key)] = key_node
+            result[key] = _convert(value_node, (*path, key), doc, issues, loader)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*path, i), doc, issues, loader) for i, item in enumerate(node.value)]
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        issues.append(_mark_issue(node.start_mark, f"bad value: {exc}"))
+        return None

@@ -1,0 +1,85 @@
+"""Fake Oura API v2 answering with the recorded payload shapes."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date, timedelta
+from typing import Any
+
+from tests.fakes.server import FakeProviderServer, FakeRequest, FakeResponse, load_payload
+
+PAGE_SIZE = 2  # small, so every test crosses a next_token page boundary
+
+
+def _dates(request: FakeRequest) -> list[date]:
+    start = date.fromisoformat(request.query["start_date"][:10])
+    end = date.fromisoformat(request.query["end_date"][:10])
+    return [start + timedelta(n) for n in range((end - start).days)]
+
+
+class FakeOura(FakeProviderServer):
+    """Oura: /v2/usercollection/daily_activity and /workout, paginated with next_token."""
+
+    authorize_path = "/oauth/authorize"
+    token_path = "/oauth/token"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.daily_template = load_payload("oura_v2_usercollection_daily_activity.json")["data"][0]
+        workouts = load_payload("oura_v2_usercollection_workout.json")["data"]
+        self.walk_template = next(w for w in workouts if w["activity"] == "walking")
+        self.run_template = next(w for w in workouts if w["activity"] == "running")
+
+    def daily_item(self, day: date) -> dict[str, Any]:
+        """Return one daily_activity document in Oura's shape."""
+        item = copy.deepcopy(self.daily_template)
+        item.update(
+            id=f"daily-{day.isoformat()}",
+            day=day.isoformat(),
+            timestamp=f"{day.isoformat()}T04:00:00+01:00",
+            steps=self.steps_for(day),
+            equivalent_walking_distance=round(self.steps_for(day) * 0.75),
+        )
+        if day in self.corrupt_days:
+            item["steps"] = "lots"
+        return item
+
+    def workout_items(self, day: date) -> list[dict[str, Any]]:
+        """Return a walk every day and a run on even days."""
+        walk = copy.deepcopy(self.walk_template)
+        walk.update(
+            id=f"walk-{day.isoformat()}",
+            day=day.isoformat(),
+            start_datetime=f"{day.isoformat()}T09:07:00+02:00",
+            end_datetime=f"{day.isoformat()}T09:48:00+02:00",
+            distance=2400.5,
+        )
+        items = [walk]
+        if day.toordinal() % 2 == 0:
+            run = copy.deepcopy(self.run_template)
+            run.update(id=f"run-{day.isoformat()}", day=day.isoformat())
+            items.append(run)
+        return items
+
+    def route(self, request: FakeRequest) -> FakeResponse:
+        """Serve the usercollection endpoints."""
+        if request.path == "/v2/usercollection/daily_activity":
+            items = [self.daily_item(d) for d in _dates(request)]
+        elif request.path == "/v2/usercollection/workout":
+            items = [w for d in _dates(request) for w in self.workout_items(d)]
+        else:
+            return FakeResponse(404, {"detail": "Not Found"})
+        offset = int(request.query.get("next_token", "0"))
+        page = items[offset : offset + PAGE_SIZE]
+        more = offset + PAGE_SIZE < len(items)
+        return FakeResponse(
+            200, {"data": page, "next_token": str(offset + PAGE_SIZE) if more else None}
+        )
+
+    def unauthorized(self) -> FakeResponse:
+        """Oura: 401 'access token is expired, malformed or revoked'."""
+        return FakeResponse(401, {"detail": "Unauthorized"})
+
+    def rate_limit_body(self) -> Any:
+        """Oura's 429 text."""
+        return {"detail": "Request Rate Limit Exceeded"}
