@@ -36,8 +36,10 @@ def _validate(args: argparse.Namespace) -> int:
         if ruleset is None:
             failed += 1
         else:
-            print(f"{path}: ok ({len(ruleset.rules)} rules, {len(ruleset.tips)} tips, "
-                  f"{len(ruleset.tests)} tests)")  # fmt: skip
+            print(
+                f"{path}: ok ({len(ruleset.rules)} rules, {len(ruleset.tips)} tips, "
+                f"{len(ruleset.tests)} tests)"
+            )
     return 1 if failed else 0
 
 
@@ -70,8 +72,12 @@ def _explain(args: argparse.Namespace) -> int:
     ruleset = _load(args.file)
     if ruleset is None:
         return 1
-    raw = json.loads(Path(args.facts).read_text(encoding="utf-8") if Path(args.facts).is_file() else args.facts)
-    facts = {name: frozenset(value) if isinstance(value, list) else value for name, value in raw.items()}
+    raw = json.loads(
+        Path(args.facts).read_text(encoding="utf-8") if Path(args.facts).is_file() else args.facts
+    )
+    facts = {
+        name: frozenset(value) if isinstance(value, list) else value for name, value in raw.items()
+    }
     now = datetime.fromisoformat(args.now) if args.now else None
     print(ruleset.evaluate(facts, args.trigger, now=now).explain())
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from rules.expr import TraceEntry, format_value
+from rules.values import TraceEntry, format_value
 
 
 @dataclass
@@ -69,8 +69,12 @@ class RuleTrace:
 
     def as_dict(self) -> dict[str, object]:
         """Return the trace as a JSON-serialisable dict."""
-        return {"rule_id": self.rule_id, "fired": self.fired, "reason": self.reason,
-                "conditions": [entry.as_dict() for entry in self.entries]}  # fmt: skip
+        return {
+            "rule_id": self.rule_id,
+            "fired": self.fired,
+            "reason": self.reason,
+            "conditions": [entry.as_dict() for entry in self.entries],
+        }
 
 
 @dataclass
@@ -124,13 +128,19 @@ class Decision:
         lines = [f"{self.ruleset} at {self.now.isoformat()} (trigger: {self.trigger})"]
         for trace in self.traces.values():
             status = "FIRED" if trace.fired else "not fired"
-            lines.append(f"- {trace.rule_id}: {status}" + ("" if trace.fired else f" ({trace.reason})"))
+            lines.append(
+                f"- {trace.rule_id}: {status}" + ("" if trace.fired else f" ({trace.reason})")
+            )
             for entry in trace.entries:
-                lines.append(f"    {entry.expr}  ->  {entry.values}  ->  {format_value(entry.result)}")
+                lines.append(
+                    f"    {entry.expr}  ->  {entry.values}  ->  {format_value(entry.result)}"
+                )
         for tip in self.tips:
             urgent = " [urgent]" if tip.urgent else ""
-            lines.append(f"tip {tip.tip_id} (rule {tip.rule_id}, variant {tip.variant}){urgent}: "
-                         f"{tip.title}: {tip.text}")  # fmt: skip
+            lines.append(
+                f"tip {tip.tip_id} (rule {tip.rule_id}, variant {tip.variant}){urgent}: "
+                f"{tip.title}: {tip.text}"
+            )
             lines.append(f"    why: {tip.why}")
         for item in self.suppressed_actions:
             lines.append(f"{item['rule_id']}: {item['action']} not applied: {item['reason']}")

@@ -16,7 +16,12 @@ class Issue:
 
     def as_dict(self) -> dict[str, object]:
         """Return the issue as a JSON-serialisable dict."""
-        return {"line": self.line, "column": self.column, "path": self.path, "message": self.message}
+        return {
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+            "message": self.message,
+        }
 
     def format(self, source: str) -> str:
         """Return `SOURCE:LINE:COL: path: message`."""

@@ -16,12 +16,14 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from rules.errors import ExpressionError
 from rules.facts import fact_types
+from rules.values import HELPERS, TraceEntry, format_value
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 40
@@ -33,19 +35,6 @@ _SET_OPS = {ast.In: "in", ast.NotIn: "not in"}
 _ARITH = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%"}
 
 Facts = Mapping[str, object]
-
-
-@dataclass(frozen=True)
-class TraceEntry:
-    """The value of one sub-condition: `pain.latest >= 7` -> `8 >= 7` -> true."""
-
-    expr: str
-    values: str
-    result: object
-
-    def as_dict(self) -> dict[str, object]:
-        """Return the entry as a JSON-serialisable dict."""
-        return {"expr": self.expr, "values": self.values, "result": self.result}
 
 
 @dataclass(frozen=True)
@@ -85,55 +74,6 @@ class Expression:
                 shown += f" {op} {value}"
             entries.append(TraceEntry(atom.text, shown, bool(atom.result(facts))))
         return entries
-
-
-def format_value(value: object, quote: bool = False) -> str:
-    """Render a value readably: ints as ints, other numbers with one decimal, null as null."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
-        rounded = round(value, 1)
-        return str(int(rounded)) if rounded == int(rounded) else f"{rounded:.1f}"
-    if isinstance(value, (set, frozenset, list, tuple)):
-        return "{" + ", ".join(sorted(str(item) for item in value)) + "}"
-    return repr(str(value)) if quote else str(value)
-
-
-def _nulls(*args: object) -> bool:
-    return any(arg is None for arg in args)
-
-
-def _min(*args: Any) -> Any:
-    return None if _nulls(*args) else min(args)
-
-
-def _max(*args: Any) -> Any:
-    return None if _nulls(*args) else max(args)
-
-
-def _abs(value: Any) -> Any:
-    return None if value is None else abs(value)
-
-
-def _clamp(value: Any, low: Any, high: Any) -> Any:
-    return None if _nulls(value, low, high) else min(max(value, low), high)
-
-
-def _round(value: Any, digits: int = 0) -> Any:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return None
-    return int(round(value)) if digits == 0 else round(value, digits)
-
-
-_HELPERS: dict[str, object] = {
-    "_min": _min, "_max": _max, "_abs": _abs, "_clamp": _clamp, "_round": _round,
-}  # fmt: skip
 
 
 class _Compiler:
@@ -212,7 +152,9 @@ class _Compiler:
             return self.fact(node)
         if isinstance(node, ast.BoolOp):
             joiner = " and " if isinstance(node.op, ast.And) else " or "
-            return _Typed("(" + joiner.join(self.boolean(v) for v in node.values) + ")", "bool", False)
+            return _Typed(
+                "(" + joiner.join(self.boolean(v) for v in node.values) + ")", "bool", False
+            )
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.Not):
                 return _Typed(f"(not {self.boolean(node.operand)})", "bool", False)
@@ -260,35 +202,38 @@ class _Compiler:
         test = " and ".join(guards)
         return _Typed(f"(({names[0]} {symbol} {names[1]}) if {test} else None)", "number", True)
 
-    def compare(self, node: ast.Compare) -> _Typed:
+    def compare(self, node: ast.Compare) -> _Typed:  # noqa: PLR0912
         if any(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
             right = node.comparators[0]
             if len(node.ops) != 1 or not (isinstance(right, ast.Name) and right.id == "null"):
                 raise self.fail(node, "'is' is only allowed as 'x is null' or 'x is not null'")
             left = self.emit(node.left)
-            test = "is" if isinstance(node.ops[0], ast.Is) else "is not"
+            is_null = isinstance(node.ops[0], ast.Is)
+            if not left.nullable:  # a literal: the answer is known now
+                return _Typed(repr(not is_null), "bool", False, simple=True)
+            test = "is" if is_null else "is not"
             return _Typed(f"({left.code} {test} None)", "bool", False)
         operands = [node.left, *node.comparators]
-        typed = []
+        typed: list[_Typed] = []
         for index, operand in enumerate(operands):
             op = node.ops[index - 1] if index else node.ops[0]
             is_set = index > 0 and isinstance(op, (ast.In, ast.NotIn))
             typed.append(self.set_operand(operand) if is_set else self.emit(operand))
         checks = []
         for index, op in enumerate(node.ops):
-            left, right = typed[index], typed[index + 1]
+            lhs, rhs = typed[index], typed[index + 1]
             where = operands[index + 1]
-            if any(t.kind == "null" for t in (left, right)):
+            if any(t.kind == "null" for t in (lhs, rhs)):
                 raise self.fail(where, "comparison with null is always false; use 'is null'")
             if type(op) in _ORDER_OPS:
-                if left.kind != "number" or right.kind != "number":
-                    raise self.fail(where, f"cannot order {left.kind} and {right.kind}")
+                if lhs.kind != "number" or rhs.kind != "number":
+                    raise self.fail(where, f"cannot order {lhs.kind} and {rhs.kind}")
             elif type(op) in _EQ_OPS:
-                if left.kind != right.kind:
-                    raise self.fail(where, f"cannot compare {left.kind} with {right.kind}")
+                if lhs.kind != rhs.kind:
+                    raise self.fail(where, f"cannot compare {lhs.kind} with {rhs.kind}")
             elif type(op) in _SET_OPS:
-                if left.kind != "string" or right.kind != "set":
-                    raise self.fail(where, f"'in' needs a string and a set, got {left.kind}")
+                if lhs.kind != "string" or rhs.kind != "set":
+                    raise self.fail(where, f"'in' needs a string and a set, got {lhs.kind}")
             else:
                 raise self.fail(node, "unsupported comparison")
         guards, names = self.guarded(typed)
@@ -348,9 +293,14 @@ class _Compiler:
             lines.append("    g = f.get")
             lines += [f"    {local} = g({name!r})" for name, local in self.locals.items()]
         lines.append(f"    return {body}")
-        namespace: dict[str, Any] = {"__builtins__": {}, **_HELPERS, **self.consts}
-        exec(compile("\n".join(lines), "<rules-expression>", "exec"), namespace)  # noqa: S102
-        return namespace["_expr"]  # type: ignore[no-any-return]
+        namespace: dict[str, Any] = {"__builtins__": {}, **HELPERS, **self.consts}
+        with warnings.catch_warnings():
+            # The source is generated from a checked tree; compiler style warnings are noise.
+            warnings.simplefilter("ignore", SyntaxWarning)
+            code = compile("\n".join(lines), "<rules-expression>", "exec")
+        exec(code, namespace)  # noqa: S102
+        function: Callable[[Facts], Any] = namespace["_expr"]
+        return function
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -405,7 +355,9 @@ def parse(text: str) -> ast.expr:
     _check_shape(text)
     flat = text.replace("\r", " ").replace("\n", " ").replace("\t", " ")
     try:
-        tree = ast.parse(flat, mode="eval")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. invalid escapes in string literals
+            tree = ast.parse(flat, mode="eval")
     except SyntaxError as exc:
         raw = flat.encode()
         column = max((exc.offset or 1) - 1, 0)
@@ -453,9 +405,14 @@ def _compile(text: str, types: Mapping[str, str], want: str | None) -> Expressio
 def _atoms(tree: ast.AST, compiler: _Compiler, types: Mapping[str, str]) -> list[_Atom]:
     """Compile each comparison and boolean fact on its own, for traces."""
     atoms = []
-    nodes = sorted(ast.walk(tree), key=lambda n: (getattr(n, "col_offset", 0), -getattr(n, "end_col_offset", 0)))
+    nodes = sorted(
+        ast.walk(tree),
+        key=lambda n: (getattr(n, "col_offset", 0), -getattr(n, "end_col_offset", 0)),
+    )
     for node in nodes:
-        is_flag = isinstance(node, (ast.Name, ast.Attribute)) and types.get(_dotted(node) or "") == "bool"
+        is_flag = (
+            isinstance(node, (ast.Name, ast.Attribute)) and types.get(_dotted(node) or "") == "bool"
+        )
         if not (isinstance(node, ast.Compare) or is_flag):
             continue
         text = ast.get_source_segment(compiler.text, node) or ""

@@ -59,79 +59,221 @@ class Fact:
 
 
 _FACTS = [
-    Fact("steps.today", "number", "steps", "steps so far today",
-         "Effective steps of today's local date as stored so far; null if today has no row."),
-    Fact("steps.yesterday", "number", "steps", "yesterday's total",
-         "Effective steps of today-1; null if that day has no row."),
-    Fact("steps.avg_7d", "number", "steps", "mean steps over the last 7 complete days",
-         "Mean of effective steps over the days today-7..today-1 that have data (days without "
-         "data are skipped, not counted as 0), rounded to 1 decimal; null if none has data."),
-    Fact("steps.avg_prev_7d", "number", "steps", "mean steps over the 7 complete days before",
-         "As steps.avg_7d over today-14..today-8."),
-    Fact("steps.days_with_data_7d", "number", "days", "complete days in the last 7 with data",
-         "Count of days in today-7..today-1 that have at least one steps row (0..7)."),
-    Fact("steps.days_met_target_7d", "number", "days", "days in the last 7 meeting target",
-         "Count of days in today-7..today-1 that are met (data and steps >= that day's "
-         "target)."),
-    Fact("steps.days_met_target_14d", "number", "days", "days in the last 14 meeting target",
-         "As steps.days_met_target_7d over today-14..today-1."),
-    Fact("steps.streak", "number", "days", "consecutive met days ending yesterday",
-         "Number of consecutive met days counting back from today-1 (0 if today-1 is not met); "
-         "counts at most 366 days."),
-    Fact("walk.minutes_7d", "number", "min", "walking minutes in the last 7 days",
-         "Sum of duration_min of walking sessions whose start is in the event window (today-6.."
-         "today, up to now), rounded to 1 decimal; 0 if none."),
-    Fact("walk.sessions_7d", "number", "sessions", "walking sessions in the last 7 days",
-         "Count of walking sessions whose start is in the event window."),
-    Fact("shoes.km", "number", "km", "km walked since the shoes were changed",
-         "Sum over local dates >= shoes_changed_on up to today of the distance_m of the row "
-         "chosen as effective for that day (0 when it has no distance), divided by 1000 and "
-         "rounded to 1 decimal; null if shoes_changed_on is not set."),
-    Fact("pain.latest", "number", "0-10", "latest pain score",
-         "Score of the report with the greatest recorded_at <= now; null if none."),
-    Fact("pain.hours_since", "number", "h", "age of the latest pain report",
-         "(now - recorded_at of that report) in hours, rounded to 1 decimal; null if none."),
-    Fact("pain.avg_7d", "number", "0-10", "mean pain over reports in the last 7 days",
-         "Mean score of reports in the event window, rounded to 1 decimal; null if none."),
-    Fact("pain.max_7d", "number", "0-10", "highest pain in the last 7 days",
-         "Maximum score of reports in the event window; null if none."),
-    Fact("pain.reports_7d", "number", "reports", "pain reports in the last 7 days",
-         "Count of reports in the event window."),
-    Fact("pain.change", "number", "points", "latest minus the preceding 7-day mean",
-         "pain.latest minus the mean score of the reports with recorded_at in "
-         "[latest - 168 h, latest) (strictly before the latest one), rounded to 1 decimal; "
-         "null if there is no latest report or no report in that interval."),
-    Fact("pain.red_flags", "set", "codes", "red flags reported in the last 72 h",
-         "Union of red_flags of reports with now - 72 h < recorded_at <= now (empty set if "
-         "none)."),
-    Fact("pain.red_flag", "bool", "", "whether any red flag was reported in the last 72 h",
-         "pain.red_flags is non-empty."),
-    Fact("strength.sessions_7d", "number", "sessions", "strength sessions in the last 7 days",
-         "Count of exercise sessions of kind 'strength' performed in the event window."),
-    Fact("strength.days_since", "number", "days", "days since the last strength session",
-         "today minus the local date of the latest strength session performed <= now; null if "
-         "never."),
-    Fact("stretch.sessions_7d", "number", "sessions", "flexibility sessions in the last 7 days",
-         "Count of exercise sessions of kind 'stretch' performed in the event window."),
-    Fact("plan.target", "number", "steps", "current daily step target",
-         "Target of the latest plan change with effective <= now; null if none."),
-    Fact("plan.days_since_change", "number", "days", "days since the target changed",
-         "today minus the local date of that change's effective time; null if none."),
-    Fact("plan.progression_held", "bool", "", "a progression hold is active",
-         "True if some hold has start <= now < start + days x 24 h."),
-    Fact("plan.week", "number", "week", "program week, 1-based",
-         "patient.days_enrolled // 7 + 1."),
-    Fact("patient.conditions", "set", "codes", "the patient's condition codes",
-         "Set of condition codes from the patient profile (empty set if none)."),
-    Fact("patient.days_enrolled", "number", "days", "days since enrolment",
-         "today minus the local date of the enrolment time (0 on the first day)."),
-    Fact("tips.sent_today", "number", "tips", "tips created today",
-         "Count of tips whose created_at falls on today's local date, up to now."),
+    Fact(
+        "steps.today",
+        "number",
+        "steps",
+        "steps so far today",
+        "Effective steps of today's local date as stored so far; null if today has no row.",
+    ),
+    Fact(
+        "steps.yesterday",
+        "number",
+        "steps",
+        "yesterday's total",
+        "Effective steps of today-1; null if that day has no row.",
+    ),
+    Fact(
+        "steps.avg_7d",
+        "number",
+        "steps",
+        "mean steps over the last 7 complete days",
+        "Mean of effective steps over the days today-7..today-1 that have data (days without "
+        "data are skipped, not counted as 0), rounded to 1 decimal; null if none has data.",
+    ),
+    Fact(
+        "steps.avg_prev_7d",
+        "number",
+        "steps",
+        "mean steps over the 7 complete days before",
+        "As steps.avg_7d over today-14..today-8.",
+    ),
+    Fact(
+        "steps.days_with_data_7d",
+        "number",
+        "days",
+        "complete days in the last 7 with data",
+        "Count of days in today-7..today-1 that have at least one steps row (0..7).",
+    ),
+    Fact(
+        "steps.days_met_target_7d",
+        "number",
+        "days",
+        "days in the last 7 meeting target",
+        "Count of days in today-7..today-1 that are met (data and steps >= that day's target).",
+    ),
+    Fact(
+        "steps.days_met_target_14d",
+        "number",
+        "days",
+        "days in the last 14 meeting target",
+        "As steps.days_met_target_7d over today-14..today-1.",
+    ),
+    Fact(
+        "steps.streak",
+        "number",
+        "days",
+        "consecutive met days ending yesterday",
+        "Number of consecutive met days counting back from today-1 (0 if today-1 is not met); "
+        "counts at most 366 days.",
+    ),
+    Fact(
+        "walk.minutes_7d",
+        "number",
+        "min",
+        "walking minutes in the last 7 days",
+        "Sum of duration_min of walking sessions whose start is in the event window (today-6.."
+        "today, up to now), rounded to 1 decimal; 0 if none.",
+    ),
+    Fact(
+        "walk.sessions_7d",
+        "number",
+        "sessions",
+        "walking sessions in the last 7 days",
+        "Count of walking sessions whose start is in the event window.",
+    ),
+    Fact(
+        "shoes.km",
+        "number",
+        "km",
+        "km walked since the shoes were changed",
+        "Sum over local dates >= shoes_changed_on up to today of the distance_m of the row "
+        "chosen as effective for that day (0 when it has no distance), divided by 1000 and "
+        "rounded to 1 decimal; null if shoes_changed_on is not set.",
+    ),
+    Fact(
+        "pain.latest",
+        "number",
+        "0-10",
+        "latest pain score",
+        "Score of the report with the greatest recorded_at <= now; null if none.",
+    ),
+    Fact(
+        "pain.hours_since",
+        "number",
+        "h",
+        "age of the latest pain report",
+        "(now - recorded_at of that report) in hours, rounded to 1 decimal; null if none.",
+    ),
+    Fact(
+        "pain.avg_7d",
+        "number",
+        "0-10",
+        "mean pain over reports in the last 7 days",
+        "Mean score of reports in the event window, rounded to 1 decimal; null if none.",
+    ),
+    Fact(
+        "pain.max_7d",
+        "number",
+        "0-10",
+        "highest pain in the last 7 days",
+        "Maximum score of reports in the event window; null if none.",
+    ),
+    Fact(
+        "pain.reports_7d",
+        "number",
+        "reports",
+        "pain reports in the last 7 days",
+        "Count of reports in the event window.",
+    ),
+    Fact(
+        "pain.change",
+        "number",
+        "points",
+        "latest minus the preceding 7-day mean",
+        "pain.latest minus the mean score of the reports with recorded_at in "
+        "[latest - 168 h, latest) (strictly before the latest one), rounded to 1 decimal; "
+        "null if there is no latest report or no report in that interval.",
+    ),
+    Fact(
+        "pain.red_flags",
+        "set",
+        "codes",
+        "red flags reported in the last 72 h",
+        "Union of red_flags of reports with now - 72 h < recorded_at <= now (empty set if none).",
+    ),
+    Fact(
+        "pain.red_flag",
+        "bool",
+        "",
+        "whether any red flag was reported in the last 72 h",
+        "pain.red_flags is non-empty.",
+    ),
+    Fact(
+        "strength.sessions_7d",
+        "number",
+        "sessions",
+        "strength sessions in the last 7 days",
+        "Count of exercise sessions of kind 'strength' performed in the event window.",
+    ),
+    Fact(
+        "strength.days_since",
+        "number",
+        "days",
+        "days since the last strength session",
+        "today minus the local date of the latest strength session performed <= now; null if "
+        "never.",
+    ),
+    Fact(
+        "stretch.sessions_7d",
+        "number",
+        "sessions",
+        "flexibility sessions in the last 7 days",
+        "Count of exercise sessions of kind 'stretch' performed in the event window.",
+    ),
+    Fact(
+        "plan.target",
+        "number",
+        "steps",
+        "current daily step target",
+        "Target of the latest plan change with effective <= now; null if none.",
+    ),
+    Fact(
+        "plan.days_since_change",
+        "number",
+        "days",
+        "days since the target changed",
+        "today minus the local date of that change's effective time; null if none.",
+    ),
+    Fact(
+        "plan.progression_held",
+        "bool",
+        "",
+        "a progression hold is active",
+        "True if some hold has start <= now < start + days x 24 h.",
+    ),
+    Fact("plan.week", "number", "week", "program week, 1-based", "patient.days_enrolled // 7 + 1."),
+    Fact(
+        "patient.conditions",
+        "set",
+        "codes",
+        "the patient's condition codes",
+        "Set of condition codes from the patient profile (empty set if none).",
+    ),
+    Fact(
+        "patient.days_enrolled",
+        "number",
+        "days",
+        "days since enrolment",
+        "today minus the local date of the enrolment time (0 on the first day).",
+    ),
+    Fact(
+        "tips.sent_today",
+        "number",
+        "tips",
+        "tips created today",
+        "Count of tips whose created_at falls on today's local date, up to now.",
+    ),
     Fact("time.hour", "number", "h", "local hour 0-23", "Hour of now in the patient's zone."),
     Fact("time.weekday", "number", "", "ISO weekday 1-7", "ISO weekday of today (Monday=1)."),
-    Fact("trigger", "string", "", "the trigger's name",
-         "One of schedule, pain_report, activity, exercise_report; set by the engine."),
-]  # fmt: skip
+    Fact(
+        "trigger",
+        "string",
+        "",
+        "the trigger's name",
+        "One of schedule, pain_report, activity, exercise_report; set by the engine.",
+    ),
+]
 
 CATALOGUE: dict[str, Fact] = {fact.name: fact for fact in _FACTS}
 """Every non-settings fact, by name."""
@@ -156,16 +298,21 @@ def fact_types() -> dict[str, FactType]:
 def format_table() -> str:
     """Return the catalogue as a plain-text table for the CLI."""
     rows = [(f.name, f.type, f.unit, f.description) for f in _FACTS]
-    rows += [(name, kind, "", "the rule set's own setting") for name, kind in SETTINGS_FACTS.items()]
+    rows += [
+        (name, kind, "", "the rule set's own setting") for name, kind in SETTINGS_FACTS.items()
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     header = ("fact", "type", "unit", "meaning")
     lines = []
     for row in [header, *rows]:
-        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
+        lines.append(
+            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
+        )
     return "\n".join(lines)
 
 
 def format_definitions() -> str:
     """Return every fact's precise definition, one paragraph each."""
-    return "\n".join(f"{f.name} ({f.type}{', ' + f.unit if f.unit else ''}): {f.definition}"
-                     for f in _FACTS)  # fmt: skip
+    return "\n".join(
+        f"{f.name} ({f.type}{', ' + f.unit if f.unit else ''}): {f.definition}" for f in _FACTS
+    )

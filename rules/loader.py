@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -32,7 +33,7 @@ _TEST_NOW = datetime(2026, 1, 5, 8, 30, tzinfo=UTC)
 def load_ruleset(text: str, source: str = "<string>") -> RuleSet:
     """Load, validate and compile a rule set; raise RuleSetError listing every problem."""
     document, issues = load_document(text)
-    if document is None:
+    if document is None or issues:
         raise RuleSetError(issues, source)
     if not isinstance(document.data, dict):
         raise RuleSetError([document.issue((), "the rule set must be a mapping")], source)
@@ -89,24 +90,42 @@ class _Builder:
         rules, seen = [], set()
         for index, spec in enumerate(data["rules"]):
             if spec["id"] in seen:
-                self.issues.append(self.document.issue(("rules", index, "id"),
-                                                       f"duplicate rule id '{spec['id']}'"))  # fmt: skip
+                self.issues.append(
+                    self.document.issue(("rules", index, "id"), f"duplicate rule id '{spec['id']}'")
+                )
             seen.add(spec["id"])
             rule = self.rule(index, spec, tips)
             if rule is not None:
                 rules.append(rule)
         tests = [self.test(index, spec, seen) for index, spec in enumerate(data["tests"])]
-        return RuleSet(data["ruleset"], data["title"], data["description"], settings, tips,
-                       rules, tests, source, text)  # fmt: skip
+        return RuleSet(
+            data["ruleset"],
+            title=data["title"],
+            description=data["description"],
+            settings=settings,
+            tips=tips,
+            rules=rules,
+            tests=tests,
+            source=source,
+            text=text,
+        )
 
     def tip(self, tip_id: str, spec: dict[str, Any]) -> Tip:
         base: Path = ("tips", tip_id)
-        variants = [Variant(self.template((*base, "title"), spec["title"]),
-                            self.template((*base, "text"), spec["text"]))]  # fmt: skip
+        variants = [
+            Variant(
+                self.template((*base, "title"), spec["title"]),
+                self.template((*base, "text"), spec["text"]),
+            )
+        ]
         for index, extra in enumerate(spec["variants"]):
             where: Path = (*base, "variants", index)
-            variants.append(Variant(self.template((*where, "title"), extra["title"]),
-                                    self.template((*where, "text"), extra["text"])))  # fmt: skip
+            variants.append(
+                Variant(
+                    self.template((*where, "title"), extra["title"]),
+                    self.template((*where, "text"), extra["text"]),
+                )
+            )
         return Tip(tip_id, spec["category"], tuple(variants), spec["asks"])
 
     def rule(self, index: int, spec: dict[str, Any], tips: dict[str, Tip]) -> Rule | None:
@@ -120,7 +139,9 @@ class _Builder:
                 if value not in tips:
                     hint = difflib.get_close_matches(value, list(tips), n=1)
                     extra = f" (did you mean '{hint[0]}'?)" if hint else ""
-                    self.issues.append(self.document.issue((*path, kind), f"unknown tip '{value}'{extra}"))
+                    self.issues.append(
+                        self.document.issue((*path, kind), f"unknown tip '{value}'{extra}")
+                    )
                 actions.append(Action(kind, tip=value))
             elif kind == "set_target":
                 expression = self.expression((*path, kind), str(value), "number")
@@ -133,8 +154,16 @@ class _Builder:
         if when is None:
             return None
         cooldown = parse_duration(spec["cooldown"]) if spec["cooldown"] else None
-        return Rule(spec["id"], spec["description"], spec["priority"], frozenset(spec["on"]),
-                    when, tuple(actions), cooldown, spec["stop"])  # fmt: skip
+        return Rule(
+            spec["id"],
+            spec["description"],
+            spec["priority"],
+            frozenset(spec["on"]),
+            when,
+            tuple(actions),
+            cooldown,
+            spec["stop"],
+        )
 
     def test(self, index: int, spec: dict[str, Any], rule_ids: set[str]) -> TestCase:
         base: Path = ("tests", index)
@@ -142,17 +171,30 @@ class _Builder:
         for name, value in spec["facts"].items():
             problem = _fact_problem(name, value, self.types)
             if problem:
-                self.issues.append(self.document.issue((*base, "facts", name), problem, at_key=True))
+                self.issues.append(
+                    self.document.issue((*base, "facts", name), problem, at_key=True)
+                )
             facts[name] = frozenset(value) if isinstance(value, list) else value
         expect = spec["expect"]
         for key in ("fires", "not_fires"):
             for number, rule_id in enumerate(expect[key]):
                 if rule_id not in rule_ids:
-                    self.issues.append(self.document.issue((*base, "expect", key, number),
-                                                           f"unknown rule '{rule_id}'"))  # fmt: skip
+                    self.issues.append(
+                        self.document.issue(
+                            (*base, "expect", key, number), f"unknown rule '{rule_id}'"
+                        )
+                    )
         tips = tuple(expect["tips"]) if "tips" in expect else None
-        return TestCase(spec["name"], spec["trigger"], facts, tuple(expect["fires"]),
-                        tuple(expect["not_fires"]), expect.get("target"), "target" in expect, tips)  # fmt: skip
+        return TestCase(
+            spec["name"],
+            spec["trigger"],
+            facts,
+            tuple(expect["fires"]),
+            tuple(expect["not_fires"]),
+            expect.get("target"),
+            "target" in expect,
+            tips,
+        )
 
 
 def _settings(spec: dict[str, Any]) -> Settings:
@@ -161,7 +203,9 @@ def _settings(spec: dict[str, Any]) -> Settings:
     return Settings(
         decision_times=tuple(time.fromisoformat(value) for value in spec["decision_times"]),
         max_tips_per_day=spec["max_tips_per_day"],
-        quiet_hours=(time.fromisoformat(quiet["start"]), time.fromisoformat(quiet["end"])) if quiet else None,
+        quiet_hours=(time.fromisoformat(quiet["start"]), time.fromisoformat(quiet["end"]))
+        if quiet
+        else None,
         target_initial=target["initial"],
         target_min=target["min"],
         target_max=target["max"],
@@ -169,7 +213,7 @@ def _settings(spec: dict[str, Any]) -> Settings:
     )
 
 
-def _fact_problem(name: str, value: object, types: dict[str, str]) -> str | None:
+def _fact_problem(name: str, value: object, types: Mapping[str, str]) -> str | None:
     if name not in types:
         hint = difflib.get_close_matches(name, list(types), n=1, cutoff=0.7)
         return f"unknown fact '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
@@ -182,7 +226,11 @@ def _fact_problem(name: str, value: object, types: dict[str, str]) -> str | None
         "string": isinstance(value, str),
         "set": isinstance(value, list) and all(isinstance(item, str) for item in value),
     }[kind]
-    return None if ok else f"fact '{name}' must be a {kind}" + (" (a list of strings)" if kind == "set" else "")
+    return (
+        None
+        if ok
+        else f"fact '{name}' must be a {kind}" + (" (a list of strings)" if kind == "set" else "")
+    )
 
 
 def run_tests(ruleset: RuleSet) -> list[tuple[int, str]]:
@@ -199,7 +247,9 @@ def run_tests(ruleset: RuleSet) -> list[tuple[int, str]]:
             if rule_id in decision.fired:
                 problems.append((index, f"{label}: expected '{rule_id}' not to fire"))
         if case.has_target and decision.target != case.target:
-            problems.append((index, f"{label}: expected target {case.target}, got {decision.target}"))
+            problems.append(
+                (index, f"{label}: expected target {case.target}, got {decision.target}")
+            )
         sent = tuple(tip.tip_id for tip in decision.tips)
         if case.tips is not None and sent != case.tips:
             problems.append((index, f"{label}: expected tips {list(case.tips)}, got {list(sent)}"))

@@ -121,9 +121,18 @@ class History:
         for tip in sorted(self.tips, key=lambda t: t.created_at):
             if tip.created_at <= now and tip.tip_id is not None and tip.variant is not None:
                 last_variant[tip.tip_id] = tip.variant
-        sent_today = sum(1 for t in self.tips if t.created_at <= now and t.created_at.astimezone(zone).date() == today)
-        return EvaluationState(last_fired, last_variant, sent_today, self.max_tips_per_day,
-                               self.target_at(now - timedelta(days=7)))  # fmt: skip
+        sent_today = sum(
+            1
+            for t in self.tips
+            if t.created_at <= now and t.created_at.astimezone(zone).date() == today
+        )
+        return EvaluationState(
+            last_fired,
+            last_variant,
+            sent_today,
+            self.max_tips_per_day,
+            self.target_at(now - timedelta(days=7)),
+        )
 
     @classmethod
     def from_json(cls, text: str) -> History:
@@ -134,17 +143,30 @@ class History:
             timezone=raw["timezone"],
             enrolled_at=when(raw["enrolled_at"]),
             conditions=frozenset(raw.get("conditions", [])),
-            shoes_changed_on=date.fromisoformat(raw["shoes_changed_on"]) if raw.get("shoes_changed_on") else None,
+            shoes_changed_on=date.fromisoformat(raw["shoes_changed_on"])
+            if raw.get("shoes_changed_on")
+            else None,
             primary_source=raw.get("primary_source"),
             max_tips_per_day=raw.get("max_tips_per_day"),
-            daily_steps=[DailySteps(date.fromisoformat(r["date"]), r["source"], int(r["steps"]),
-                                    r.get("distance_m")) for r in raw.get("daily_steps", [])],  # fmt: skip
-            walks=[WalkingSession(when(r["start"]), r["duration_min"], r.get("distance_m"))
-                   for r in raw.get("walks", [])],  # fmt: skip
-            pain=[PainReport(when(r["at"]), r["score"], frozenset(r.get("red_flags", [])))
-                  for r in raw.get("pain", [])],  # fmt: skip
+            daily_steps=[
+                DailySteps(
+                    date.fromisoformat(r["date"]), r["source"], int(r["steps"]), r.get("distance_m")
+                )
+                for r in raw.get("daily_steps", [])
+            ],
+            walks=[
+                WalkingSession(when(r["start"]), r["duration_min"], r.get("distance_m"))
+                for r in raw.get("walks", [])
+            ],
+            pain=[
+                PainReport(when(r["at"]), r["score"], frozenset(r.get("red_flags", [])))
+                for r in raw.get("pain", [])
+            ],
             exercise=[ExerciseSession(r["kind"], when(r["at"])) for r in raw.get("exercise", [])],
-            plan=[PlanChange(when(r["effective"]), r["target"], r.get("reason", "")) for r in raw.get("plan", [])],
+            plan=[
+                PlanChange(when(r["effective"]), r["target"], r.get("reason", ""))
+                for r in raw.get("plan", [])
+            ],
             holds=[Hold(when(r["start"]), r["days"]) for r in raw.get("holds", [])],
         )
 
@@ -180,7 +202,7 @@ class _Days:
 
 
 def effective_steps(history: History, day: date) -> int | None:
-    """Return the day's effective steps: the primary source's, else the largest; None without data."""
+    """Return the day's effective steps (primary source, else the largest); None without data."""
     return _Days(history).steps(day)
 
 
@@ -222,8 +244,11 @@ def compute_facts(history: History, now: datetime) -> dict[str, object]:
     recent = [p for p in reports if in_window(p.recorded_at)]
     change = None
     if latest is not None:
-        before = [p.score for p in reports
-                  if latest.recorded_at - timedelta(hours=168) <= p.recorded_at < latest.recorded_at]  # fmt: skip
+        before = [
+            p.score
+            for p in reports
+            if latest.recorded_at - timedelta(hours=168) <= p.recorded_at < latest.recorded_at
+        ]
         change = _round1(latest.score - mean(before)) if before else None
     flags: set[str] = set()
     for report in reports:
@@ -256,7 +281,9 @@ def compute_facts(history: History, now: datetime) -> dict[str, object]:
         "walk.sessions_7d": len(walks),
         "shoes.km": shoes_km,
         "pain.latest": latest.score if latest else None,
-        "pain.hours_since": _round1((now - latest.recorded_at).total_seconds() / 3600) if latest else None,
+        "pain.hours_since": _round1((now - latest.recorded_at).total_seconds() / 3600)
+        if latest
+        else None,
         "pain.avg_7d": _round1(mean(p.score for p in recent)) if recent else None,
         "pain.max_7d": max(p.score for p in recent) if recent else None,
         "pain.reports_7d": len(recent),
@@ -264,17 +291,27 @@ def compute_facts(history: History, now: datetime) -> dict[str, object]:
         "pain.red_flags": frozenset(flags),
         "pain.red_flag": bool(flags),
         "strength.sessions_7d": sum(1 for e in strength if in_window(e.performed_at)),
-        "strength.days_since": (today - _local_date(max(e.performed_at for e in strength), zone)).days
+        "strength.days_since": (
+            today - _local_date(max(e.performed_at for e in strength), zone)
+        ).days
         if strength
         else None,
         "stretch.sessions_7d": len(stretch),
         "plan.target": current.target if current else None,
-        "plan.days_since_change": (today - _local_date(current.effective, zone)).days if current else None,
-        "plan.progression_held": any(h.start <= now < h.start + timedelta(days=h.days) for h in history.holds),
+        "plan.days_since_change": (today - _local_date(current.effective, zone)).days
+        if current
+        else None,
+        "plan.progression_held": any(
+            h.start <= now < h.start + timedelta(days=h.days) for h in history.holds
+        ),
         "plan.week": enrolled // 7 + 1,
         "patient.conditions": frozenset(history.conditions),
         "patient.days_enrolled": enrolled,
-        "tips.sent_today": sum(1 for t in history.tips if t.created_at <= now and _local_date(t.created_at, zone) == today),
+        "tips.sent_today": sum(
+            1
+            for t in history.tips
+            if t.created_at <= now and _local_date(t.created_at, zone) == today
+        ),
         "time.hour": local_now.hour,
         "time.weekday": local_now.isoweekday(),
     }

@@ -116,9 +116,19 @@ class TestCase:
 class RuleSet:
     """A validated, compiled rule set. Build it with `rules.load_ruleset`."""
 
-    def __init__(self, slug: str, title: str, description: str, settings: Settings,
-                 tips: dict[str, Tip], rules: list[Rule], tests: list[TestCase],
-                 source: str = "<string>", text: str = "") -> None:  # fmt: skip
+    def __init__(
+        self,
+        slug: str,
+        *,
+        title: str,
+        description: str,
+        settings: Settings,
+        tips: dict[str, Tip],
+        rules: list[Rule],
+        tests: list[TestCase],
+        source: str = "<string>",
+        text: str = "",
+    ) -> None:
         self.slug = slug
         self.title = title
         self.description = description
@@ -135,14 +145,23 @@ class RuleSet:
         """Return the rule with this id."""
         return next(rule for rule in self.rules if rule.id == rule_id)
 
-    def evaluate(self, facts: Mapping[str, object], trigger: str = "schedule",
-                 state: EvaluationState | None = None, now: datetime | None = None) -> Decision:  # fmt: skip
+    def evaluate(
+        self,
+        facts: Mapping[str, object],
+        trigger: str = "schedule",
+        state: EvaluationState | None = None,
+        now: datetime | None = None,
+    ) -> Decision:
         """Evaluate every rule against `facts` (missing facts are null) and decide."""
         now = now or datetime.now(UTC)
         state = state or EvaluationState()
         env: dict[str, object] = {**self._settings_facts, **facts, "trigger": trigger}
         decision = Decision(self.slug, trigger, now, env)
-        limit = self.settings.max_tips_per_day if state.max_tips_per_day is None else state.max_tips_per_day
+        limit = (
+            self.settings.max_tips_per_day
+            if state.max_tips_per_day is None
+            else state.max_tips_per_day
+        )
         run = _Run(decision, state, env, limit - state.tips_sent_today)
         for rule in self.rules:
             if trigger not in rule.on:
@@ -157,7 +176,11 @@ class RuleSet:
             elif rule.cooldown and _cooling(state.last_fired.get(rule.id), rule.cooldown, now):
                 until = state.last_fired[rule.id] + rule.cooldown
                 run.skip(rule, f"cooldown until {until.isoformat()}", entries)
-            elif not rule.urgent and run.budget <= 0 and all(a.kind == "send_tip" for a in rule.actions):
+            elif (
+                not rule.urgent
+                and run.budget <= 0
+                and all(a.kind == "send_tip" for a in rule.actions)
+            ):
                 run.skip(rule, f"budget: max_tips_per_day ({limit}) reached", entries)
             else:
                 self._fire(rule, entries, run)
@@ -188,7 +211,9 @@ class RuleSet:
         if rule.stop:
             run.stopped_by = rule.id
 
-    def _send_tip(self, rule: Rule, tip_id: str, entries: tuple[TraceEntry, ...], run: _Run) -> None:
+    def _send_tip(
+        self, rule: Rule, tip_id: str, entries: tuple[TraceEntry, ...], run: _Run
+    ) -> None:
         if tip_id in run.sent:
             run.drop(rule, f"send_tip {tip_id}", "duplicate tip in this evaluation")
             return
@@ -199,15 +224,25 @@ class RuleSet:
         last = run.state.last_variant.get(tip_id)
         index = 0 if last is None else (last + 1) % len(tip.variants)
         variant = tip.variants[index]
-        rendered = RenderedTip(rule.id, tip.id, tip.category, variant.title.render(run.env),
-                               variant.text.render(run.env), index, rule.urgent, tip.asks,
-                               _why(rule, entries))  # fmt: skip
+        rendered = RenderedTip(
+            rule.id,
+            tip.id,
+            tip.category,
+            variant.title.render(run.env),
+            variant.text.render(run.env),
+            index,
+            rule.urgent,
+            tip.asks,
+            _why(rule, entries),
+        )
         run.decision.tips.append(rendered)
         run.sent.add(tip_id)
         if not rule.urgent:
             run.budget -= 1
 
-    def _settle_target(self, decision: Decision, env: Mapping[str, object], state: EvaluationState) -> None:
+    def _settle_target(
+        self, decision: Decision, env: Mapping[str, object], state: EvaluationState
+    ) -> None:
         requested = decision.target_requested
         if requested is None:
             return
@@ -229,7 +264,7 @@ class RuleSet:
         clamped = min(max(value, settings.target_min), settings.target_max)
         if clamped != value:
             notes.append(f"clamped {round(value)} -> {round(clamped)} (settings.target min/max)")
-        final = int(round(clamped))
+        final = round(clamped)
         if current is not None and final == round(current):
             notes.append("target unchanged")
             return
@@ -254,7 +289,9 @@ class _Run:
         self.decision.traces[rule.id] = RuleTrace(rule.id, False, reason, entries)
 
     def drop(self, rule: Rule, action: str, reason: str) -> None:
-        self.decision.suppressed_actions.append({"rule_id": rule.id, "action": action, "reason": reason})
+        self.decision.suppressed_actions.append(
+            {"rule_id": rule.id, "action": action, "reason": reason}
+        )
 
 
 def _cooling(last: datetime | None, cooldown: timedelta, now: datetime) -> bool:

@@ -16,8 +16,17 @@ from rules.facts import TRIGGERS
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 DURATION = re.compile(r"^([1-9][0-9]{0,4})([mhd])$")
-CATEGORIES = ("pain", "progression", "strength", "form", "flexibility", "footwear", "checkin",
-              "safety", "general")  # fmt: skip
+CATEGORIES = (
+    "pain",
+    "progression",
+    "strength",
+    "form",
+    "flexibility",
+    "footwear",
+    "checkin",
+    "safety",
+    "general",
+)
 ACTIONS = ("send_tip", "set_target", "hold_progression", "alert_clinician")
 
 
@@ -74,14 +83,15 @@ class TargetSettingsSchema(_Strict):
 
     @validates_schema
     def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if {"min", "max", "initial"} <= data.keys():
-            if not data["min"] <= data["initial"] <= data["max"]:
-                raise ValidationError("need min <= initial <= max", "initial")
+        known = {"min", "max", "initial"} <= data.keys()
+        if known and not data["min"] <= data["initial"] <= data["max"]:
+            raise ValidationError("need min <= initial <= max", "initial")
 
 
 class SettingsSchema(_Strict):
-    decision_times = fields.List(_Text(validate=_time), required=True,
-                                 validate=validate.Length(min=1, max=24))  # fmt: skip
+    decision_times = fields.List(
+        _Text(validate=_time), required=True, validate=validate.Length(min=1, max=24)
+    )
     max_tips_per_day = _Whole(load_default=3, validate=validate.Range(min=0, max=50))
     quiet_hours = fields.Nested(QuietHoursSchema, load_default=None)
     target = fields.Nested(TargetSettingsSchema, required=True)
@@ -123,7 +133,9 @@ class ActionSchema(_Strict):
         if len(data) != 1:
             raise ValidationError(f"an action is exactly one of: {', '.join(ACTIONS)}")
         value = data.get("set_target")
-        if "set_target" in data and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
+        if "set_target" in data and (
+            isinstance(value, bool) or not isinstance(value, (str, int, float))
+        ):
             raise ValidationError("must be an expression or a number", "set_target")
 
 
@@ -157,25 +169,34 @@ class RuleSetSchema(_Strict):
     title = _Text(required=True)
     description = _Text(load_default="")
     settings = fields.Nested(SettingsSchema, required=True)
-    tips = fields.Dict(keys=_Text(validate=validate.Regexp(SLUG, error="tip ids use a-z, 0-9, '-'")),
-                       values=fields.Nested(TipSchema), load_default=dict)  # fmt: skip
+    tips = fields.Dict(
+        keys=_Text(validate=validate.Regexp(SLUG, error="tip ids use a-z, 0-9, '-'")),
+        values=fields.Nested(TipSchema),
+        load_default=dict,
+    )
     rules = fields.List(fields.Nested(RuleSchema), required=True, validate=validate.Length(min=1))
     tests = fields.List(fields.Nested(TestCaseSchema), load_default=list)
 
 
-def flatten_errors(errors: Any, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+def flatten_errors(
+    errors: Any, path: tuple[str | int, ...] = ()
+) -> list[tuple[tuple[str | int, ...], str]]:
     """Turn marshmallow's nested error dict into (path, message) pairs."""
     if isinstance(errors, list):
         out: list[tuple[tuple[str | int, ...], str]] = []
         for item in errors:
-            out += flatten_errors(item, path) if isinstance(item, (dict, list)) else [(path, str(item))]
+            out += (
+                flatten_errors(item, path)
+                if isinstance(item, (dict, list))
+                else [(path, str(item))]
+            )
         return out
     if isinstance(errors, dict):
         out = []
         for key, value in errors.items():
-            if key == "_schema":
-                out += flatten_errors(value, path)
-            elif key in ("value", "key") and len(path) >= 2 and path[-2] in ("tips", "facts"):
+            if key == "_schema" or (
+                key in ("value", "key") and len(path) >= 2 and path[-2] in ("tips", "facts")
+            ):
                 out += flatten_errors(value, path)
             else:
                 out += flatten_errors(value, (*path, key))

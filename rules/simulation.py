@@ -69,7 +69,9 @@ def simulate(ruleset: RuleSet, history: History, start: date, end: date) -> list
         end_of_day = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
         result.target = history.target_at(end_of_day - timedelta(microseconds=1))
         result.steps = effective_steps(history, day)
-        result.held = any(h.start <= end_of_day < h.start + timedelta(days=h.days) for h in history.holds)
+        result.held = any(
+            h.start <= end_of_day < h.start + timedelta(days=h.days) for h in history.holds
+        )
         results.append(result)
         day += timedelta(days=1)
     return results
@@ -77,10 +79,20 @@ def simulate(ruleset: RuleSet, history: History, start: date, end: date) -> list
 
 def _events(ruleset: RuleSet, history: History, day: date) -> list[tuple[datetime, str]]:
     zone = history.zone
-    events = [(datetime.combine(day, moment, tzinfo=zone), "schedule") for moment in ruleset.settings.decision_times]
-    events += [(p.recorded_at, "pain_report") for p in history.pain if p.recorded_at.astimezone(zone).date() == day]
-    events += [(e.performed_at, "exercise_report") for e in history.exercise
-               if e.performed_at.astimezone(zone).date() == day]  # fmt: skip
+    events = [
+        (datetime.combine(day, moment, tzinfo=zone), "schedule")
+        for moment in ruleset.settings.decision_times
+    ]
+    events += [
+        (p.recorded_at, "pain_report")
+        for p in history.pain
+        if p.recorded_at.astimezone(zone).date() == day
+    ]
+    events += [
+        (e.performed_at, "exercise_report")
+        for e in history.exercise
+        if e.performed_at.astimezone(zone).date() == day
+    ]
     return sorted(events, key=lambda event: event[0])
 
 
@@ -93,15 +105,17 @@ def _as_of(history: History, moment: datetime) -> History:
     for row in history.daily_steps:
         if row.day == local.date():
             distance = None if row.distance_m is None else row.distance_m * fraction
-            row = DailySteps(row.day, row.source, int(row.steps * fraction), distance)
-        if row.day <= local.date():
+            rows.append(DailySteps(row.day, row.source, int(row.steps * fraction), distance))
+        elif row.day < local.date():
             rows.append(row)
     return dataclasses.replace(history, daily_steps=rows)
 
 
 def _apply(history: History, decision: Decision, moment: datetime) -> None:
     history.rule_fires += [(rule_id, moment) for rule_id in decision.fired]
-    history.tips += [TipRecord(moment, tip.tip_id, tip.rule_id, tip.variant) for tip in decision.tips]
+    history.tips += [
+        TipRecord(moment, tip.tip_id, tip.rule_id, tip.variant) for tip in decision.tips
+    ]
     if decision.target is not None:
         history.plan.append(PlanChange(moment, decision.target, decision.target_rule or ""))
     if decision.hold_days:
@@ -118,8 +132,10 @@ def format_table(results: list[DayResult]) -> str:
         fired = ",".join(result.fired) or "-"
         tips = ",".join(result.tips) or "-"
         alerts = f" ALERT({','.join(result.alerts)})" if result.alerts else ""
-        lines.append(f"{result.day.isoformat():<10}  {_cell(steps):>6}  {_cell(result.target):>6}  "
-                     f"{_cell(pain):>4}  {'yes ' if result.held else '    '}  {fired} -> {tips}{alerts}")  # fmt: skip
+        lines.append(
+            f"{result.day.isoformat():<10}  {_cell(steps):>6}  {_cell(result.target):>6}  "
+            f"{_cell(pain):>4}  {'yes ' if result.held else '    '}  {fired} -> {tips}{alerts}"
+        )
     return "\n".join(lines)
 
 

@@ -19,6 +19,10 @@ MAX_BYTES = 256 * 1024
 MAX_DEPTH = 24
 
 Path = tuple[str | int, ...]
+_SAFE_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}"
+    for name in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
+)
 
 
 def format_path(path: Path) -> str:
@@ -41,7 +45,7 @@ class _StrictLoader(yaml.SafeLoader):
 
     depth = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise _Refused("aliases are not allowed", event.start_mark)
@@ -49,7 +53,7 @@ class _StrictLoader(yaml.SafeLoader):
         if self.depth > MAX_DEPTH:
             raise _Refused(f"nesting deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
         try:
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self.depth -= 1
 
@@ -62,7 +66,9 @@ class Document:
     nodes: dict[Path, yaml.Node] = field(default_factory=dict)
     keys: dict[Path, yaml.Node] = field(default_factory=dict)
 
-    def issue(self, path: Path, message: str, *, at_key: bool = False, offset: int | None = None) -> Issue:
+    def issue(
+        self, path: Path, message: str, *, at_key: bool = False, offset: int | None = None
+    ) -> Issue:
         """Build an Issue located at the node for `path` (or its nearest existing parent)."""
         node = self.keys.get(path) if at_key else None
         probe = path
@@ -81,17 +87,18 @@ def position_in_scalar(node: yaml.Node, offset: int) -> tuple[int, int]:
     """Return the 1-based line and column of character `offset` inside a scalar's text."""
     start, end = node.start_mark, node.end_mark
     value = node.value if isinstance(node.value, str) else ""
+    style = getattr(node, "style", None)
     single_line = start.line == end.line and "\n" not in value
-    if single_line and node.style in (None, "", '"', "'"):
-        quote = 1 if node.style in ('"', "'") else 0
+    if single_line and style in (None, "", '"', "'"):
+        quote = 1 if style in ('"', "'") else 0
         return start.line + 1, start.column + 1 + quote + offset
-    if node.style in ("|", ">"):
+    if style in ("|", ">"):
         # Block scalars start on the line after the indicator; locate the offset's line.
         before = value[:offset]
         line_index = before.count("\n")
         indent = _block_indent(node)
         column = len(before) - (before.rfind("\n") + 1) if line_index else offset
-        if node.style == ">":
+        if style == ">":
             return start.line + 2, indent + 1
         return start.line + 2 + line_index, indent + 1 + column
     return start.line + 1, start.column + 1
@@ -138,25 +145,40 @@ def _mark_issue(mark: yaml.Mark | None, message: str) -> Issue:
     return Issue(mark.line + 1, mark.column + 1, "", message)
 
 
-def _convert(node: yaml.Node, path: Path, doc: Document, issues: list[Issue], loader: yaml.SafeLoader) -> Any:
+def _convert(
+    node: yaml.Node, path: Path, doc: Document, issues: list[Issue], loader: yaml.SafeLoader
+) -> Any:
     doc.nodes[path] = node
+    if node.tag not in _SAFE_TAGS:
+        issues.append(_mark_issue(node.start_mark, f"YAML tag '{node.tag}' is not allowed"))
+        return None
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                issues.append(_mark_issue(key_node.start_mark, "mapping keys must be plain strings"))
+                issues.append(
+                    _mark_issue(key_node.start_mark, "mapping keys must be plain strings")
+                )
                 continue
             key = str(key_node.value)
             if key in result:
                 mark = key_node.start_mark
-                issues.append(Issue(mark.line + 1, mark.column + 1, format_path((*path, key)),
-                                    f"duplicate key '{key}'"))  # fmt: skip
+                issues.append(
+                    Issue(
+                        mark.line + 1,
+                        mark.column + 1,
+                        format_path((*path, key)),
+                        f"duplicate key '{key}'",
+                    )
+                )
                 continue
             doc.keys[(*path, key)] = key_node
             result[key] = _convert(value_node, (*path, key), doc, issues, loader)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, (*path, i), doc, issues, loader) for i, item in enumerate(node.value)]
+        return [
+            _convert(item, (*path, i), doc, issues, loader) for i, item in enumerate(node.value)
+        ]
     try:
         return loader.construct_object(node, deep=True)
     except yaml.YAMLError as exc:

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rules.errors import ExpressionError
-from rules.expr import Expression, compile_expression, format_value
+from rules.expr import Expression, compile_expression
+from rules.values import format_value
 
 
 @dataclass(frozen=True)

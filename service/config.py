@@ -54,6 +54,9 @@ class Settings:
     argon2_memory_kib: int = 65536
     scheduler_enabled: bool = False
     sync_interval_s: int = 3600
+    # Wearable sync: worker threads per scheduler tick, and at most this many per provider.
+    sync_concurrency: int = 16
+    sync_provider_concurrency: int = 8
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
     fcm_credentials_file: str | None = None
     fcm_base_url: str | None = None
@@ -141,6 +144,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_rate_limit=env.get("LOGIN_RATE_LIMIT", defaults.login_rate_limit),
         scheduler_enabled=env.get("SCHEDULER", "0") == "1",
         sync_interval_s=_int(env, "SYNC_INTERVAL", defaults.sync_interval_s),
+        sync_concurrency=_int(env, "SYNC_CONCURRENCY", defaults.sync_concurrency),
+        sync_provider_concurrency=_int(
+            env, "SYNC_PROVIDER_CONCURRENCY", defaults.sync_provider_concurrency
+        ),
         providers=_provider_settings(env),
         fcm_credentials_file=env.get("FCM_CREDENTIALS_FILE") or None,
         fcm_base_url=env.get("FCM_BASE_URL") or None,

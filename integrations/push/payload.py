@@ -61,20 +61,36 @@ def truncate_text(text: str, max_bytes: int) -> str:
 def fit_title_body(
     build: Callable[[str, str], bytes], title: str, body: str, max_bytes: int
 ) -> bytes:
-    """Shorten body, then title, until build(title, body) is at most max_bytes."""
-    title_budget = len(title.encode())
-    body_budget = len(body.encode())
-    while True:
-        encoded = build(truncate_text(title, title_budget), truncate_text(body, body_budget))
-        over = len(encoded) - max_bytes
-        if over <= 0:
-            return encoded
-        if body_budget > 0:
-            body_budget = max(0, body_budget - over)
-        elif title_budget > 0:
-            title_budget = max(0, title_budget - over)
+    """Return build(title, body), shortening body, then title, to stay within max_bytes."""
+    encoded = build(title, body)
+    if len(encoded) <= max_bytes:
+        return encoded
+    # The body gives way first: the title is what the lock screen shows.
+    shortened = _largest_fit(
+        lambda budget: build(title, truncate_text(body, budget)), len(body.encode()), max_bytes
+    )
+    if shortened is None:
+        shortened = _largest_fit(
+            lambda budget: build(truncate_text(title, budget), ""), len(title.encode()), max_bytes
+        )
+    if shortened is None:
+        raise PayloadTooLargeError(f"payload exceeds {max_bytes} bytes without title and body")
+    return shortened
+
+
+def _largest_fit(make: Callable[[int], bytes], upper: int, max_bytes: int) -> bytes | None:
+    # Binary search over the text's byte budget: JSON escaping makes the encoded size grow
+    # faster than the text, so the overflow alone does not say how much to cut.
+    best = None
+    low, high = 0, upper
+    while low <= high:
+        middle = (low + high) // 2
+        encoded = make(middle)
+        if len(encoded) <= max_bytes:
+            best, low = encoded, middle + 1
         else:
-            raise PayloadTooLargeError(f"payload is {len(encoded)} bytes without title and body")
+            high = middle - 1
+    return best
 
 
 def _string_data(message: PushMessage) -> dict[str, str]:
@@ -88,7 +104,8 @@ def apns_headers(message: PushMessage, *, now: float | None = None) -> dict[str,
     headers = {
         "apns-push-type": "alert",
         "apns-priority": "10" if message.urgent else "5",
-        "apns-expiration": str(int(issued) + max(0, message.ttl_seconds)),
+        # 0 tells APNs to try once and not store; otherwise an absolute epoch time.
+        "apns-expiration": str(int(issued) + message.ttl_seconds if message.ttl_seconds > 0 else 0),
     }
     if message.collapse_id:
         headers["apns-collapse-id"] = short_collapse_id(message.collapse_id)

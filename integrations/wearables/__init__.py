@@ -17,14 +17,24 @@ from integrations.wearables.base import (
     WebhookResponse,
     pkce_pair,
 )
+from integrations.wearables.garmin import GarminProvider
 from integrations.wearables.google_health import GoogleHealthProvider
 from integrations.wearables.oura import OuraProvider
+from integrations.wearables.polar import PolarProvider
+from integrations.wearables.sandbox import SandboxProvider
+from integrations.wearables.strava import StravaProvider
+from integrations.wearables.withings import WithingsProvider
 
 PROVIDERS: dict[str, type[WearableProvider]] = {
     provider.name: provider
     for provider in (
         GoogleHealthProvider,
         OuraProvider,
+        WithingsProvider,
+        GarminProvider,
+        PolarProvider,
+        StravaProvider,
+        SandboxProvider,
     )
 }
 

@@ -9,7 +9,7 @@ import json
 import math
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, ClassVar
@@ -111,6 +111,8 @@ class WebhookEvent:
     event_id: str
     days: list[DailyActivity] = field(default_factory=list)
     sessions: list[WalkingSession] = field(default_factory=list)
+    # Callback URLs to pull (Garmin ping): hand them to `cursor_with_pending`, then fetch.
+    pull: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -386,6 +388,10 @@ class WearableProvider(ABC):
         max_days: int = 30,
     ) -> FetchResult:
         """Fetch daily totals and walks from the cursor (re-reading recent days)."""
+
+    def cursor_with_pending(self, cursor: str | None, urls: Iterable[str]) -> str | None:
+        """Return the cursor to store after a webhook asked to pull `urls` (default: unchanged)."""
+        return cursor
 
     # --- webhooks -----------------------------------------------------------------------------
 

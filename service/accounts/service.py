@@ -1,19 +1,48 @@
-"""Account use cases: clinics and staff users."""
+"""Account use cases: clinics, users, registration, sign-in and token revocation."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.accounts.models import ROLES, Clinic, User
-from service.accounts.security import hash_password
+from service.accounts.models import ROLES, Clinic, Invite, User
+from service.accounts.security import (
+    TokenClaims,
+    dummy_hash,
+    hash_password,
+    issue_token,
+    verify_password,
+)
 from service.config import Settings
-from service.errors import Conflict, field_error
+from service.errors import Conflict, Unauthorized, field_error
+from service.evaluation import hooks
+from service.patients.models import PatientProfile
+
+TOKEN_TYPE = "Bearer"  # noqa: S105 - a scheme name, not a secret
 
 
 def normalise_email(email: str) -> str:
     """Compare emails case-insensitively, without surrounding blanks."""
     return email.strip().lower()
+
+
+@lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_timezone(name: str, field: str = "timezone") -> str:
+    """Return an IANA zone name unchanged, or raise a 422 naming the field."""
+    # A set lookup rather than ZoneInfo(name): it refuses paths and odd keys outright.
+    if name not in _known_zones():
+        raise field_error(field, f"unknown IANA time zone {name!r}")
+    return name
 
 
 def get_or_create_clinic(session: Session, name: str) -> Clinic:
@@ -50,5 +79,100 @@ def create_user(
         clinic_id=clinic.id if clinic else None,
     )
     session.add(user)
-    session.flush()
+    try:
+        # Two sign-ups with one email can race past the check above; the unique index decides
+        # (the failed flush spoils the transaction, which the raising use case rolls back).
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict("an account with this email exists") from exc
     return user
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """An access token as the API returns it."""
+
+    access_token: str
+    expires_in: int
+    role: str
+    user_id: int
+    token_type: str = TOKEN_TYPE
+
+
+def token_for_user(user: User, settings: Settings, now: dt.datetime | None = None) -> IssuedToken:
+    """Sign an access token for a user at their current token version."""
+    claims = TokenClaims(
+        user_id=user.id, role=user.role, clinic_id=user.clinic_id, version=user.token_version
+    )
+    return IssuedToken(
+        access_token=issue_token(claims, settings, now),
+        expires_in=settings.access_token_ttl_s,
+        role=user.role,
+        user_id=user.id,
+    )
+
+
+def authenticate(session: Session, settings: Settings, email: str, password: str) -> IssuedToken:
+    """Exchange an email and password for a token; the same slow failure for unknown emails."""
+    user = session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        # Verify against a dummy hash so an unknown email costs as much as a wrong password.
+        verify_password(dummy_hash(settings), password, settings)
+        raise Unauthorized("wrong email or password")
+    if not verify_password(user.password_hash, password, settings):
+        raise Unauthorized("wrong email or password")
+    return token_for_user(user, settings)
+
+
+def claim_invite(session: Session, code: str, user_id: int, now: dt.datetime) -> Invite:
+    """Mark an invite used by this user, or raise a 422 when it is unknown, used or expired."""
+    # Two sign-ups can race for one code: the conditional UPDATE lets exactly one win.
+    result = session.execute(
+        update(Invite)
+        .where(Invite.code == code, Invite.used_at.is_(None), Invite.expires_at > now)
+        .values(used_by=user_id, used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise field_error("invite_code", "unknown, already used or expired")
+    invite = session.get(Invite, code, populate_existing=True)
+    assert invite is not None
+    return invite
+
+
+def revoke_tokens(session: Session, user_id: int) -> None:
+    """Invalidate every access token issued to a user so far."""
+    session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(token_version=User.token_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def register_patient(
+    session: Session,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    timezone: str,
+    invite_code: str | None,
+    now: dt.datetime,
+) -> IssuedToken:
+    """Create a patient, their profile and plan; an invite links clinic, clinician, rule set."""
+    check_timezone(timezone)
+    user = create_user(
+        session, settings, email=email, password=password, role="patient", clinic=None
+    )
+    profile = PatientProfile(user_id=user.id, timezone=timezone, enrolled_at=now)
+    if invite_code:
+        invite = claim_invite(session, invite_code.strip(), user.id, now)
+        user.clinic_id = invite.clinic_id
+        profile.clinic_id = invite.clinic_id
+        profile.clinician_id = invite.clinician_id
+        profile.ruleset_id = invite.ruleset_id
+    session.add(profile)
+    session.flush()
+    hooks.enrol_patient(session, profile, now)
+    return token_for_user(user, settings, now)

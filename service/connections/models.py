@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -40,10 +41,16 @@ class WearableConnection(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     provider_user_id: Mapped[str | None] = mapped_column(String(128))
     cursor: Mapped[str | None] = mapped_column(Text)
+    # Work a notification-driven provider (Garmin) announced and we have not fetched yet.
+    pending: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     next_sync_at: Mapped[dt.datetime | None]
     last_sync_at: Mapped[dt.datetime | None]
-    # Lease held by the worker syncing or refreshing this connection (cross-process claims).
+    # Lease held by the worker syncing or refreshing this connection (cross-process claims);
+    # claim_token names the holder so a worker whose lease lapsed cannot write stale results.
     claimed_until: Mapped[dt.datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    # Consecutive failed syncs: drives the exponential backoff.
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -58,7 +65,7 @@ class OAuthState(Base):
     provider: Mapped[str] = mapped_column(String(32))
     code_verifier_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     redirect_uri: Mapped[str] = mapped_column(String(500))
-    expires_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
 
 
 class WebhookReceipt(Base):

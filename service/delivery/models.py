@@ -32,6 +32,12 @@ class PushDelivery(Base):
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # A worker's lease: another worker may take the row once this has passed (crash recovery).
     claimed_until: Mapped[dt.datetime | None]
+    # Which claim holds the lease: a worker whose lease ran out and was taken over must not
+    # overwrite the new holder's result.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    # The quiet hours in force when the tip was written ("HH:MM-HH:MM", patient-local), so a
+    # retry does not wake the patient either; null = none.
+    quiet_hours: Mapped[str | None] = mapped_column(String(11))
     last_attempt_at: Mapped[dt.datetime | None]
     provider_response: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[dt.datetime]

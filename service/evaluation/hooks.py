@@ -1,7 +1,16 @@
 """Entry points other packages call when new data arrives (owned by the evaluation pipeline).
 
-PLACEHOLDER until the evaluation pipeline lands: the bodies below are replaced by real
-evaluation. Signatures are the contract.
+Every hook works in the caller's session and transaction: the caller commits once, so the
+report, the evaluation and its tips land together or not at all.
+
+- `after_pain_report` / `after_exercise_report`: evaluate at once (triggers `pain_report`,
+  `exercise_report`) and return the Tip rows, flushed (ids set), for the response.
+- `after_activity`: evaluate at once with trigger `activity`, in one batch for all the patients
+  a sync or an upload touched. It is a few queries per batch, cheap enough to run inline, and
+  it keeps "new data -> tips" in one transaction; rules that should only speak at decision
+  times say `on: [schedule]`.
+- `enrol_patient`: the plan at the rule set's `settings.target.initial`, and the first
+  scheduled decision time.
 """
 
 from __future__ import annotations
@@ -10,30 +19,48 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+from service.evaluation import service
+from service.evaluation.schedule import next_decision
 from service.patients.models import PatientProfile
 from service.plans.models import Plan, PlanChange
+from service.rulesets.compiled import Assignment, resolve
 from service.tips.models import Tip
 
 
 def after_pain_report(session: Session, patient_id: int, now: dt.datetime) -> list[Tip]:
     """Evaluate at once after a pain report; return the tips it created (same transaction)."""
-    return []
+    return service.evaluate_one(session, patient_id, "pain_report", now).tips
 
 
 def after_exercise_report(session: Session, patient_id: int, now: dt.datetime) -> list[Tip]:
     """Evaluate after an exercise report; return the tips it created (same transaction)."""
-    return []
+    return service.evaluate_one(session, patient_id, "exercise_report", now).tips
 
 
 def after_activity(session: Session, patient_ids: list[int], now: dt.datetime) -> None:
-    """Note that new activity arrived (evaluation may be deferred to a job)."""
+    """Evaluate the patients whose activity data just arrived (trigger `activity`)."""
+    if patient_ids:
+        service.evaluate(session, patient_ids, "activity", now)
 
 
 def enrol_patient(session: Session, profile: PatientProfile, now: dt.datetime) -> Plan:
     """Give a new patient their plan: the initial target of the rule set they follow."""
-    plan = Plan(patient_id=profile.user_id, daily_target=4000, changed_at=now)
+    session.flush()
+    compiled = resolve(session, [Assignment(profile.user_id, profile.clinic_id, profile.ruleset_id)])
+    ruleset = compiled[profile.user_id].ruleset
+    target = int(ruleset.settings.target_initial)
+    plan = Plan(patient_id=profile.user_id, daily_target=target, changed_at=now)
     session.add(plan)
     session.add(
-        PlanChange(patient_id=profile.user_id, effective_at=now, target=4000, reason="initial")
+        PlanChange(patient_id=profile.user_id, effective_at=now, target=target, reason="initial")
     )
+    profile.next_decision_at = next_decision(profile.timezone, ruleset.settings.decision_times, now)
     return plan
+
+
+def reschedule(session: Session, profile: PatientProfile, now: dt.datetime) -> None:
+    """Recompute the next decision time (call after the patient's time zone changes)."""
+    compiled = resolve(session, [Assignment(profile.user_id, profile.clinic_id, profile.ruleset_id)])
+    times = compiled[profile.user_id].ruleset.settings.decision_times
+    profile.next_decision_at = next_decision(profile.timezone, times, now)
+

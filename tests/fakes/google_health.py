@@ -151,12 +151,11 @@ class FakeGoogleHealth(FakeProviderServer):
             404, {"error": {"code": 404, "message": "Not found", "status": "NOT_FOUND"}}
         )
 
-    def dispatch(self, request: FakeRequest) -> FakeResponse:
-        """Serve revoke on the OAuth host before the bearer check."""
-        if request.path == "/revoke":
-            with self._lock:
-                self.requests.append(request)
-                self.revoked.append(request.form().get("token", ""))
-                self.refresh_tokens.discard(request.form().get("token", ""))
-            return FakeResponse(200, {})
-        return super().dispatch(request)
+    def public(self, request: FakeRequest) -> FakeResponse | None:
+        """Serve revoke on the OAuth host (no bearer token)."""
+        if request.path != "/revoke":
+            return None
+        with self._lock:
+            self.revoked.append(request.form().get("token", ""))
+            self.refresh_tokens.discard(request.form().get("token", ""))
+        return FakeResponse(200, {})

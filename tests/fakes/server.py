@@ -152,7 +152,9 @@ class FakeProviderServer:
         """Serve on 127.0.0.1 on a free port in a daemon thread."""
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -243,6 +245,9 @@ class FakeProviderServer:
             return self.authorize(request)
         if request.path == self.token_path:
             return self.token(request)
+        public = self.public(request)
+        if public is not None:
+            return public
         fault = self._fault()
         if fault is not None:
             return fault
@@ -357,6 +362,10 @@ class FakeProviderServer:
     def server_error_body(self) -> Any:
         """Return the body of a 500."""
         return {"error": "internal error"}
+
+    def public(self, request: FakeRequest) -> FakeResponse | None:
+        """Answer calls that need no bearer token (revocation endpoints), else None."""
+        return None
 
     def route(self, request: FakeRequest) -> FakeResponse:
         """Answer a data call (override)."""

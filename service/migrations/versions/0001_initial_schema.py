@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 00:49:07.039872
+Create Date: 2026-11-27 00:54:40.578063
 """
 
 from __future__ import annotations
@@ -291,6 +291,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("state", name=op.f("pk_oauth_states")),
     )
+    with op.batch_alter_table("oauth_states", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_oauth_states_expires_at"), ["expires_at"], unique=False
+        )
+
     op.create_table(
         "pain_reports",
         sa.Column(
@@ -535,9 +540,12 @@ def upgrade() -> None:
         sa.Column("scopes", sa.JSON(), nullable=False),
         sa.Column("provider_user_id", sa.String(length=128), nullable=True),
         sa.Column("cursor", sa.Text(), nullable=True),
+        sa.Column("pending", sa.JSON(), server_default="[]", nullable=False),
         sa.Column("next_sync_at", service.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_sync_at", service.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("claimed_until", service.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claim_token", sa.String(length=32), nullable=True),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", service.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
@@ -726,6 +734,8 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", service.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("claimed_until", service.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claim_token", sa.String(length=32), nullable=True),
+        sa.Column("quiet_hours", sa.String(length=11), nullable=True),
         sa.Column("last_attempt_at", service.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("provider_response", sa.Text(), nullable=True),
         sa.Column("expires_at", service.db.UTCDateTime(timezone=True), nullable=False),
@@ -801,6 +811,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_pain_reports_patient_recorded")
 
     op.drop_table("pain_reports")
+    with op.batch_alter_table("oauth_states", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_oauth_states_expires_at"))
+
     op.drop_table("oauth_states")
     op.drop_table("invites")
     with op.batch_alter_table("exercise_sessions", schema=None) as batch_op:

@@ -277,6 +277,20 @@ def test_it_returns_retry_when_the_token_endpoint_is_unreachable(
     sender.close()
 
 
+def test_it_returns_retry_when_the_token_endpoint_is_slow(
+    fcm_credentials: dict[str, str], fake_fcm: FakeFcm
+) -> None:
+    sender = FcmSender(credentials=fcm_credentials, base_url=fake_fcm.base_url, timeout=0.2)
+    fake_fcm.token_delay = 0.6
+
+    result = sender.send(message())
+
+    assert result.outcome is Outcome.RETRY
+    assert result.provider_response == "token endpoint: ReadTimeout"
+    assert fake_fcm.send_requests == 0
+    sender.close()
+
+
 def test_it_fails_when_the_token_endpoint_refuses_the_assertion(fake_fcm: FakeFcm) -> None:
     other_key_credentials, _ = make_service_account(fake_fcm.token_url)
     sender = FcmSender(credentials=other_key_credentials, base_url=fake_fcm.base_url)

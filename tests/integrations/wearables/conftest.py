@@ -11,9 +11,13 @@ import pytest
 import requests
 
 from integrations.wearables import PROVIDERS, TokenSet, WearableProvider, pkce_pair
+from tests.fakes.garmin import FakeGarmin
 from tests.fakes.google_health import FakeGoogleHealth
 from tests.fakes.oura import FakeOura
+from tests.fakes.polar import FakePolar
 from tests.fakes.server import CLIENT_ID, CLIENT_SECRET, FakeProviderServer
+from tests.fakes.strava import FakeStrava
+from tests.fakes.withings import FakeWithings
 
 WEBHOOK_SECRET = "whsec-test-0123456789"
 REDIRECT_URI = "https://backstride.test/v1/integrations/callback"
@@ -22,8 +26,12 @@ TODAY = date(2026, 5, 10)
 FAKES: dict[str, type[FakeProviderServer]] = {
     "google_health": FakeGoogleHealth,
     "oura": FakeOura,
+    "withings": FakeWithings,
+    "polar": FakePolar,
+    "strava": FakeStrava,
+    "garmin": FakeGarmin,
 }
-POLLED = sorted(FAKES)
+POLLED = sorted(name for name in FAKES if PROVIDERS[name].polls)
 
 
 @dataclass
@@ -35,9 +43,7 @@ class Linked:
     token: TokenSet
 
 
-def make_provider(
-    name: str, fake: FakeProviderServer, *, timeout: float = 2.0
-) -> WearableProvider:
+def make_provider(name: str, fake: FakeProviderServer, *, timeout: float = 2.0) -> WearableProvider:
     """Build the named adapter against a running fake."""
     return PROVIDERS[name](
         client_id=CLIENT_ID,
@@ -66,5 +72,7 @@ def link(provider: WearableProvider) -> TokenSet:
 def linked(request: pytest.FixtureRequest) -> Iterator[Linked]:
     """Yield each polled provider linked against its running fake."""
     with FAKES[request.param]() as fake:
+        if isinstance(fake, FakePolar):
+            fake.today = TODAY
         provider = make_provider(request.param, fake)
         yield Linked(fake, provider, link(provider))

@@ -1,0 +1,215 @@
+"""Garmin Health API: push and ping/pull only; Garmin forbids polling without a notification.
+
+How pulls travel: a ping webhook becomes WebhookEvent(kind=..., pull=[callbackURL, ...]). The
+service stores them with `cursor = provider.cursor_with_pending(cursor, event.pull)` and then
+calls `fetch(token, cursor=cursor, ...)`, which GETs exactly those callback URLs with the user's
+token and returns a cursor with none left. With no pending URL, fetch makes no HTTP call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from integrations.wearables.base import (
+    DailyActivity,
+    FetchResult,
+    IntegrationError,
+    TokenSet,
+    WalkingSession,
+    WearableProvider,
+    WebhookEvent,
+    WebhookRejected,
+    WebhookResponse,
+    as_count,
+    as_distance,
+    body_event_id,
+    header,
+    merge_days,
+    merge_sessions,
+    same_secret,
+)
+
+WALK_TYPES = frozenset({"WALKING", "HIKING", "CASUAL_WALKING", "SPEED_WALKING"})
+SUMMARY_KINDS = {"dailies": "daily", "activities": "activity", "deregistrations": "deregistration"}
+
+
+def parse_dailies(items: Iterable[Any], rejected: list[str]) -> list[DailyActivity]:
+    """Parse daily summaries; `calendarDate` is the user's local date."""
+    days: list[DailyActivity] = []
+    for item in items:
+        try:
+            active = item.get("activeTimeInSeconds")
+            days.append(
+                DailyActivity(
+                    date=date.fromisoformat(item["calendarDate"]),
+                    steps=as_count(item["steps"]),
+                    distance_m=as_distance(item.get("distanceInMeters")),
+                    active_minutes=as_count(active) // 60 if active is not None else None,
+                    source="garmin",
+                )
+            )
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            label = str(item.get("summaryId", "?")).strip() if isinstance(item, dict) else "?"
+            rejected.append(f"garmin daily {label[:40]}: {exc}")
+    return days
+
+
+def parse_activities(items: Iterable[Any], rejected: list[str]) -> list[WalkingSession]:
+    """Parse activity summaries, keeping walks."""
+    sessions: list[WalkingSession] = []
+    for item in items:
+        if not isinstance(item, dict) or item.get("activityType") not in WALK_TYPES:
+            continue
+        try:
+            start = datetime.fromtimestamp(as_count(item["startTimeInSeconds"]), UTC)
+            steps = item.get("steps")
+            sessions.append(
+                WalkingSession(
+                    external_id=f"garmin:{str(item['summaryId']).strip()}",
+                    start=start,
+                    end=start + timedelta(seconds=as_count(item["durationInSeconds"])),
+                    steps=as_count(steps) if steps is not None else None,
+                    distance_m=as_distance(item.get("distanceInMeters")),
+                    source="garmin",
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            rejected.append(f"garmin activity {str(item.get('summaryId', '?'))[:40]}: {exc}")
+    return sessions
+
+
+class GarminProvider(WearableProvider):
+    """Garmin Connect (Health API, OAuth2 + PKCE)."""
+
+    name: ClassVar[str] = "garmin"
+    uses_pkce: ClassVar[bool] = True
+    polls: ClassVar[bool] = False
+    default_scopes: ClassVar[tuple[str, ...]] = ()  # permissions are set per app in the portal
+    default_base_url: ClassVar[str] = "https://apis.garmin.com"
+    default_auth_url: ClassVar[str] = "https://connect.garmin.com/oauth2Confirm"
+    default_token_url: ClassVar[str] = "https://diauth.garmin.com/di-oauth2-service/oauth/token"  # noqa: S105
+    auth_path: ClassVar[str] = "/oauth2Confirm"
+    token_path: ClassVar[str] = "/di-oauth2-service/oauth/token"  # noqa: S105
+
+    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None) -> TokenSet:
+        """Trade the code, then read the Garmin user id that notifications carry."""
+        token = super().exchange_code(
+            code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
+        )
+        answer = self.http.json("GET", "/wellness-api/rest/user/id", headers=self.bearer(token))
+        user = answer.get("userId") if isinstance(answer, dict) else None
+        return TokenSet(
+            token.access_token,
+            token.refresh_token,
+            token.expires_at,
+            token.scopes,
+            str(user) if user else None,
+        )
+
+    def revoke(self, token: TokenSet) -> None:
+        """Delete the user's registration with our app."""
+        self.http.request(
+            "DELETE", "/wellness-api/rest/user/registration", headers=self.bearer(token)
+        )
+
+    def cursor_with_pending(self, cursor: str | None, urls: Iterable[str]) -> str | None:
+        """Return `cursor` with callback URLs added to its pending list."""
+        state = _cursor_state(cursor)
+        pending = list(state["pending"])
+        pending.extend(u for u in urls if u not in pending)
+        return json.dumps({"pending": pending, "synced": state["synced"]})
+
+    def fetch(
+        self,
+        token: TokenSet,
+        *,
+        cursor: str | None,
+        tz: ZoneInfo,
+        today: date,
+        lookback_days: int = 3,
+        max_days: int = 30,
+    ) -> FetchResult:
+        """Pull exactly the pending callback URLs a ping gave; never poll otherwise."""
+        state = _cursor_state(cursor)
+        rejected: list[str] = []
+        days: list[DailyActivity] = []
+        sessions: list[WalkingSession] = []
+        allowed = urlsplit(self.base_url)
+        for url in state["pending"]:
+            parts = urlsplit(url)
+            # The ping names a URL we will send the user's token to: only Garmin's own host.
+            if (parts.scheme, parts.netloc) != (allowed.scheme, allowed.netloc):
+                rejected.append(f"garmin callback to foreign host {parts.netloc[:60]} ignored")
+                continue
+            items = self.http.json("GET", url, headers=self.bearer(token))
+            if not isinstance(items, list):
+                raise IntegrationError("garmin callback: not a list", permanent=True)
+            if parts.path.endswith("/dailies"):
+                days.extend(parse_dailies(items, rejected))
+            elif parts.path.endswith("/activities"):
+                sessions.extend(parse_activities(items, rejected))
+        known = [state["synced"], *(d.date.isoformat() for d in days)]
+        synced = max((k for k in known if k), default=None)
+        next_cursor = json.dumps({"pending": [], "synced": synced})
+        return FetchResult(merge_days(days), merge_sessions(sessions), next_cursor, rejected)
+
+    def handle_webhook(
+        self, *, method: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> WebhookResponse | list[WebhookEvent]:
+        """Verify the callback; turn push summaries and pings into events per user.
+
+        Garmin does not sign notifications: the endpoint URL registered in the portal carries
+        our secret (`...?secret=<webhook_secret>`) and Garmin's `garmin-client-id` header, when
+        present, must be our client id.
+        """
+        self.check_query_secret(query)
+        client = header(headers, "garmin-client-id")
+        if client is not None and not same_secret(client, self.client_id):
+            raise WebhookRejected("garmin: foreign client id", permanent=True, status=403)
+        payload = self.json_body(body)
+        if isinstance(payload, list):  # a bare list of dailies
+            payload = {"dailies": payload}
+        if not isinstance(payload, dict):
+            raise WebhookRejected("garmin: unexpected body", permanent=True, status=400)
+        events: list[WebhookEvent] = []
+        for key, items in payload.items():
+            if not isinstance(items, list):
+                continue
+            kind = SUMMARY_KINDS.get(str(key), str(key))
+            by_user: dict[str | None, list[Any]] = {}
+            for item in items:
+                user = item.get("userId") if isinstance(item, dict) else None
+                by_user.setdefault(str(user) if user else None, []).append(item)
+            for user, group in by_user.items():
+                events.append(self._event(user, kind, str(key), group))
+        return events
+
+    def _event(self, user: str | None, kind: str, key: str, items: list[Any]) -> WebhookEvent:
+        event_id = body_event_id(self.name, {key: items})
+        pull = [i["callbackURL"] for i in items if isinstance(i, dict) and "callbackURL" in i]
+        pushed = [i for i in items if not (isinstance(i, dict) and "callbackURL" in i)]
+        rejected: list[str] = []  # a malformed pushed summary is dropped, never half-stored
+        days = parse_dailies(pushed, rejected) if key == "dailies" else []
+        sessions = parse_activities(pushed, rejected) if key == "activities" else []
+        return WebhookEvent(
+            user, kind, event_id, merge_days(days), merge_sessions(sessions), pull=pull
+        )
+
+
+def _cursor_state(cursor: str | None) -> dict[str, Any]:
+    """Decode the Garmin cursor (`{"pending": [...], "synced": "YYYY-MM-DD" | null}`)."""
+    if not cursor:
+        return {"pending": [], "synced": None}
+    try:
+        state = json.loads(cursor)
+    except ValueError:
+        return {"pending": [], "synced": cursor}  # a plain date from elsewhere
+    if not isinstance(state, dict):
+        return {"pending": [], "synced": None}
+    pending = [u for u in state.get("pending", []) if isinstance(u, str)]
+    return {"pending": pending, "synced": state.get("synced")}

@@ -1,0 +1,185 @@
+"""Polar AccessLink v3: user registration, daily activities, walking exercises, signed webhooks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from integrations.wearables.base import (
+    DailyActivity,
+    FetchResult,
+    IntegrationError,
+    TokenSet,
+    WalkingSession,
+    WearableProvider,
+    WebhookEvent,
+    WebhookRejected,
+    WebhookResponse,
+    as_count,
+    as_distance,
+    body_event_id,
+    fetch_window,
+    header,
+    merge_days,
+    merge_sessions,
+)
+
+MAX_RANGE_DAYS = 28  # AccessLink refuses longer activity ranges
+WALK_SPORTS = frozenset({"WALKING", "HIKING", "NORDIC_WALKING"})
+EVENT_KINDS = {"ACTIVITY_SUMMARY": "daily", "EXERCISE": "activity"}
+_DURATION = re.compile(r"^PT(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?$")
+
+
+def iso_duration_seconds(value: Any) -> float:
+    """Return seconds from an ISO-8601 time duration such as `PT1H2M3.5S`."""
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if not match or not any(match.groups()):
+        raise ValueError(f"not a duration: {value!r}")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+class PolarProvider(WearableProvider):
+    """Polar. Activity `start_time` is local wall time: its date is the patient's day."""
+
+    name: ClassVar[str] = "polar"
+    default_scopes: ClassVar[tuple[str, ...]] = ("accesslink.read_all",)
+    default_base_url: ClassVar[str] = "https://www.polaraccesslink.com"
+    default_auth_url: ClassVar[str] = "https://flow.polar.com/oauth2/authorization"
+    default_token_url: ClassVar[str] = "https://polarremote.com/v2/oauth2/token"  # noqa: S105
+    auth_path: ClassVar[str] = "/oauth2/authorization"
+    token_path: ClassVar[str] = "/v2/oauth2/token"  # noqa: S105
+    client_auth: ClassVar[str] = "basic"
+
+    def user_id_from_token(self, payload: Mapping[str, Any]) -> str | None:
+        """Polar returns the user id as `x_user_id`."""
+        user = payload.get("x_user_id")
+        return str(user) if user is not None else None
+
+    def register_user(self, token: TokenSet) -> TokenSet:
+        """Register the user with our client; 409 means already registered, which is fine."""
+        member_id = f"backstride-{token.provider_user_id or 'unknown'}"
+        try:
+            self.http.request(
+                "POST", "/v3/users", json={"member-id": member_id}, headers=self.bearer(token)
+            )
+        except IntegrationError as exc:
+            if exc.status != 409:
+                raise
+        return token
+
+    def revoke(self, token: TokenSet) -> None:
+        """Deregister the user, which revokes our access."""
+        if token.provider_user_id:
+            self.http.request(
+                "DELETE", f"/v3/users/{token.provider_user_id}", headers=self.bearer(token)
+            )
+
+    def fetch(
+        self,
+        token: TokenSet,
+        *,
+        cursor: str | None,
+        tz: ZoneInfo,
+        today: date,
+        lookback_days: int = 3,
+        max_days: int = 30,
+    ) -> FetchResult:
+        """Read daily activities in ≤28-day chunks, and walking exercises."""
+        first, last = fetch_window(cursor, today, lookback_days, max_days)
+        rejected: list[str] = []
+        days: list[DailyActivity] = []
+        chunk = first
+        while chunk <= last:
+            chunk_end = min(last, chunk + timedelta(days=MAX_RANGE_DAYS - 1))
+            params = {"from": chunk.isoformat(), "to": chunk_end.isoformat()}
+            items = self.http.json(
+                "GET", "/v3/users/activities", params=params, headers=self.bearer(token)
+            )
+            if not isinstance(items, list):
+                raise IntegrationError("polar activities: not a list", permanent=True)
+            for item in items:
+                record = self._day(item, rejected)
+                if record is not None and first <= record.date <= last:
+                    days.append(record)
+            chunk = chunk_end + timedelta(days=1)
+        sessions = self._sessions(token, first, last, tz, rejected)
+        return FetchResult(merge_days(days), merge_sessions(sessions), last.isoformat(), rejected)
+
+    def _day(self, item: Any, rejected: list[str]) -> DailyActivity | None:
+        try:
+            active = item.get("active_duration")
+            return DailyActivity(
+                date=date.fromisoformat(str(item["start_time"])[:10]),
+                steps=as_count(item["steps"]),
+                distance_m=as_distance(item.get("distance_from_steps")),
+                active_minutes=int(iso_duration_seconds(active) // 60) if active else None,
+                source=self.name,
+            )
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            label = str(item.get("start_time", "?"))[:10] if isinstance(item, dict) else "?"
+            rejected.append(f"polar activity {label}: {exc}")
+            return None
+
+    def _sessions(
+        self, token: TokenSet, first: date, last: date, tz: ZoneInfo, rejected: list[str]
+    ) -> list[WalkingSession]:
+        # /v3/exercises lists the last 30 days; keep walks that started in the window.
+        items = self.http.json("GET", "/v3/exercises", headers=self.bearer(token))
+        if not isinstance(items, list):
+            raise IntegrationError("polar exercises: not a list", permanent=True)
+        sessions: list[WalkingSession] = []
+        for item in items:
+            if not isinstance(item, dict) or item.get("sport") not in WALK_SPORTS:
+                continue
+            try:
+                offset = timedelta(minutes=int(item.get("start_time_utc_offset", 0)))
+                local = datetime.fromisoformat(item["start_time"]).replace(tzinfo=None)
+                start = (local - offset).replace(tzinfo=UTC)
+                steps = item.get("steps")
+                session = WalkingSession(
+                    external_id=f"polar:{item['id']}",
+                    start=start,
+                    end=start + timedelta(seconds=iso_duration_seconds(item["duration"])),
+                    steps=as_count(steps) if steps is not None else None,
+                    distance_m=as_distance(item.get("distance")),
+                    source=self.name,
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                rejected.append(f"polar exercise {str(item.get('id', '?'))[:30]}: {exc}")
+                continue
+            if first <= local.date() <= last:
+                sessions.append(session)
+        return sessions
+
+    def handle_webhook(
+        self, *, method: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> WebhookResponse | list[WebhookEvent]:
+        """Verify Polar-Webhook-Signature (HMAC-SHA256 of the body); answer the PING."""
+        payload = self.json_body(body)
+        if isinstance(payload, dict) and payload.get("event") == "PING":
+            # Polar pings before it hands out the secret, so the ping cannot be signed.
+            return WebhookResponse(200, {})
+        secret = self.require_webhook_secret()
+        signature = header(headers, "Polar-Webhook-Signature")
+        if not signature:
+            raise WebhookRejected("polar: unsigned notification", permanent=True, status=401)
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(signature.strip().lower(), expected):
+            raise WebhookRejected("polar: bad signature", permanent=True, status=401)
+        if not isinstance(payload, dict):
+            raise WebhookRejected("polar: unexpected body", permanent=True, status=400)
+        event = str(payload.get("event", ""))
+        user = payload.get("user_id")
+        return [
+            WebhookEvent(
+                str(user) if user is not None else None,
+                EVENT_KINDS.get(event, event.lower()),
+                body_event_id(self.name, payload),
+            )
+        ]

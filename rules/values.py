@@ -1,0 +1,73 @@
+"""Runtime values of expressions: readable formatting, null-aware functions, trace entries."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TraceEntry:
+    """The value of one sub-condition: `pain.latest >= 7` -> `8 >= 7` -> true."""
+
+    expr: str
+    values: str
+    result: object
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the entry as a JSON-serialisable dict."""
+        return {"expr": self.expr, "values": self.values, "result": self.result}
+
+
+def format_value(value: object, quote: bool = False) -> str:  # noqa: PLR0911
+    """Render a value readably: ints as ints, other numbers with one decimal, null as null."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        rounded = round(value, 1)
+        return str(int(rounded)) if rounded == int(rounded) else f"{rounded:.1f}"
+    if isinstance(value, (set, frozenset, list, tuple)):
+        return "{" + ", ".join(sorted(str(item) for item in value)) + "}"
+    return repr(str(value)) if quote else str(value)
+
+
+def _nulls(*args: object) -> bool:
+    return any(arg is None for arg in args)
+
+
+def _min(*args: Any) -> Any:
+    return None if _nulls(*args) else min(args)
+
+
+def _max(*args: Any) -> Any:
+    return None if _nulls(*args) else max(args)
+
+
+def _abs(value: Any) -> Any:
+    return None if value is None else abs(value)
+
+
+def _clamp(value: Any, low: Any, high: Any) -> Any:
+    return None if _nulls(value, low, high) else min(max(value, low), high)
+
+
+def _round(value: Any, digits: int = 0) -> Any:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return round(value) if digits == 0 else round(value, digits)
+
+
+HELPERS: dict[str, object] = {
+    "_min": _min,
+    "_max": _max,
+    "_abs": _abs,
+    "_clamp": _clamp,
+    "_round": _round,
+}

@@ -1,0 +1,62 @@
+"""The patient's activity: daily totals and walks from the phone, and the per-day history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from service.activity import service
+from service.activity.schemas import (
+    ActivityHistorySchema,
+    ActivityQueryArgsSchema,
+    DailyUploadSchema,
+    SessionUploadSchema,
+    UpsertedSchema,
+)
+from service.apidoc import problems, reject_non_json_bodies
+from service.auth import current_principal, require
+from service.db import utcnow
+from service.extensions import db
+
+blp = Blueprint("activity", __name__, url_prefix="/v1/me/activity", description="Steps and walks.")
+blp.before_request(reject_non_json_bodies)
+
+
+@blp.route("/daily", methods=["PUT"])
+@require("patient")
+@blp.arguments(DailyUploadSchema)
+@blp.response(200, UpsertedSchema)
+@problems(blp, 400, 401, 403, 413, 415, 422)
+def put_daily(body: dict[str, Any]) -> dict[str, int]:
+    """Store daily step totals (idempotent per date and source)."""
+    with db.transaction() as session:
+        count = service.upsert_daily(session, current_principal().user_id, body["days"], utcnow())
+    return {"upserted": count}
+
+
+@blp.route("/sessions", methods=["POST"])
+@require("patient")
+@blp.arguments(SessionUploadSchema)
+@blp.response(200, UpsertedSchema)
+@problems(blp, 400, 401, 403, 413, 415, 422)
+def post_sessions(body: dict[str, Any]) -> dict[str, int]:
+    """Store walking sessions (idempotent per source and start/end or external id)."""
+    with db.transaction() as session:
+        count = service.upsert_sessions(
+            session, current_principal().user_id, body["sessions"], utcnow()
+        )
+    return {"upserted": count}
+
+
+@blp.route("", methods=["GET"])
+@require("patient")
+@blp.arguments(ActivityQueryArgsSchema, location="query")
+@blp.response(200, ActivityHistorySchema)
+@problems(blp, 400, 401, 403, 422)
+def get_activity(args: dict[str, Any]) -> dict[str, Any]:
+    """List each local day's effective steps, target and whether it was met."""
+    days = service.activity_days(
+        db.session(), current_principal().user_id, args.get("from_"), args.get("to"), utcnow()
+    )
+    return {"days": days}

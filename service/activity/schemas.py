@@ -1,0 +1,101 @@
+"""Bodies of the patient's activity uploads and activity history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+UPLOAD_SOURCES = ("healthkit", "health_connect", "manual")
+MAX_STEPS = 100_000
+MAX_DAYS = 366
+MAX_SESSIONS = 500
+MAX_SESSION = dt.timedelta(hours=24)
+
+
+class DailyActivityInSchema(Schema):
+    """One source's total for one local day."""
+
+    date = fields.Date(required=True)
+    steps = fields.Integer(required=True, strict=True, validate=validate.Range(0, MAX_STEPS))
+    distance_m = fields.Float(allow_none=True, validate=validate.Range(0, 500_000))
+    active_minutes = fields.Integer(allow_none=True, strict=True, validate=validate.Range(0, 1440))
+    source = fields.String(required=True, validate=validate.OneOf(UPLOAD_SOURCES))
+
+
+class DailyUploadSchema(Schema):
+    """Daily totals from the phone; one entry per (date, source)."""
+
+    days = fields.List(
+        fields.Nested(DailyActivityInSchema), required=True, validate=validate.Length(max=MAX_DAYS)
+    )
+
+    @validates_schema
+    def _unique_days(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        seen: set[tuple[dt.date, str]] = set()
+        for index, day in enumerate(data["days"]):
+            key = (day["date"], day["source"])
+            if key in seen:
+                raise ValidationError(
+                    {"days": {index: [f"duplicate entry for {key[0]} from {key[1]}"]}}
+                )
+            seen.add(key)
+
+
+class WalkingSessionInSchema(Schema):
+    """A walk with a start and an end (aware datetimes)."""
+
+    start = fields.AwareDateTime(required=True)
+    end = fields.AwareDateTime(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(("walking",)))
+    steps = fields.Integer(allow_none=True, strict=True, validate=validate.Range(0, MAX_STEPS))
+    distance_m = fields.Float(allow_none=True, validate=validate.Range(0, 500_000))
+    source = fields.String(required=True, validate=validate.OneOf(UPLOAD_SOURCES))
+    external_id = fields.String(validate=validate.Length(min=1, max=128))
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data["end"] <= data["start"]:
+            raise ValidationError("must be after start", "end")
+        if data["end"] - data["start"] > MAX_SESSION:
+            raise ValidationError("a session lasts at most 24 hours", "end")
+
+
+class SessionUploadSchema(Schema):
+    """Walking sessions from the phone."""
+
+    sessions = fields.List(
+        fields.Nested(WalkingSessionInSchema),
+        required=True,
+        validate=validate.Length(max=MAX_SESSIONS),
+    )
+
+
+class UpsertedSchema(Schema):
+    """How many records were written (new or updated)."""
+
+    upserted = fields.Integer(required=True)
+
+
+class ActivityQueryArgsSchema(Schema):
+    """A range of local dates (defaults: the last 7 days up to today)."""
+
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+
+
+class ActivityDaySchema(Schema):
+    """One local day: effective steps, that day's target, whether it was met, per-source values."""
+
+    date = fields.Date(required=True)
+    steps = fields.Integer(required=True, allow_none=True)
+    target = fields.Integer(required=True, allow_none=True)
+    met = fields.Boolean(required=True, allow_none=True)
+    sources = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+
+
+class ActivityHistorySchema(Schema):
+    """Days in ascending order."""
+
+    days = fields.List(fields.Nested(ActivityDaySchema), required=True)

@@ -1,0 +1,177 @@
+"""Activity use cases: upload daily totals and walks, read the per-day history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from service.activity.models import DailyActivity, WalkingSession
+from service.activity.schemas import MAX_DAYS
+from service.errors import field_error
+from service.evaluation import hooks
+from service.patients.service import get_profile
+from service.plans.service import targets_by_day
+from service.sqlutil import insert_for
+
+DAY = dt.timedelta(days=1)
+
+
+def effective_steps(by_source: Mapping[str, int], primary: str | None) -> int | None:
+    """A day's steps: the primary source if it has data, else the largest; never summed."""
+    if not by_source:
+        return None
+    if primary is not None and primary in by_source:
+        return by_source[primary]
+    return max(by_source.values())
+
+
+def upsert_daily(
+    session: Session, patient_id: int, days: list[dict[str, Any]], now: dt.datetime
+) -> int:
+    """Store daily totals, replacing earlier values for the same (date, source)."""
+    profile = get_profile(session, patient_id)
+    latest = now.astimezone(zoneinfo.ZoneInfo(profile.timezone)).date() + DAY
+    for index, day in enumerate(days):
+        if day["date"] > latest:
+            raise field_error(f"days.{index}.date", "must not be after tomorrow")
+    if not days:
+        return 0
+    rows = [
+        {
+            "patient_id": patient_id,
+            "date": day["date"],
+            "source": day["source"],
+            "steps": day["steps"],
+            "distance_m": day.get("distance_m"),
+            "active_minutes": day.get("active_minutes"),
+            "updated_at": now,
+        }
+        for day in days
+    ]
+    # A real upsert: concurrent uploads of the same day cannot both insert.
+    stmt = insert_for(session, DailyActivity).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[DailyActivity.patient_id, DailyActivity.date, DailyActivity.source],
+        set_={
+            "steps": stmt.excluded.steps,
+            "distance_m": stmt.excluded.distance_m,
+            "active_minutes": stmt.excluded.active_minutes,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    session.execute(stmt)
+    hooks.after_activity(session, [patient_id], now)
+    return len(rows)
+
+
+def session_key(source: str, start: dt.datetime, end: dt.datetime) -> str:
+    """A stable id for an uploaded walk without one, so re-sends update rather than duplicate."""
+    fmt = "%Y%m%dT%H%M%SZ"
+    return f"{source}:{start.astimezone(dt.UTC):{fmt}}-{end.astimezone(dt.UTC):{fmt}}"
+
+
+def upsert_sessions(
+    session: Session, patient_id: int, sessions: list[dict[str, Any]], now: dt.datetime
+) -> int:
+    """Store walking sessions, idempotent per (source, external id)."""
+    get_profile(session, patient_id)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for index, walk in enumerate(sessions):
+        if walk["start"] > now + DAY:
+            raise field_error(f"sessions.{index}.start", "must not be in the future")
+        external_id = walk.get("external_id") or session_key(
+            walk["source"], walk["start"], walk["end"]
+        )
+        key = (walk["source"], external_id)
+        if key in rows:
+            # PostgreSQL refuses to upsert one row twice in a statement; say so instead.
+            raise field_error(f"sessions.{index}", "duplicate session in this request")
+        rows[key] = {
+            "patient_id": patient_id,
+            "source": walk["source"],
+            "external_id": external_id,
+            "start": walk["start"],
+            "end": walk["end"],
+            "steps": walk.get("steps"),
+            "distance_m": walk.get("distance_m"),
+            "created_at": now,
+        }
+    if not rows:
+        return 0
+    stmt = insert_for(session, WalkingSession).values(list(rows.values()))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[
+            WalkingSession.patient_id,
+            WalkingSession.source,
+            WalkingSession.external_id,
+        ],
+        set_={
+            "start": stmt.excluded.start,
+            "end": stmt.excluded.end,
+            "steps": stmt.excluded.steps,
+            "distance_m": stmt.excluded.distance_m,
+        },
+    )
+    session.execute(stmt)
+    hooks.after_activity(session, [patient_id], now)
+    return len(rows)
+
+
+def date_range(
+    first: dt.date | None, last: dt.date | None, today: dt.date, *, default_days: int = 7
+) -> list[dt.date]:
+    """The local days from `first` to `last` inclusive (422 when reversed or too long)."""
+    last = last or today
+    first = first or last - (default_days - 1) * DAY
+    if first > last:
+        raise field_error("from", "must not be after 'to'")
+    count = (last - first).days + 1
+    if count > MAX_DAYS:
+        raise field_error("from", f"a range spans at most {MAX_DAYS} days")
+    return [first + i * DAY for i in range(count)]
+
+
+def steps_by_day(
+    session: Session, patient_ids: list[int] | Select[Any], first: dt.date, last: dt.date
+) -> dict[int, dict[dt.date, dict[str, int]]]:
+    """Per patient (ids or a select of ids), per day, each source's steps, in one query."""
+    rows = session.execute(
+        select(
+            DailyActivity.patient_id, DailyActivity.date, DailyActivity.source, DailyActivity.steps
+        ).where(
+            DailyActivity.patient_id.in_(patient_ids),
+            DailyActivity.date >= first,
+            DailyActivity.date <= last,
+        )
+    )
+    result: dict[int, dict[dt.date, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for patient_id, day, source, steps in rows:
+        result[patient_id][day][source] = steps
+    return result
+
+
+def activity_days(
+    session: Session, patient_id: int, first: dt.date | None, last: dt.date | None, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """Each day of the range: effective steps, that day's target, met, per-source steps."""
+    profile = get_profile(session, patient_id)
+    tz = zoneinfo.ZoneInfo(profile.timezone)
+    days = date_range(first, last, now.astimezone(tz).date())
+    by_day = steps_by_day(session, [patient_id], days[0], days[-1]).get(patient_id, {})
+    targets = targets_by_day(session, patient_id, days, tz)
+    result = []
+    for day in days:
+        sources = dict(by_day.get(day, {}))
+        steps = effective_steps(sources, profile.primary_source)
+        target = targets[day]
+        met = None if steps is None or target is None else steps >= target
+        result.append(
+            {"date": day, "steps": steps, "target": target, "met": met, "sources": sources}
+        )
+    return result

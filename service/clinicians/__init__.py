@@ -1,0 +1,1 @@
+"""The clinician read API: invites, patient summaries, timelines, plan changes."""

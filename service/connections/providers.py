@@ -1,0 +1,82 @@
+"""Build provider adapters from settings, sharing one HTTP session per provider per process."""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from integrations.wearables import PROVIDERS, WearableProvider
+from service.config import ProviderSettings, Settings
+from service.errors import Conflict, NotFound
+
+# Pooled connections per provider host: at least the per-provider sync concurrency.
+POOL_SIZE = 64
+HTTP_TIMEOUT_S = 10.0
+
+_sessions: dict[str, requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def known_provider(name: str) -> type[WearableProvider]:
+    """Return the adapter class for a provider name, or 404."""
+    adapter = PROVIDERS.get(name)
+    if adapter is None:
+        raise NotFound(f"unknown provider {name!r}")
+    return adapter
+
+
+def shared_session(name: str) -> requests.Session:
+    """Return this process's one HTTP session for a provider (connection reuse)."""
+    with _sessions_lock:
+        session = _sessions.get(name)
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            _sessions[name] = session
+        return session
+
+
+def provider_settings(name: str, settings: Settings) -> ProviderSettings:
+    """Return a provider's settings; the sandbox needs no credentials and is always linkable."""
+    config = settings.provider(name)
+    if name == "sandbox" and not config.configured:
+        return ProviderSettings(
+            client_id="sandbox",
+            client_secret="sandbox",  # noqa: S106 - not a secret: the sandbox has none
+            webhook_secret=config.webhook_secret,
+        )
+    return config
+
+
+def provider_for(
+    name: str, settings: Settings, *, require_credentials: bool = True
+) -> WearableProvider:
+    """Return the adapter for `name` built from settings (404 unknown, 409 not configured)."""
+    known_provider(name)
+    config = provider_settings(name, settings)
+    if require_credentials and not config.configured:
+        raise Conflict(
+            f"provider {name!r} is not configured on this server "
+            f"(set {name.upper()}_CLIENT_ID and {name.upper()}_CLIENT_SECRET)"
+        )
+    return _build(name, config)
+
+
+@lru_cache(maxsize=64)
+def _build(name: str, config: ProviderSettings) -> WearableProvider:
+    # Adapters hold no per-user state, so one instance per (provider, settings) serves all threads.
+    return PROVIDERS[name](
+        client_id=config.client_id or "",
+        client_secret=config.client_secret or "",
+        base_url=config.base_url,
+        auth_url=config.auth_url,
+        token_url=config.token_url,
+        webhook_secret=config.webhook_secret,
+        timeout=HTTP_TIMEOUT_S,
+        session=shared_session(name),
+    )

@@ -1,0 +1,132 @@
+"""Wearable connections: link (OAuth), list, unlink; the public OAuth callback and webhooks."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from flask import Response, request
+from flask_smorest import Blueprint
+
+from integrations.wearables import WebhookRejected, WebhookResponse
+from service.apidoc import problems
+from service.auth import current_principal, require
+from service.connections import service, webhooks
+from service.connections.models import WearableConnection
+from service.connections.schemas import (
+    AuthorizeUrlSchema,
+    CallbackArgsSchema,
+    ConnectionListSchema,
+    LinkedSchema,
+    UnlinkArgsSchema,
+)
+from service.errors import problem
+from service.extensions import get_settings
+
+blp = Blueprint(
+    "connections",
+    __name__,
+    url_prefix="/v1/me/connections",
+    description="The patient's links to wearable providers.",
+)
+integrations_blp = Blueprint(
+    "integrations",
+    __name__,
+    url_prefix="/v1/integrations",
+    description="Provider-facing endpoints: OAuth callback and webhooks (verified per provider).",
+)
+
+
+@blp.route("", methods=["GET"])
+@require("patient")
+@blp.response(200, ConnectionListSchema)
+@problems(blp, 401, 403)
+def list_connections() -> dict[str, list[WearableConnection]]:
+    """List the patient's wearable connections (never their tokens)."""
+    return {"items": service.list_connections(current_principal().user_id)}
+
+
+@blp.route("/<provider>", methods=["POST"])
+@require("patient")
+@blp.response(200, AuthorizeUrlSchema)
+@problems(blp, 401, 403, 404, 409)
+def link(provider: str) -> dict[str, str]:
+    """Start linking a provider: open `authorize_url` in a browser to give consent."""
+    url = service.start_link(current_principal().user_id, provider, get_settings())
+    return {"authorize_url": url}
+
+
+@blp.route("/<provider>", methods=["DELETE"])
+@require("patient")
+@blp.arguments(UnlinkArgsSchema, location="query")
+@blp.response(204)
+@problems(blp, 401, 403, 404)
+def unlink(args: dict[str, Any], provider: str) -> None:
+    """Unlink a provider (revoked at the provider too); `delete_data=true` erases its data."""
+    service.unlink(
+        current_principal().user_id,
+        provider,
+        delete_data=args["delete_data"],
+        settings=get_settings(),
+    )
+
+
+@integrations_blp.route("/<provider>/callback", methods=["GET"])
+@integrations_blp.doc(security=[])
+@integrations_blp.arguments(CallbackArgsSchema, location="query")
+@integrations_blp.response(200, LinkedSchema)
+@problems(integrations_blp, 400, 404, 409, 503)
+def callback(args: dict[str, Any], provider: str) -> Any:
+    """Finish linking (OAuth redirect; state and PKCE checked): a "connected" page or JSON."""
+    conn = service.finish_link(
+        provider,
+        code=args.get("code"),
+        state=args.get("state"),
+        error=args.get("error"),
+        settings=get_settings(),
+    )
+    body = {"provider": conn.provider, "status": conn.status}
+    if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "text/html":
+        return Response(_connected_page(conn.provider), mimetype="text/html")
+    return body
+
+
+def _connected_page(provider: str) -> str:
+    name = html.escape(provider)
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Connected</title></head>"
+        f"<body><h1>{name} is connected</h1>"
+        "<p>You can close this page and return to the Backstride app.</p></body></html>"
+    )
+
+
+@integrations_blp.route("/<provider>/webhook", methods=["GET", "POST", "HEAD"])
+@integrations_blp.doc(security=[])
+@problems(integrations_blp, 400, 401, 403, 404)
+def webhook(provider: str) -> Response:
+    """Receive a provider notification or verification handshake (signature checked)."""
+    try:
+        outcome = webhooks.receive_webhook(
+            provider,
+            method=request.method,
+            headers=dict(request.headers),
+            query=request.args.to_dict(),
+            body=request.get_data(cache=False),
+            settings=get_settings(),
+        )
+    except WebhookRejected as exc:
+        status = exc.status if exc.status in (400, 401, 403) else 403
+        titles = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden"}
+        return problem(status, titles[status], str(exc))
+    if isinstance(outcome, WebhookResponse):
+        if isinstance(outcome.body, str):
+            return Response(outcome.body, status=outcome.status, content_type=outcome.content_type)
+        return Response(
+            json.dumps(outcome.body), status=outcome.status, content_type=outcome.content_type
+        )
+    return Response(
+        json.dumps({"received": outcome.received, "accepted": outcome.accepted}),
+        status=200,
+        mimetype="application/json",
+    )

@@ -1,0 +1,153 @@
+"""OAuth tokens at rest (encrypted), connection leases, and refresh that never runs twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+
+from sqlalchemy import or_, update
+from sqlalchemy.orm import Session
+
+from integrations.wearables import ReauthRequired, TokenSet, WearableProvider
+from service.connections.models import WearableConnection
+from service.crypto import TokenCipher
+from service.delivery.outbox import enqueue
+from service.extensions import db
+from service.tips.models import Tip
+
+log = logging.getLogger(__name__)
+
+# Longer than any sync can take (HTTP timeouts bound it), short enough that a crashed worker's
+# connection is picked up again soon.
+LEASE = dt.timedelta(minutes=5)
+PROVIDER_TITLES = {
+    "google_health": "Fitbit / Google Health",
+    "oura": "Oura",
+    "withings": "Withings",
+    "garmin": "Garmin",
+    "polar": "Polar",
+    "strava": "Strava",
+    "sandbox": "Sandbox",
+}
+
+
+def token_of(conn: WearableConnection, cipher: TokenCipher) -> TokenSet:
+    """Decrypt a connection's tokens."""
+    return TokenSet(
+        access_token=cipher.decrypt(conn.access_token_enc) or "",
+        refresh_token=cipher.decrypt(conn.refresh_token_enc),
+        expires_at=conn.token_expires_at,
+        scopes=tuple(conn.scopes or ()),
+        provider_user_id=conn.provider_user_id,
+    )
+
+
+def store_token(conn: WearableConnection, token: TokenSet, cipher: TokenCipher) -> None:
+    """Put (encrypted) tokens on a connection; the caller commits."""
+    conn.access_token_enc = cipher.encrypt(token.access_token)
+    conn.refresh_token_enc = cipher.encrypt(token.refresh_token)
+    conn.token_expires_at = token.expires_at
+    conn.scopes = list(token.scopes)
+    if token.provider_user_id:
+        conn.provider_user_id = token.provider_user_id
+
+
+def claim(session: Session, conn_id: int, now: dt.datetime, *, due_only: bool) -> str | None:
+    """Take the lease on one connection; return the claim token, or None if someone holds it.
+
+    Two scheduler processes (and the refresh job) race for the same rows: the conditional
+    UPDATE succeeds for exactly one of them (rowcount 1), on SQLite and PostgreSQL alike.
+    """
+    token = secrets.token_hex(16)
+    conditions = [
+        WearableConnection.id == conn_id,
+        WearableConnection.status == "active",
+        or_(WearableConnection.claimed_until.is_(None), WearableConnection.claimed_until < now),
+    ]
+    if due_only:
+        conditions.append(WearableConnection.next_sync_at <= now)
+    result = session.execute(
+        update(WearableConnection)
+        .where(*conditions)
+        .values(claimed_until=now + LEASE, claim_token=token)
+        .execution_options(synchronize_session=False)
+    )
+    return token if result.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def release(session: Session, conn_id: int, claim_token: str, **values: object) -> bool:
+    """Drop our lease (writing `values` too) if we still hold it; return whether we did."""
+    result = session.execute(
+        update(WearableConnection)
+        .where(WearableConnection.id == conn_id, WearableConnection.claim_token == claim_token)
+        .values(claimed_until=None, claim_token=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def refresh_claimed(
+    conn_id: int, token: TokenSet, provider: WearableProvider, cipher: TokenCipher
+) -> TokenSet:
+    """Refresh the tokens of a connection WE hold the lease on, committing the new pair first.
+
+    Rotating refresh tokens are single-use: the new pair is committed before anything uses it,
+    so a crash after this point cannot lose it. Raises ReauthRequired on invalid_grant.
+    """
+    fresh = provider.refresh(token)
+    with db.transaction() as session:
+        conn = session.get(WearableConnection, conn_id)
+        # An unlink while we were refreshing wins: do not bring revoked tokens back.
+        if conn is not None and conn.status == "active":
+            store_token(conn, fresh, cipher)
+    log.info("refreshed tokens of connection %s (%s)", conn_id, provider.name)
+    return fresh
+
+
+def mark_needs_reauth(session: Session, conn_id: int, now: dt.datetime, reason: str) -> bool:
+    """Mark a connection as needing the patient to link again and tell them in the inbox.
+
+    The status change is conditional, so the "please reconnect" tip is written once, whichever
+    worker notices first.
+    """
+    result = session.execute(
+        update(WearableConnection)
+        .where(WearableConnection.id == conn_id, WearableConnection.status == "active")
+        .values(
+            status="needs_reauth",
+            next_sync_at=None,
+            claimed_until=None,
+            claim_token=None,
+            last_error=reason[:500],
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    conn = session.get(WearableConnection, conn_id)
+    assert conn is not None
+    session.refresh(conn)
+    title = PROVIDER_TITLES.get(conn.provider, conn.provider)
+    tip = Tip(
+        patient_id=conn.patient_id,
+        rule_id="system:reconnect",
+        tip_key="reconnect",
+        category="general",
+        title=f"Please reconnect {title}",
+        text=(
+            f"We can no longer read your steps from {title}. Open Connections in the app and "
+            "link it again, so your plan keeps up with your walking."
+        ),
+        why=f"{title} refused our access (the link expired or was withdrawn).",
+        created_at=now,
+    )
+    session.add(tip)
+    session.flush()
+    enqueue(session, [tip], now)
+    return True
+
+
+def reauth_reason(exc: ReauthRequired) -> str:
+    """Return a short, secret-free reason for a lost grant."""
+    return f"needs reauth: {exc}"

@@ -1,0 +1,102 @@
+"""One long-lived push sender per channel per app (process), built from the settings.
+
+Senders keep pooled connections and cached provider tokens, so they are built once and shared
+by the worker's threads (each sender is thread-safe); a per-message sender would reconnect and
+re-authenticate every time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+from flask import Flask
+
+from integrations.push import ApnsSender, FcmSender, PushConfigError, PushSender, WebPushSender
+from service.config import Settings
+
+log = logging.getLogger(__name__)
+
+_EXTENSION = "backstride.push_senders"
+_create_lock = threading.Lock()
+
+
+class SenderUnavailableError(RuntimeError):
+    """A channel's sender cannot be built (missing or unreadable credentials)."""
+
+
+def build_sender(channel: str, settings: Settings) -> PushSender:
+    """Build the sender of one channel from the settings, or raise SenderUnavailableError."""
+    try:
+        if channel == "fcm" and settings.fcm_credentials_file:
+            credentials = json.loads(Path(settings.fcm_credentials_file).read_text())
+            return FcmSender(
+                credentials=credentials,
+                base_url=settings.fcm_base_url or "https://fcm.googleapis.com",
+            )
+        if (
+            channel == "apns"
+            and settings.apns_key_file
+            and settings.apns_key_id
+            and settings.apns_team_id
+            and settings.apns_topic
+        ):
+            return ApnsSender(
+                key_pem=Path(settings.apns_key_file).read_text(),
+                key_id=settings.apns_key_id,
+                team_id=settings.apns_team_id,
+                topic=settings.apns_topic,
+                base_url=settings.apns_base_url or "https://api.push.apple.com",
+            )
+        if channel == "webpush" and settings.vapid_private_key:
+            return WebPushSender(
+                vapid_private_key=settings.vapid_private_key,
+                vapid_claims_sub=settings.vapid_subject,
+            )
+    except (OSError, ValueError, PushConfigError) as exc:  # ValueError covers bad JSON
+        raise SenderUnavailableError(f"{channel}: {type(exc).__name__}: {exc}") from exc
+    raise SenderUnavailableError(f"{channel}: not configured")
+
+
+class Senders:
+    """The senders of one app, built on first use and kept until close()."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._senders: dict[str, PushSender] = {}
+
+    def get(self, channel: str) -> PushSender:
+        """Return the channel's sender, building it the first time."""
+        with self._lock:
+            sender = self._senders.get(channel)
+            if sender is None:
+                sender = build_sender(channel, self._settings)
+                self._senders[channel] = sender
+            return sender
+
+    def close(self) -> None:
+        """Close every sender's connections."""
+        with self._lock:
+            for sender in self._senders.values():
+                sender.close()
+            self._senders.clear()
+
+
+def senders_for(app: Flask) -> Senders:
+    """Return the app's senders, creating the holder once even when threads race."""
+    with _create_lock:
+        senders = app.extensions.get(_EXTENSION)
+        if senders is None:
+            senders = Senders(app.extensions["backstride.settings"])
+            app.extensions[_EXTENSION] = senders
+        return senders
+
+
+def close_senders(app: Flask) -> None:
+    """Close the app's senders (tests, shutdown)."""
+    senders = app.extensions.pop(_EXTENSION, None)
+    if senders is not None:
+        senders.close()

@@ -1,0 +1,482 @@
+"""Facts (SPEC §6) and rule state from the database, for a batch of patients at one moment.
+
+The definitions are those of `rules.facts`; `rules.reference.compute_facts` is the oracle and
+a property test holds this module to it on SQLite and PostgreSQL. Local calendars are handled
+in Python: each patient's day and window bounds are computed from their zone, then a handful of
+range queries fetch the whole batch (`patient_id IN (...)` over the widest bounds, each row
+then filtered to its own patient's window). Nothing here runs a query per patient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from statistics import mean
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rules import EvaluationState
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from service.activity.models import DailyActivity, WalkingSession
+from service.evaluation.models import RuleFiring
+from service.patients.models import PatientProfile
+from service.plans.models import Plan, PlanChange
+from service.reports.models import ExerciseSession, PainReport
+from service.tips.models import Tip
+
+# Days fetched for the step facts: today and the 14 complete days before it.
+STEP_DAYS = 14
+STREAK_MAX = 366
+# Pain reports fetched in bulk: enough for the 7-day window, the 72 h red-flag window and the
+# 168 h before a latest report that is itself inside the window.
+PAIN_FETCH = dt.timedelta(days=16)
+CHUNK = 900  # ids per IN (...) list, well under SQLite's bound-parameter limit
+
+
+@dataclass(frozen=True)
+class PatientContext:
+    """The profile fields the facts need."""
+
+    patient_id: int
+    timezone: str
+    enrolled_at: dt.datetime
+    conditions: frozenset[str] = frozenset()
+    shoes_changed_on: dt.date | None = None
+    primary_source: str | None = None
+    max_tips_per_day: int | None = None
+    clinic_id: int | None = None
+    ruleset_id: int | None = None
+
+
+@dataclass
+class _Patient:
+    """One patient's local calendar at `now` and what the queries bring back."""
+
+    ctx: PatientContext
+    zone: ZoneInfo
+    today: dt.date
+    local_now: dt.datetime
+    event_lo: dt.datetime  # start of today-6, UTC: the 7-day event window
+    day_lo: dt.datetime  # start of today, UTC
+    steps: dict[dt.date, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
+    plan: list[tuple[dt.datetime, int]] = field(default_factory=list)
+    pain: list[tuple[dt.datetime, int, list[str]]] = field(default_factory=list)
+    walks: list[tuple[dt.datetime, float]] = field(default_factory=list)
+    exercise: list[tuple[str, dt.datetime]] = field(default_factory=list)
+    last_strength: dt.datetime | None = None
+    tips_today: int = 0
+    held_until: dt.datetime | None = None
+    shoes_m: float = 0.0
+    firings: list[tuple[str, dt.datetime, int | None]] = field(default_factory=list)
+
+
+def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+    """The UTC instant a local calendar day starts."""
+    return dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield list(ids[start : start + CHUNK])
+
+
+def load_contexts(session: Session, patient_ids: Iterable[int]) -> dict[int, PatientContext]:
+    """Read the profiles of these patients (one query per chunk of ids)."""
+    out: dict[int, PatientContext] = {}
+    cols = (
+        PatientProfile.user_id,
+        PatientProfile.timezone,
+        PatientProfile.enrolled_at,
+        PatientProfile.conditions,
+        PatientProfile.shoes_changed_on,
+        PatientProfile.primary_source,
+        PatientProfile.max_tips_per_day,
+        PatientProfile.clinic_id,
+        PatientProfile.ruleset_id,
+    )
+    for chunk in _chunks(sorted(set(patient_ids))):
+        for row in session.execute(select(*cols).where(PatientProfile.user_id.in_(chunk))):
+            out[row[0]] = PatientContext(
+                row[0], row[1], row[2], frozenset(row[3] or ()), *row[4:]
+            )
+    return out
+
+
+def compute(
+    session: Session, contexts: Iterable[PatientContext], now: dt.datetime
+) -> dict[int, tuple[dict[str, object], EvaluationState]]:
+    """Facts and rule state of every patient at `now`: patient id -> (facts, state)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    session.flush()  # the caller's pending reports count
+    patients: dict[int, _Patient] = {}
+    for ctx in contexts:
+        zone = ZoneInfo(ctx.timezone)
+        local_now = now.astimezone(zone)
+        today = local_now.date()
+        patients[ctx.patient_id] = _Patient(
+            ctx,
+            zone,
+            today,
+            local_now,
+            local_midnight(today - dt.timedelta(days=6), zone),
+            local_midnight(today, zone),
+        )
+    if not patients:
+        return {}
+    ids = sorted(patients)
+    _load_steps(session, patients, ids)
+    _load_plan(session, patients, ids, now)
+    _load_pain(session, patients, ids, now)
+    _load_events(session, patients, ids, now)
+    _load_shoes(session, patients)
+    _load_long_streaks(session, patients)
+    return {pid: _facts(p, now) for pid, p in patients.items()}
+
+
+def _load_steps(session: Session, patients: dict[int, _Patient], ids: list[int]) -> None:
+    lo = min(p.today for p in patients.values()) - dt.timedelta(days=STEP_DAYS)
+    hi = max(p.today for p in patients.values())
+    _fetch_days(session, patients, ids, lo, hi, back=(0, STEP_DAYS))
+
+
+def _fetch_days(
+    session: Session,
+    patients: dict[int, _Patient],
+    ids: list[int],
+    lo: dt.date,
+    hi: dt.date,
+    back: tuple[int, int],
+) -> None:
+    """Add the rows of days today-back[1] .. today-back[0] of each patient (bulk range query)."""
+    cols = (DailyActivity.patient_id, DailyActivity.date, DailyActivity.source, DailyActivity.steps)
+    for chunk in _chunks(ids):
+        rows = session.execute(
+            select(*cols).where(
+                DailyActivity.patient_id.in_(chunk), DailyActivity.date.between(lo, hi)
+            )
+        )
+        for pid, day, source, steps in rows:
+            patient = patients[pid]
+            if back[0] <= (patient.today - day).days <= back[1]:
+                patient.steps[day].append((source, steps))
+
+
+def _load_plan(
+    session: Session, patients: dict[int, _Patient], ids: list[int], now: dt.datetime
+) -> None:
+    for chunk in _chunks(ids):
+        rows = session.execute(
+            select(PlanChange.patient_id, PlanChange.effective_at, PlanChange.target)
+            .where(PlanChange.patient_id.in_(chunk), PlanChange.effective_at <= now)
+            .order_by(PlanChange.patient_id, PlanChange.effective_at, PlanChange.id)
+        )
+        for pid, effective, target in rows:
+            patients[pid].plan.append((effective, target))
+        for pid, held in session.execute(
+            select(Plan.patient_id, Plan.progression_held_until).where(Plan.patient_id.in_(chunk))
+        ):
+            patients[pid].held_until = held
+
+
+def _load_pain(
+    session: Session, patients: dict[int, _Patient], ids: list[int], now: dt.datetime
+) -> None:
+    lo = now - PAIN_FETCH
+    cols = (PainReport.patient_id, PainReport.recorded_at, PainReport.score, PainReport.red_flags)
+    order = (PainReport.patient_id, PainReport.recorded_at, PainReport.id)
+    for chunk in _chunks(ids):
+        rows = session.execute(
+            select(*cols)
+            .where(PainReport.patient_id.in_(chunk), PainReport.recorded_at.between(lo, now))
+            .order_by(*order)
+        )
+        for pid, at, score, flags in rows:
+            patients[pid].pain.append((at, score, list(flags or ())))
+    # Patients whose latest report is older than the bulk window, or whose latest report's
+    # preceding 168 h reach before it, get their own bounds in one OR-ed query per chunk.
+    stale = [pid for pid in ids if not patients[pid].pain]
+    latest: dict[int, dt.datetime] = {}
+    for chunk in _chunks(stale):
+        rows = session.execute(
+            select(PainReport.patient_id, func.max(PainReport.recorded_at))
+            .where(PainReport.patient_id.in_(chunk), PainReport.recorded_at <= now)
+            .group_by(PainReport.patient_id)
+        )
+        latest.update((pid, at) for pid, at in rows)
+    for pid in ids:
+        reports = patients[pid].pain
+        if reports and reports[-1][0] - dt.timedelta(hours=168) < lo:
+            latest[pid] = reports[-1][0]
+    bounds = sorted(latest.items())
+    for start in range(0, len(bounds), 200):
+        part = bounds[start : start + 200]
+        rows = session.execute(
+            select(*cols)
+            .where(
+                or_(
+                    *(
+                        and_(
+                            PainReport.patient_id == pid,
+                            PainReport.recorded_at >= at - dt.timedelta(hours=168),
+                            PainReport.recorded_at <= at,
+                        )
+                        for pid, at in part
+                    )
+                )
+            )
+            .order_by(*order)
+        )
+        found: dict[int, list[tuple[dt.datetime, int, list[str]]]] = defaultdict(list)
+        for pid, at, score, flags in rows:
+            found[pid].append((at, score, list(flags or ())))
+        for pid, older in found.items():
+            # Rows at or after `lo` came with the bulk query already.
+            bulk = patients[pid].pain
+            patients[pid].pain = [row for row in older if not bulk or row[0] < lo] + bulk
+
+
+def _load_events(
+    session: Session, patients: dict[int, _Patient], ids: list[int], now: dt.datetime
+) -> None:
+    lo = min(p.event_lo for p in patients.values())
+    for chunk in _chunks(ids):
+        walks = session.execute(
+            select(WalkingSession.patient_id, WalkingSession.start, WalkingSession.end)
+            .where(WalkingSession.patient_id.in_(chunk), WalkingSession.start.between(lo, now))
+            .order_by(WalkingSession.patient_id, WalkingSession.start, WalkingSession.id)
+        )
+        for pid, start, end in walks:
+            if start >= patients[pid].event_lo:
+                patients[pid].walks.append((start, (end - start).total_seconds() / 60))
+        exercise = session.execute(
+            select(ExerciseSession.patient_id, ExerciseSession.kind, ExerciseSession.performed_at)
+            .where(
+                ExerciseSession.patient_id.in_(chunk),
+                ExerciseSession.performed_at.between(lo, now),
+            )
+        )
+        for pid, kind, at in exercise:
+            if at >= patients[pid].event_lo:
+                patients[pid].exercise.append((kind, at))
+        strength = session.execute(
+            select(ExerciseSession.patient_id, func.max(ExerciseSession.performed_at))
+            .where(
+                ExerciseSession.patient_id.in_(chunk),
+                ExerciseSession.kind == "strength",
+                ExerciseSession.performed_at <= now,
+            )
+            .group_by(ExerciseSession.patient_id)
+        )
+        for pid, at in strength:
+            patients[pid].last_strength = at
+        day_lo = min(patients[pid].day_lo for pid in chunk)
+        tips = session.execute(
+            select(Tip.patient_id, Tip.created_at).where(
+                Tip.patient_id.in_(chunk), Tip.created_at.between(day_lo, now)
+            )
+        )
+        for pid, at in tips:
+            if at >= patients[pid].day_lo:
+                patients[pid].tips_today += 1
+        firings = session.execute(
+            select(RuleFiring.patient_id, RuleFiring.key, RuleFiring.last_at, RuleFiring.last_variant)
+            .where(RuleFiring.patient_id.in_(chunk))
+        )
+        for pid, key, at, variant in firings:
+            patients[pid].firings.append((key, at, variant))
+
+
+def _load_shoes(session: Session, patients: dict[int, _Patient]) -> None:
+    """Sum the effective day's distance since the shoes changed, in SQL (it can span years)."""
+    wanted = [p for p in patients.values() if p.ctx.shoes_changed_on is not None]
+    by_today: dict[dt.date, list[int]] = defaultdict(list)
+    for patient in wanted:
+        by_today[patient.today].append(patient.ctx.patient_id)
+    # Sources are compared byte-wise on both backends, as Python compares them.
+    collation = "C" if session.get_bind().dialect.name == "postgresql" else "BINARY"
+    for today, group in by_today.items():
+        for chunk in _chunks(group):
+            is_primary = DailyActivity.source == PatientProfile.primary_source
+            rank = (
+                func.row_number()
+                .over(
+                    partition_by=(DailyActivity.patient_id, DailyActivity.date),
+                    order_by=(
+                        func.coalesce(is_primary, False).desc(),
+                        DailyActivity.steps.desc(),
+                        DailyActivity.source.collate(collation).desc(),
+                    ),
+                )
+                .label("rank")
+            )
+            ranked = (
+                select(
+                    DailyActivity.patient_id.label("pid"),
+                    func.coalesce(DailyActivity.distance_m, 0.0).label("metres"),
+                    rank,
+                )
+                .join(PatientProfile, PatientProfile.user_id == DailyActivity.patient_id)
+                .where(
+                    DailyActivity.patient_id.in_(chunk),
+                    DailyActivity.date >= PatientProfile.shoes_changed_on,
+                    DailyActivity.date <= today,
+                )
+                .subquery()
+            )
+            rows = session.execute(
+                select(ranked.c.pid, func.sum(ranked.c.metres))
+                .where(ranked.c.rank == 1)
+                .group_by(ranked.c.pid)
+            )
+            for pid, metres in rows:
+                patients[pid].shoes_m = float(metres or 0.0)
+
+
+def _effective(rows: list[tuple[str, int]] | None, primary: str | None) -> int | None:
+    if not rows:
+        return None
+    for source, steps in rows:
+        if source == primary:
+            return steps
+    return max(rows, key=lambda row: (row[1], row[0]))[1]
+
+
+def _target_at(plan: list[tuple[dt.datetime, int]], moment: dt.datetime) -> int | None:
+    """The target of the latest change effective at or before `moment` (plan is sorted)."""
+    found = None
+    for effective, target in plan:
+        if effective > moment:
+            break
+        found = target
+    return found
+
+
+def _steps(p: _Patient, day: dt.date) -> int | None:
+    return _effective(p.steps.get(day), p.ctx.primary_source)
+
+
+def _met(p: _Patient, day: dt.date) -> bool:
+    """The day has data and reached the target in force at the end of that local day."""
+    value = _steps(p, day)
+    if value is None:
+        return False
+    target = _target_at(p.plan, local_midnight(day + dt.timedelta(days=1), p.zone) - _TICK)
+    return target is not None and value >= target
+
+
+def _streak(p: _Patient, limit: int) -> int:
+    streak = 0
+    while streak < limit and _met(p, p.today - dt.timedelta(days=streak + 1)):
+        streak += 1
+    return streak
+
+
+def _load_long_streaks(session: Session, patients: dict[int, _Patient]) -> None:
+    """Fetch up to a year of older days, in bulk, for patients who met every one of 14 days."""
+    long = {pid: p for pid, p in patients.items() if _streak(p, STEP_DAYS) == STEP_DAYS}
+    if long:
+        lo = min(p.today for p in long.values()) - dt.timedelta(days=STREAK_MAX)
+        hi = max(p.today for p in long.values()) - dt.timedelta(days=STEP_DAYS + 1)
+        _fetch_days(session, long, sorted(long), lo, hi, back=(STEP_DAYS + 1, STREAK_MAX))
+
+
+def _facts(p: _Patient, now: dt.datetime) -> tuple[dict[str, object], EvaluationState]:
+    ctx, today, zone = p.ctx, p.today, p.zone
+
+    def steps(day: dt.date) -> int | None:
+        return _steps(p, day)
+
+    def met(day: dt.date) -> bool:
+        return _met(p, day)
+
+    days = [today - dt.timedelta(days=n) for n in range(1, STEP_DAYS + 1)]
+    last7 = [s for s in (steps(d) for d in days[:7]) if s is not None]
+    prev7 = [s for s in (steps(d) for d in days[7:]) if s is not None]
+    streak = _streak(p, STREAK_MAX)
+    reports = p.pain
+    latest = reports[-1] if reports else None
+    recent = [r for r in reports if r[0] >= p.event_lo]
+    change = None
+    if latest is not None:
+        before = [r[1] for r in reports if latest[0] - _WEEK <= r[0] < latest[0]]
+        change = round(latest[1] - mean(before), 1) if before else None
+    flags: set[str] = set()
+    for at, _score, red in reports:
+        if at > now - _72H:
+            flags.update(red)
+    current = p.plan[-1] if p.plan else None
+    enrolled = (today - ctx.enrolled_at.astimezone(zone).date()).days
+    facts: dict[str, object] = {
+        "steps.today": steps(today),
+        "steps.yesterday": steps(days[0]),
+        "steps.avg_7d": round(mean(last7), 1) if last7 else None,
+        "steps.avg_prev_7d": round(mean(prev7), 1) if prev7 else None,
+        "steps.days_with_data_7d": len(last7),
+        "steps.days_met_target_7d": sum(1 for d in days[:7] if met(d)),
+        "steps.days_met_target_14d": sum(1 for d in days if met(d)),
+        "steps.streak": streak,
+        "walk.minutes_7d": round(sum(minutes for _at, minutes in p.walks), 1),
+        "walk.sessions_7d": len(p.walks),
+        "shoes.km": round(p.shoes_m / 1000, 1) if ctx.shoes_changed_on is not None else None,
+        "pain.latest": latest[1] if latest else None,
+        "pain.hours_since": round((now - latest[0]).total_seconds() / 3600, 1) if latest else None,
+        "pain.avg_7d": round(mean(r[1] for r in recent), 1) if recent else None,
+        "pain.max_7d": max(r[1] for r in recent) if recent else None,
+        "pain.reports_7d": len(recent),
+        "pain.change": change,
+        "pain.red_flags": frozenset(flags),
+        "pain.red_flag": bool(flags),
+        "strength.sessions_7d": sum(1 for kind, _at in p.exercise if kind == "strength"),
+        "strength.days_since": (today - p.last_strength.astimezone(zone).date()).days
+        if p.last_strength
+        else None,
+        "stretch.sessions_7d": sum(1 for kind, _at in p.exercise if kind == "stretch"),
+        "plan.target": current[1] if current else None,
+        "plan.days_since_change": (today - current[0].astimezone(zone).date()).days
+        if current
+        else None,
+        "plan.progression_held": p.held_until is not None and now < p.held_until,
+        "plan.week": enrolled // 7 + 1,
+        "patient.conditions": ctx.conditions,
+        "patient.days_enrolled": enrolled,
+        "tips.sent_today": p.tips_today,
+        "time.hour": p.local_now.hour,
+        "time.weekday": p.local_now.isoweekday(),
+    }
+    return facts, _state(p, now)
+
+
+_TICK = dt.timedelta(microseconds=1)
+_WEEK = dt.timedelta(hours=168)
+_72H = dt.timedelta(hours=72)
+
+
+def _state(p: _Patient, now: dt.datetime) -> EvaluationState:
+    last_fired: dict[str, dt.datetime] = {}
+    last_variant: dict[str, int] = {}
+    for key, at, variant in p.firings:
+        kind, _, name = key.partition(":")
+        if kind == "rule" and at <= now:
+            last_fired[name] = at
+        elif kind == "tip" and variant is not None:
+            last_variant[name] = variant
+    return EvaluationState(
+        last_fired=last_fired,
+        last_variant=last_variant,
+        tips_sent_today=p.tips_today,
+        max_tips_per_day=p.ctx.max_tips_per_day,
+        target_7d_ago=_target_at(p.plan, now - dt.timedelta(days=7)),
+    )
+
+
+def facts_json(facts: dict[str, object]) -> dict[str, Any]:
+    """Facts as JSON (sets become sorted lists)."""
+    return {
+        name: sorted(value) if isinstance(value, (set, frozenset)) else value
+        for name, value in sorted(facts.items())
+    }

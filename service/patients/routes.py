@@ -1,0 +1,68 @@
+"""The patient's own profile and push devices: /v1/me."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from service.apidoc import problems, reject_non_json_bodies
+from service.auth import current_principal, require
+from service.db import utcnow
+from service.extensions import db
+from service.patients import service
+from service.patients.schemas import (
+    DeviceCreateSchema,
+    DeviceSchema,
+    ProfileSchema,
+    ProfileUpdateSchema,
+)
+
+blp = Blueprint("me", __name__, url_prefix="/v1/me", description="The patient's own profile.")
+blp.before_request(reject_non_json_bodies)
+
+
+@blp.route("", methods=["GET"])
+@require("patient")
+@blp.response(200, ProfileSchema)
+@problems(blp, 401, 403)
+def get_me() -> dict[str, Any]:
+    """Show the caller's profile."""
+    session = db.session()
+    return service.profile_view(session, service.get_profile(session, current_principal().user_id))
+
+
+@blp.route("", methods=["PATCH"])
+@require("patient")
+@blp.arguments(ProfileUpdateSchema)
+@blp.response(200, ProfileSchema)
+@problems(blp, 400, 401, 403, 413, 415, 422)
+def patch_me(body: dict[str, Any]) -> dict[str, Any]:
+    """Change some of the caller's profile settings."""
+    with db.transaction() as session:
+        profile = service.update_profile(session, current_principal().user_id, body, utcnow())
+        return service.profile_view(session, profile)
+
+
+@blp.route("/devices", methods=["POST"])
+@require("patient")
+@blp.arguments(DeviceCreateSchema)
+@blp.response(201, DeviceSchema)
+@problems(blp, 400, 401, 403, 413, 415, 422)
+def add_device(body: dict[str, Any]) -> dict[str, Any]:
+    """Register a push token (idempotent; moves the token to the caller)."""
+    with db.transaction() as session:
+        device_id = service.register_device(
+            session, current_principal().user_id, body["platform"], body["token"], utcnow()
+        )
+    return {"id": device_id}
+
+
+@blp.route("/devices/<int:device_id>", methods=["DELETE"])
+@require("patient")
+@blp.response(204)
+@problems(blp, 401, 403, 404)
+def remove_device(device_id: int) -> None:
+    """Forget one of the caller's devices."""
+    with db.transaction() as session:
+        service.delete_device(session, current_principal().user_id, device_id)

@@ -1,0 +1,106 @@
+"""Patient use cases: the profile they edit, the devices they register."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from service.accounts.models import User
+from service.accounts.service import check_timezone
+from service.errors import NotFound, field_error
+from service.patients.models import Device, PatientProfile
+from service.sqlutil import insert_for
+
+
+def get_profile(session: Session, patient_id: int) -> PatientProfile:
+    """The patient's profile, or 404."""
+    profile = session.get(PatientProfile, patient_id)
+    if profile is None:
+        raise NotFound("no patient profile")
+    return profile
+
+
+def local_today(profile: PatientProfile, now: dt.datetime) -> dt.date:
+    """Today's date in the patient's zone."""
+    return now.astimezone(zoneinfo.ZoneInfo(profile.timezone)).date()
+
+
+def profile_view(session: Session, profile: PatientProfile) -> dict[str, Any]:
+    """The profile as the API shows it."""
+    user = session.get(User, profile.user_id)
+    quiet = None
+    if profile.quiet_start and profile.quiet_end:
+        quiet = {"start": profile.quiet_start, "end": profile.quiet_end}
+    return {
+        "id": profile.user_id,
+        "email": user.email if user else None,
+        "timezone": profile.timezone,
+        "locale": profile.locale,
+        "conditions": list(profile.conditions or []),
+        "quiet_hours": quiet,
+        "max_tips_per_day": profile.max_tips_per_day,
+        "shoes_changed_on": profile.shoes_changed_on,
+        "primary_source": profile.primary_source,
+        "clinic_id": profile.clinic_id,
+        "clinician_id": profile.clinician_id,
+        "enrolled_at": profile.enrolled_at,
+    }
+
+
+def update_profile(
+    session: Session, patient_id: int, changes: dict[str, Any], now: dt.datetime
+) -> PatientProfile:
+    """Apply a partial update to the patient's profile."""
+    profile = get_profile(session, patient_id)
+    if "timezone" in changes:
+        profile.timezone = check_timezone(changes["timezone"])
+    if "locale" in changes:
+        profile.locale = changes["locale"]
+    if "conditions" in changes:
+        profile.conditions = sorted(set(changes["conditions"]))
+    if "quiet_hours" in changes:
+        quiet = changes["quiet_hours"]
+        profile.quiet_start = quiet["start"] if quiet else None
+        profile.quiet_end = quiet["end"] if quiet else None
+    if "max_tips_per_day" in changes:
+        profile.max_tips_per_day = changes["max_tips_per_day"]
+    if "shoes_changed_on" in changes:
+        changed_on = changes["shoes_changed_on"]
+        if changed_on is not None and changed_on > local_today(profile, now):
+            raise field_error("shoes_changed_on", "must not be in the future")
+        profile.shoes_changed_on = changed_on
+    if "primary_source" in changes:
+        profile.primary_source = changes["primary_source"]
+    session.flush()
+    return profile
+
+
+def register_device(
+    session: Session, patient_id: int, platform: str, token: str, now: dt.datetime
+) -> int:
+    """Register a push token; the same token again is a no-op that moves it to this patient."""
+    # An upsert, not select-then-insert: two registrations of one token can race.
+    stmt = insert_for(session, Device).values(
+        patient_id=patient_id, platform=platform, token=token, created_at=now, last_seen_at=now
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Device.platform, Device.token],
+        set_={"patient_id": stmt.excluded.patient_id, "last_seen_at": stmt.excluded.last_seen_at},
+    ).returning(Device.id)
+    device_id: int = session.execute(stmt).scalar_one()
+    return device_id
+
+
+def delete_device(session: Session, patient_id: int, device_id: int) -> None:
+    """Forget one of the patient's devices (404 when it is not theirs)."""
+    result = session.execute(
+        delete(Device)
+        .where(Device.id == device_id, Device.patient_id == patient_id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise NotFound("no such device")

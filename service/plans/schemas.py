@@ -1,0 +1,38 @@
+"""Bodies of the plan endpoints."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+MIN_TARGET = 500
+MAX_TARGET = 50_000
+
+
+class PlanChangeSchema(Schema):
+    """One change of target: its local date, the new target and why."""
+
+    date = fields.Date(required=True)
+    effective_at = fields.AwareDateTime(required=True)
+    target = fields.Integer(required=True)
+    reason = fields.String(required=True)
+
+
+class PlanSchema(Schema):
+    """The current daily target, any progression hold, and the history (newest first)."""
+
+    daily_target = fields.Integer(required=True)
+    progression_held_until = fields.AwareDateTime(required=True, allow_none=True)
+    changed_at = fields.AwareDateTime(required=True)
+    history = fields.List(fields.Nested(PlanChangeSchema), required=True)
+
+
+class PlanUpdateSchema(Schema):
+    """A clinician's change to a patient's plan (every field optional)."""
+
+    daily_target = fields.Integer(
+        strict=True, validate=validate.Range(min=MIN_TARGET, max=MAX_TARGET)
+    )
+    hold_progression_until = fields.AwareDateTime(allow_none=True)
+    ruleset = fields.String(
+        validate=[validate.Length(min=1, max=64), validate.Regexp(r"^[a-z0-9-]+$")]
+    )

@@ -1,0 +1,148 @@
+"""Which compiled rule set each patient follows, compiled once per immutable version.
+
+A patient follows the published version of their assigned rule set; without one (or when it
+has never been published), their clinic's default rule set; without that, the bundled
+`rules/defaults/low_back_walking.yaml`. Versions never change once written, so a compiled
+`rules.RuleSet` is cached by version id for the life of the process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import rules
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from service.rulesets.models import RuleSet, RuleSetVersion
+
+_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class CompiledVersion:
+    """A compiled rule set and the stored version it came from (None = the bundled default)."""
+
+    version_id: int | None
+    ruleset: rules.RuleSet
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """What resolution needs to know about a patient."""
+
+    patient_id: int
+    clinic_id: int | None
+    ruleset_id: int | None
+
+
+class _Cache:
+    """A small thread-safe LRU of compiled versions (gunicorn threads and scheduler jobs share it)."""
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[int, rules.RuleSet] = OrderedDict()
+        self._lock = threading.Lock()
+        self._bundled: rules.RuleSet | None = None
+
+    def get(self, version_id: int) -> rules.RuleSet | None:
+        with self._lock:
+            found = self._items.get(version_id)
+            if found is not None:
+                self._items.move_to_end(version_id)
+            return found
+
+    def put(self, version_id: int, ruleset: rules.RuleSet) -> None:
+        with self._lock:
+            self._items[version_id] = ruleset
+            while len(self._items) > _CACHE_SIZE:
+                self._items.popitem(last=False)
+
+    def bundled(self) -> rules.RuleSet:
+        with self._lock:
+            if self._bundled is None:
+                self._bundled = rules.load_ruleset(
+                    rules.default_ruleset_text(), source=str(rules.DEFAULT_RULESET_PATH)
+                )
+            return self._bundled
+
+
+_cache = _Cache()
+
+
+def bundled_default() -> CompiledVersion:
+    """The rule set shipped with the service."""
+    return CompiledVersion(None, _cache.bundled())
+
+
+def compile_version(version_id: int, yaml_text: str) -> rules.RuleSet:
+    """Compile a stored version (cached: versions are immutable)."""
+    found = _cache.get(version_id)
+    if found is None:
+        found = rules.load_ruleset(yaml_text, source=f"version {version_id}")
+        _cache.put(version_id, found)
+    return found
+
+
+def _compiled(session: Session, version_ids: set[int]) -> dict[int, rules.RuleSet]:
+    out: dict[int, rules.RuleSet] = {}
+    missing = []
+    for version_id in version_ids:
+        cached = _cache.get(version_id)
+        if cached is None:
+            missing.append(version_id)
+        else:
+            out[version_id] = cached
+    if missing:
+        rows = session.execute(
+            select(RuleSetVersion.id, RuleSetVersion.yaml_text).where(
+                RuleSetVersion.id.in_(missing)
+            )
+        )
+        for version_id, text in rows:
+            out[version_id] = compile_version(version_id, text)
+    return out
+
+
+def resolve(session: Session, patients: Iterable[Assignment]) -> dict[int, CompiledVersion]:
+    """The compiled rule set each patient follows, in two queries for the whole batch."""
+    patients = list(patients)
+    assigned = {p.ruleset_id for p in patients if p.ruleset_id is not None}
+    clinics = {p.clinic_id for p in patients if p.clinic_id is not None}
+    published_by_ruleset: dict[int, int] = {}
+    default_by_clinic: dict[int, int] = {}
+    if assigned or clinics:
+        rows = session.execute(
+            select(RuleSet.id, RuleSet.clinic_id, RuleSet.is_default, RuleSetVersion.id)
+            .join(
+                RuleSetVersion,
+                (RuleSetVersion.ruleset_id == RuleSet.id)
+                & (RuleSetVersion.version == RuleSet.published_version),
+            )
+            .where(
+                or_(
+                    RuleSet.id.in_(assigned or {-1}),
+                    RuleSet.clinic_id.in_(clinics or {-1}) & RuleSet.is_default.is_(True),
+                )
+            )
+        )
+        for ruleset_id, clinic_id, is_default, version_id in rows:
+            published_by_ruleset[ruleset_id] = version_id
+            if is_default:
+                default_by_clinic[clinic_id] = version_id
+    chosen: dict[int, int | None] = {}
+    for patient in patients:
+        version_id = None
+        if patient.ruleset_id is not None:
+            version_id = published_by_ruleset.get(patient.ruleset_id)
+        if version_id is None and patient.clinic_id is not None:
+            version_id = default_by_clinic.get(patient.clinic_id)
+        chosen[patient.patient_id] = version_id
+    compiled = _compiled(session, {v for v in chosen.values() if v is not None})
+    fallback = bundled_default()
+    return {
+        pid: CompiledVersion(vid, compiled[vid]) if vid is not None else fallback
+        for pid, vid in chosen.items()
+    }

@@ -1,0 +1,94 @@
+"""Histories for simulation: a stored patient's records, or one posted with the request."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rules import reference
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.activity.models import DailyActivity, WalkingSession
+from service.evaluation.facts import local_midnight
+from service.patients.models import PatientProfile
+from service.plans.models import PlanChange
+from service.reports.models import ExerciseSession, PainReport
+
+
+def load_history(
+    session: Session, profile: PatientProfile, start: dt.date
+) -> reference.History:
+    """A stored patient's records as a `rules.reference.History`.
+
+    Plan changes are kept only before `start`: from then on the simulation makes its own.
+    """
+    pid = profile.user_id
+    first_day = local_midnight(start, ZoneInfo(profile.timezone))
+    history = reference.History(
+        timezone=profile.timezone,
+        enrolled_at=profile.enrolled_at,
+        conditions=frozenset(profile.conditions or ()),
+        shoes_changed_on=profile.shoes_changed_on,
+        primary_source=profile.primary_source,
+        max_tips_per_day=profile.max_tips_per_day,
+    )
+    for day, source, steps, distance in session.execute(
+        select(DailyActivity.date, DailyActivity.source, DailyActivity.steps, DailyActivity.distance_m)
+        .where(DailyActivity.patient_id == pid)
+        .order_by(DailyActivity.date)
+    ):
+        history.daily_steps.append(reference.DailySteps(day, source, steps, distance))
+    for begin, end, distance in session.execute(
+        select(WalkingSession.start, WalkingSession.end, WalkingSession.distance_m)
+        .where(WalkingSession.patient_id == pid)
+        .order_by(WalkingSession.start)
+    ):
+        minutes = (end - begin).total_seconds() / 60
+        history.walks.append(reference.WalkingSession(begin, minutes, distance))
+    for at, score, flags in session.execute(
+        select(PainReport.recorded_at, PainReport.score, PainReport.red_flags)
+        .where(PainReport.patient_id == pid)
+        .order_by(PainReport.recorded_at, PainReport.id)
+    ):
+        history.pain.append(reference.PainReport(at, score, frozenset(flags or ())))
+    for kind, at in session.execute(
+        select(ExerciseSession.kind, ExerciseSession.performed_at)
+        .where(ExerciseSession.patient_id == pid)
+        .order_by(ExerciseSession.performed_at)
+    ):
+        history.exercise.append(reference.ExerciseSession(kind, at))
+    for effective, target, reason in session.execute(
+        select(PlanChange.effective_at, PlanChange.target, PlanChange.reason)
+        .where(PlanChange.patient_id == pid, PlanChange.effective_at < first_day)
+        .order_by(PlanChange.effective_at, PlanChange.id)
+    ):
+        history.plan.append(reference.PlanChange(effective, target, reason))
+    return history
+
+
+def history_from_json(data: dict[str, Any]) -> reference.History:
+    """A History from the loaded `history` body of a simulate request."""
+    days = data.get("days", [])
+    first = min((d["date"] for d in days), default=dt.date.today())
+    zone = data.get("timezone") or "UTC"
+    enrolled = data.get("enrolled_at") or local_midnight(first, ZoneInfo(zone))
+    history = reference.History(
+        timezone=zone,
+        enrolled_at=enrolled,
+        conditions=frozenset(data.get("conditions", ())),
+        shoes_changed_on=data.get("shoes_changed_on"),
+        primary_source=data.get("primary_source"),
+    )
+    for row in days:
+        history.daily_steps.append(
+            reference.DailySteps(row["date"], row.get("source", "manual"), row["steps"], row.get("distance_m"))
+        )
+    for row in data.get("pain", []):
+        history.pain.append(
+            reference.PainReport(row["recorded_at"], row["score"], frozenset(row.get("red_flags", ())))
+        )
+    for row in data.get("exercise", []):
+        history.exercise.append(reference.ExerciseSession(row["kind"], row["performed_at"]))
+    return history

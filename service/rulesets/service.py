@@ -1,0 +1,275 @@
+"""Rule-set management use cases: validate, upload immutable versions, publish, simulate."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import rules
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from service.accounts.models import Clinic
+from service.audit.service import record
+from service.auth import Principal, patient_in_scope
+from service.db import utcnow
+from service.errors import Conflict, Invalid, NotFound, field_error
+from service.extensions import db
+from service.rulesets.compiled import compile_version
+from service.rulesets.history import history_from_json, load_history
+from service.rulesets.models import RuleSet, RuleSetVersion
+
+DEFAULT_SLUG = "low-back-walking"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A rule set that loaded cleanly, with advice that does not block it."""
+
+    ruleset: rules.RuleSet
+    warnings: list[dict[str, str]]
+
+
+def check(text: str) -> Checked:
+    """Load and validate YAML; raise Invalid with `{line, column, path, message}` errors."""
+    try:
+        ruleset = rules.load_ruleset(text, source="upload")
+    except rules.RuleSetError as exc:
+        errors = [issue.as_dict() for issue in exc.errors]
+        first = exc.errors[0] if exc.errors else None
+        detail = (
+            f"line {first.line}, column {first.column}: {first.path}: {first.message}"
+            if first
+            else "invalid rule set"
+        )
+        raise Invalid(detail, errors=errors) from None
+    return Checked(ruleset, _warnings(ruleset))
+
+
+def _warnings(ruleset: rules.RuleSet) -> list[dict[str, str]]:
+    sent = {a.tip for rule in ruleset.rules for a in rule.actions if a.kind == "send_tip"}
+    tested = {rid for case in ruleset.tests for rid in (*case.fires, *case.not_fires)}
+    out = [
+        {"path": f"tips.{tip_id}", "message": f"tip '{tip_id}' is not sent by any rule"}
+        for tip_id in ruleset.tips
+        if tip_id not in sent
+    ]
+    out += [
+        {"path": f"rules.{rule.id}", "message": f"rule '{rule.id}' has no embedded test"}
+        for rule in ruleset.rules
+        if rule.id not in tested
+    ]
+    return out
+
+
+def _status(ruleset: RuleSet, version: RuleSetVersion) -> str:
+    if ruleset.published_version == version.version:
+        return "published"
+    return "retired" if version.published_at is not None else "draft"
+
+
+def version_view(ruleset: RuleSet, version: RuleSetVersion, text: bool = False) -> dict[str, Any]:
+    """A version as the API shows it."""
+    out: dict[str, Any] = {
+        "ruleset": ruleset.slug,
+        "version": version.version,
+        "status": _status(ruleset, version),
+        "author_id": version.author_id,
+        "created_at": version.created_at,
+        "published_at": version.published_at,
+    }
+    if text:
+        out["yaml"] = version.yaml_text
+    return out
+
+
+def _find(session: Session, clinic_id: int | None, slug: str) -> RuleSet:
+    found = session.scalar(select(RuleSet).where(RuleSet.clinic_id == clinic_id, RuleSet.slug == slug))
+    if found is None:
+        raise NotFound(f"no rule set '{slug}' in your clinic")
+    return found
+
+
+def _version(session: Session, ruleset: RuleSet, number: int) -> RuleSetVersion:
+    found = session.scalar(
+        select(RuleSetVersion).where(
+            RuleSetVersion.ruleset_id == ruleset.id, RuleSetVersion.version == number
+        )
+    )
+    if found is None:
+        raise NotFound(f"rule set '{ruleset.slug}' has no version {number}")
+    return found
+
+
+def add_version(
+    session: Session, clinic_id: int, text: str, author_id: int | None, now: dt.datetime
+) -> tuple[RuleSet, RuleSetVersion]:
+    """Store a validated YAML text as the next version of its slug (caller commits)."""
+    parsed = check(text).ruleset
+    ruleset = session.scalar(
+        select(RuleSet).where(RuleSet.clinic_id == clinic_id, RuleSet.slug == parsed.slug)
+    )
+    if ruleset is None:
+        ruleset = RuleSet(clinic_id=clinic_id, slug=parsed.slug, title=parsed.title, created_at=now)
+        session.add(ruleset)
+        session.flush()
+    else:
+        ruleset.title = parsed.title
+    latest = session.scalar(
+        select(func.max(RuleSetVersion.version)).where(RuleSetVersion.ruleset_id == ruleset.id)
+    )
+    version = RuleSetVersion(
+        ruleset_id=ruleset.id,
+        version=(latest or 0) + 1,
+        yaml_text=text,
+        author_id=author_id,
+        created_at=now,
+    )
+    session.add(version)
+    session.flush()
+    return ruleset, version
+
+
+def create_version(principal: Principal, text: str) -> dict[str, Any]:
+    """Upload a new draft version; two uploads racing for the same number get a 409."""
+    try:
+        with db.transaction() as session:
+            ruleset, version = add_version(
+                session, _clinic(principal), text, principal.user_id, utcnow()
+            )
+            record(session, principal, "ruleset.version_created", "ruleset", ruleset.slug,
+                   {"version": version.version})  # fmt: skip
+    except IntegrityError as exc:
+        raise Conflict("another version was uploaded at the same time; retry") from exc
+    return {"ruleset": ruleset.slug, "version": version.version, "status": "draft"}
+
+
+def _clinic(principal: Principal) -> int:
+    if principal.clinic_id is None:
+        raise Conflict("your account belongs to no clinic")
+    return principal.clinic_id
+
+
+def list_rulesets(principal: Principal) -> list[dict[str, Any]]:
+    """The caller's clinic's rule sets."""
+    session = db.session()
+    latest = (
+        select(RuleSetVersion.ruleset_id, func.max(RuleSetVersion.version).label("latest"))
+        .group_by(RuleSetVersion.ruleset_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(RuleSet, latest.c.latest)
+        .outerjoin(latest, latest.c.ruleset_id == RuleSet.id)
+        .where(RuleSet.clinic_id == principal.clinic_id)
+        .order_by(RuleSet.slug)
+    )
+    return [
+        {
+            "slug": rs.slug,
+            "title": rs.title,
+            "is_default": rs.is_default,
+            "published_version": rs.published_version,
+            "latest_version": latest_version,
+            "created_at": rs.created_at,
+        }
+        for rs, latest_version in rows
+    ]
+
+
+def list_versions(principal: Principal, slug: str) -> list[dict[str, Any]]:
+    """Every version of one rule set, newest first."""
+    session = db.session()
+    ruleset = _find(session, principal.clinic_id, slug)
+    versions = session.scalars(
+        select(RuleSetVersion)
+        .where(RuleSetVersion.ruleset_id == ruleset.id)
+        .order_by(RuleSetVersion.version.desc())
+    )
+    return [version_view(ruleset, v) for v in versions]
+
+
+def get_version(principal: Principal, slug: str, number: int) -> dict[str, Any]:
+    """One version with its YAML text."""
+    session = db.session()
+    ruleset = _find(session, principal.clinic_id, slug)
+    return version_view(ruleset, _version(session, ruleset, number), text=True)
+
+
+def publish(session: Session, ruleset: RuleSet, number: int, now: dt.datetime) -> RuleSetVersion:
+    """Make a version the one patients of this rule set follow (caller commits)."""
+    version = _version(session, ruleset, number)
+    if version.published_at is None:
+        version.published_at = now
+    ruleset.published_version = version.version
+    return version
+
+
+def publish_version(principal: Principal, slug: str, number: int) -> dict[str, Any]:
+    """Publish a version: from now on, patients assigned to the slug follow it."""
+    with db.transaction() as session:
+        ruleset = _find(session, principal.clinic_id, slug)
+        version = publish(session, ruleset, number, utcnow())
+        record(session, principal, "ruleset.published", "ruleset", slug, {"version": number})
+        return version_view(ruleset, version)
+
+
+def simulate(principal: Principal, slug: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Replay a version (default: the newest) over a stored patient's or a posted history."""
+    session = db.session()
+    ruleset = _find(session, principal.clinic_id, slug)
+    number = body.get("version")
+    if number is None:
+        number = session.scalar(
+            select(func.max(RuleSetVersion.version)).where(RuleSetVersion.ruleset_id == ruleset.id)
+        )
+    version = _version(session, ruleset, number or 0)
+    compiled = compile_version(version.id, version.yaml_text)
+    start, end = body["from_"], body["to"]
+    if end < start or (end - start).days > 366:
+        raise field_error("to", "must be on or after 'from' and at most 366 days later")
+    if body.get("patient_id") is not None:
+        profile = patient_in_scope(principal, body["patient_id"])
+        history = load_history(session, profile, start)
+    elif body.get("history") is not None:
+        history = history_from_json(body["history"])
+    else:
+        raise field_error("patient_id", "give a patient_id or a history")
+    days = rules.simulate(compiled, history, start, end)
+    with db.transaction() as tx:
+        record(tx, principal, "ruleset.simulated", "ruleset", slug,
+               {"version": version.version, "patient_id": body.get("patient_id")})  # fmt: skip
+    return {
+        "ruleset": slug,
+        "version": version.version,
+        "days": [
+            {
+                "date": day.day,
+                "steps": day.steps,
+                "target": day.target,
+                "held": day.held,
+                "facts": {k: sorted(v) if isinstance(v, frozenset) else v for k, v in day.facts.items()},
+                "fired": day.fired,
+                "tips": day.tips,
+                "alerts": day.alerts,
+            }
+            for day in days
+        ],
+    }
+
+
+def ensure_default(session: Session, clinic: Clinic, now: dt.datetime) -> RuleSet:
+    """Install and publish the bundled default rule set for a clinic (idempotent)."""
+    ruleset = session.scalar(
+        select(RuleSet).where(RuleSet.clinic_id == clinic.id, RuleSet.slug == DEFAULT_SLUG)
+    )
+    if ruleset is None:
+        ruleset, version = add_version(session, clinic.id, rules.default_ruleset_text(), None, now)
+        publish(session, ruleset, version.version, now)
+    if not ruleset.is_default:
+        ruleset.is_default = True
+    if ruleset.published_version is None:
+        publish(session, ruleset, 1, now)
+    return ruleset

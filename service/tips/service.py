@@ -1,0 +1,132 @@
+"""Inbox use cases: list tips (keyset pages), mark read or opened, record feedback."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import select, tuple_, update
+from sqlalchemy.orm import Session
+
+from service.errors import NotFound, ServiceError
+from service.tips.models import Tip
+
+
+class InvalidCursor(ServiceError):
+    """A cursor this service did not hand out."""
+
+    status = 400
+    title = "Bad request"
+
+
+def tip_view(tip: Tip) -> dict[str, Any]:
+    """A tip as the inbox (and a report's response) shows it."""
+    return {
+        "id": tip.id,
+        "rule_id": tip.rule_id,
+        "category": tip.category,
+        "title": tip.title,
+        "text": tip.text,
+        "created_at": tip.created_at,
+        "read_at": tip.read_at,
+        "why": tip.why,
+        "urgent": tip.urgent,
+        "asks": tip.asks,
+        "helpful": tip.helpful,
+        "done": tip.done,
+    }
+
+
+def encode_cursor(tip: Tip) -> str:
+    """An opaque pointer just past this tip in newest-first order."""
+    raw = json.dumps([tip.created_at.isoformat(), tip.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    """Read a cursor back; anything malformed is a 400 naming the parameter."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, tip_id = json.loads(raw)
+        created_at = dt.datetime.fromisoformat(created)
+        if created_at.tzinfo is None or not isinstance(tip_id, int):
+            raise ValueError("bad cursor")
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidCursor(
+            "cursor: not a cursor this API returned",
+            errors=[{"field": "cursor", "message": "invalid cursor", "in": "query"}],
+        ) from exc
+    return created_at, tip_id
+
+
+def list_tips(
+    session: Session, patient_id: int, *, unread: bool | None, cursor: str | None, limit: int
+) -> tuple[list[Tip], str | None]:
+    """A page of the patient's tips, newest first, and the cursor of the next page."""
+    query = select(Tip).where(Tip.patient_id == patient_id)
+    if unread is True:
+        query = query.where(Tip.read_at.is_(None))
+    elif unread is False:
+        query = query.where(Tip.read_at.is_not(None))
+    if cursor:
+        created_at, tip_id = decode_cursor(cursor)
+        # Keyset pagination: stable under inserts, and an index range scan on (created_at, id).
+        query = query.where(tuple_(Tip.created_at, Tip.id) < tuple_(created_at, tip_id))
+    query = query.order_by(Tip.created_at.desc(), Tip.id.desc()).limit(limit + 1)
+    tips = list(session.scalars(query))
+    if len(tips) > limit:
+        return tips[:limit], encode_cursor(tips[limit - 1])
+    return tips, None
+
+
+def _own_tip(session: Session, patient_id: int, tip_id: int) -> Tip:
+    tip = session.scalar(select(Tip).where(Tip.id == tip_id, Tip.patient_id == patient_id))
+    if tip is None:
+        raise NotFound("no such tip")
+    return tip
+
+
+def _mark(session: Session, patient_id: int, tip_id: int, **values: Any) -> Tip:
+    """Set timestamps only where still empty: the first read (or open) is the one kept."""
+    tip = _own_tip(session, patient_id, tip_id)
+    for column, value in values.items():
+        session.execute(
+            update(Tip)
+            .where(Tip.id == tip_id, getattr(Tip, column).is_(None))
+            .values({column: value})
+            .execution_options(synchronize_session=False)
+        )
+    session.refresh(tip)
+    return tip
+
+
+def mark_read(session: Session, patient_id: int, tip_id: int, now: dt.datetime) -> Tip:
+    """Mark a tip read (idempotent)."""
+    return _mark(session, patient_id, tip_id, read_at=now)
+
+
+def mark_opened(session: Session, patient_id: int, tip_id: int, now: dt.datetime) -> Tip:
+    """Note that the patient opened the tip's push (which also reads it)."""
+    return _mark(session, patient_id, tip_id, opened_at=now, read_at=now)
+
+
+def give_feedback(
+    session: Session,
+    patient_id: int,
+    tip_id: int,
+    *,
+    helpful: bool,
+    done: bool | None,
+    now: dt.datetime,
+) -> Tip:
+    """Record whether the tip helped (and was done); feedback implies it was read."""
+    tip = _mark(session, patient_id, tip_id, read_at=now)
+    tip.helpful = helpful
+    if done is not None:
+        tip.done = done
+    tip.feedback_at = now
+    session.flush()
+    return tip

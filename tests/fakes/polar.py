@@ -1,0 +1,101 @@
+"""Fake Polar AccessLink v3: Basic-auth token endpoint, /v3/users, activities, exercises."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from tests.fakes.server import FakeProviderServer, FakeRequest, FakeResponse
+
+POLAR_USER_ID = 475
+
+
+class FakePolar(FakeProviderServer):
+    """Polar: users must be registered (POST /v3/users) before data endpoints answer."""
+
+    authorize_path = "/oauth2/authorization"
+    token_path = "/v2/oauth2/token"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.registered: set[str] = set()
+        self.today = datetime.now(UTC).date()  # exercises list the last 30 days from here
+
+    def token_response(self, access: str, refresh: str) -> FakeResponse:
+        """Polar's token answer carries x_user_id."""
+        return FakeResponse(
+            200,
+            {
+                "access_token": access,
+                "refresh_token": refresh,
+                "token_type": "bearer",
+                "expires_in": 31535999,
+                "x_user_id": POLAR_USER_ID,
+            },
+        )
+
+    def activity(self, day: date) -> dict[str, Any]:
+        """One daily activity summary (local wall-clock times, no offset)."""
+        item: dict[str, Any] = {
+            "start_time": f"{day.isoformat()}T00:00:00",
+            "end_time": f"{day.isoformat()}T23:59:59",
+            "active_duration": "PT1H32M15S",
+            "inactive_duration": "PT9H1M",
+            "daily_activity": 62.5,
+            "calories": 2410,
+            "active_calories": 640,
+            "steps": self.steps_for(day),
+            "inactivity_alert_count": 1,
+            "distance_from_steps": round(self.steps_for(day) * 0.72, 1),
+        }
+        if day in self.corrupt_days:
+            item["steps"] = -40
+        return item
+
+    def exercise(self, day: date, sport: str, ident: str) -> dict[str, Any]:
+        """One exercise summary."""
+        return {
+            "id": ident,
+            "upload_time": f"{day.isoformat()}T12:00:00.000Z",
+            "polar_user": f"https://www.polaraccesslink.com/v3/users/{POLAR_USER_ID}",
+            "device": "Polar Ignite 3",
+            "start_time": f"{day.isoformat()}T08:30:00",
+            "start_time_utc_offset": 120,
+            "duration": "PT45M30S",
+            "calories": 210,
+            "distance": 3800.0,
+            "sport": sport,
+            "has_route": False,
+            "detailed_sport_info": sport,
+        }
+
+    def route(self, request: FakeRequest) -> FakeResponse:
+        """Serve registration, activities, exercises and deregistration."""
+        if request.path == "/v3/users" and request.method == "POST":
+            member = request.json().get("member-id", "")
+            if member in self.registered:
+                return FakeResponse(409, {"error": "User already registered"})
+            self.registered.add(member)
+            return FakeResponse(200, {"polar-user-id": POLAR_USER_ID, "member-id": member})
+        if request.path == f"/v3/users/{POLAR_USER_ID}" and request.method == "DELETE":
+            self.registered.clear()
+            return FakeResponse(204)
+        if not self.registered:
+            return FakeResponse(403, {"error": "User not registered"})
+        if request.path == "/v3/users/activities":
+            start = date.fromisoformat(request.query["from"])
+            end = date.fromisoformat(request.query["to"])
+            if (end - start).days >= 28:
+                return FakeResponse(400, {"error": "Range too long"})
+            return FakeResponse(
+                200, [self.activity(start + timedelta(n)) for n in range((end - start).days + 1)]
+            )
+        if request.path == "/v3/exercises":
+            items = []
+            for n in range(30):
+                day = self.today - timedelta(days=n)
+                items.append(self.exercise(day, "WALKING", f"walk{day.toordinal()}"))
+                if day.toordinal() % 2 == 0:
+                    items.append(self.exercise(day, "RUNNING", f"run{day.toordinal()}"))
+            return FakeResponse(200, items)
+        return FakeResponse(404, {"error": "Not found"})

@@ -1,0 +1,103 @@
+"""Simulation of the six-week example and the `python -m rules` command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+import rules
+from rules.reference import History
+from rules.simulation import DayResult
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT = ROOT / "rules" / "defaults" / "low_back_walking.yaml"
+EXAMPLE = ROOT / "rules" / "examples" / "six_weeks.json"
+
+
+@pytest.fixture(scope="module")
+def days() -> list[DayResult]:
+    history = History.from_json(EXAMPLE.read_text())
+    ruleset = rules.load_ruleset(DEFAULT.read_text())
+    return rules.simulate(ruleset, history, date(2026, 3, 2), date(2026, 4, 12))
+
+
+def test_it_raises_the_target_by_at_most_ten_percent_a_week(days: list[DayResult]) -> None:
+    targets = [day.target for day in days]
+    assert all(t is not None for t in targets)
+    for index in range(7, len(days)):
+        assert targets[index] <= round(targets[index - 7] * 1.10)  # type: ignore[operator]
+    assert max(targets) > 4000  # type: ignore[type-var]
+    assert sum("progress" in day.fired for day in days) >= 2
+
+
+def test_it_rests_and_cuts_the_target_on_a_pain_flare(days: list[DayResult]) -> None:
+    flare = next(day for day in days if "pain-flare" in day.fired)
+    before = days[days.index(flare) - 1]
+    assert "rest-and-reduce" in flare.tips
+    assert flare.target is not None
+    assert before.target is not None
+    assert flare.target < before.target
+    assert flare.held
+
+
+def test_it_holds_and_alerts_on_red_flags(days: list[DayResult]) -> None:
+    red = next(day for day in days if "red-flags" in day.fired)
+    assert "seek-care-now" in red.tips
+    assert "urgent" in red.alerts
+    later = days[days.index(red) + 1 :]
+    assert all(day.held for day in later[:10])
+    assert not any("progress" in day.fired for day in later[:10])
+
+
+def test_it_suggests_strength_once_walking_is_regular(days: list[DayResult]) -> None:
+    first = next(index for index, day in enumerate(days) if "strength" in day.fired)
+    assert first >= 5
+    assert "strength-start" in days[first].tips
+    assert all(len(day.tips) - day.alerts.count("urgent") <= 3 for day in days)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rules", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_it_validates_from_the_command_line(tmp_path: Path) -> None:
+    ok = run_cli("validate", str(DEFAULT))
+    assert ok.returncode == 0
+    assert "ok (11 rules" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DEFAULT.read_text().replace("when: shoes.km >= 500", "when: shoes.kms >= 500"))
+    result = run_cli("validate", str(bad))
+    assert result.returncode == 1
+    line = next(n for n, text in enumerate(bad.read_text().splitlines(), 1) if "shoes.kms" in text)
+    assert result.stderr.strip() == (
+        f"{bad}:{line}:11: rules[7].when: unknown fact 'shoes.kms' (did you mean 'shoes.km'?)"
+    )
+
+
+def test_it_runs_tests_simulates_explains_and_lists_facts() -> None:
+    tested = run_cli("test", str(DEFAULT))
+    assert tested.returncode == 0
+    assert tested.stdout.strip().endswith("23 tests, 0 failures")
+    simulated = run_cli("simulate", str(DEFAULT), str(EXAMPLE))
+    assert simulated.returncode == 0
+    assert len(simulated.stdout.strip().splitlines()) == 1 + 42
+    assert "rest-and-reduce" in simulated.stdout
+    facts = json.dumps({"pain.latest": 8, "pain.hours_since": 1, "plan.target": 5000})
+    explained = run_cli("explain", str(DEFAULT), "--facts", facts, "--trigger", "pain_report")
+    assert "pain.latest >= 7  ->  8 >= 7  ->  true" in explained.stdout
+    assert "target: 4000 (asked by pain-flare)" in explained.stdout
+    listed = run_cli("facts")
+    assert listed.returncode == 0
+    assert all(name in listed.stdout for name in rules.CATALOGUE)

@@ -1,0 +1,218 @@
+"""Activity uploads (real upserts) and the per-day history with targets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Any
+
+from sqlalchemy import func, select
+
+from service.activity.models import DailyActivity, WalkingSession
+from service.extensions import db
+from service.plans.models import PlanChange
+from tests.factories import Seed
+
+LONDON = zoneinfo.ZoneInfo("Europe/London")
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(LONDON).date()
+
+
+def _backdate_plan(days: int = 7) -> None:
+    """Move the seeded initial plan into the past (the seed enrols patients now)."""
+    with db.transaction() as session:
+        for change in session.scalars(select(PlanChange)):
+            change.effective_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+
+
+def _put(client: Any, seed: Seed, days: list[dict[str, Any]]) -> Any:
+    return client.put(
+        "/v1/me/activity/daily", json={"days": days}, headers=seed.headers("patient_a")
+    )
+
+
+def test_it_upserts_daily_totals_per_date_and_source(client: Any, seed: Seed) -> None:
+    day = (_today() - dt.timedelta(days=1)).isoformat()
+    first = _put(client, seed, [{"date": day, "steps": 3000, "source": "healthkit"}])
+    assert first.status_code == 200
+    assert first.json == {"upserted": 1}
+    days = [
+        {"date": day, "steps": 4200, "distance_m": 3100.5, "source": "healthkit"},
+        {"date": day, "steps": 3900, "source": "manual"},
+    ]
+    assert _put(client, seed, days).json == {"upserted": 2}
+    assert _put(client, seed, days).json == {"upserted": 2}
+    rows = db.session.execute(
+        select(DailyActivity.source, DailyActivity.steps, DailyActivity.distance_m).order_by(
+            DailyActivity.source
+        )
+    ).all()
+    assert [tuple(r) for r in rows] == [("healthkit", 4200, 3100.5), ("manual", 3900, None)]
+
+
+def test_it_validates_daily_uploads(client: Any, seed: Seed) -> None:
+    today = _today()
+    day = today.isoformat()
+    cases = [
+        ([{"date": day, "steps": 100_001, "source": "manual"}], "days.0.steps"),
+        ([{"date": day, "steps": -1, "source": "manual"}], "days.0.steps"),
+        ([{"date": day, "steps": 10, "source": "fitbit"}], "days.0.source"),
+        ([{"date": "2026-02-30", "steps": 10, "source": "manual"}], "days.0.date"),
+        (
+            [{"date": (today + dt.timedelta(days=2)).isoformat(), "steps": 1, "source": "manual"}],
+            "days.0.date",
+        ),
+        (
+            [
+                {"date": day, "steps": 1, "source": "manual"},
+                {"date": day, "steps": 2, "source": "manual"},
+            ],
+            "days.1",
+        ),
+    ]
+    for days, field in cases:
+        response = _put(client, seed, days)
+        assert response.status_code == 422, days
+        assert response.json["errors"][0]["field"] == field
+    too_many = [
+        {"date": (today - dt.timedelta(days=i)).isoformat(), "steps": 1, "source": "manual"}
+        for i in range(367)
+    ]
+    response = _put(client, seed, too_many)
+    assert response.status_code == 422
+    assert response.json["errors"][0]["field"] == "days"
+    assert db.session.scalar(select(func.count()).select_from(DailyActivity)) == 0
+
+
+def test_it_accepts_tomorrow_in_the_patients_zone(client: Any, seed: Seed) -> None:
+    tomorrow = (_today() + dt.timedelta(days=1)).isoformat()
+    response = _put(client, seed, [{"date": tomorrow, "steps": 10, "source": "manual"}])
+    assert response.status_code == 200
+
+
+def test_it_reports_effective_steps_never_summed(client: Any, seed: Seed) -> None:
+    _backdate_plan()
+    yesterday = _today() - dt.timedelta(days=1)
+    before = yesterday - dt.timedelta(days=1)
+    _put(
+        client,
+        seed,
+        [
+            {"date": yesterday.isoformat(), "steps": 5000, "source": "healthkit"},
+            {"date": yesterday.isoformat(), "steps": 3000, "source": "manual"},
+            {"date": before.isoformat(), "steps": 2000, "source": "manual"},
+        ],
+    )
+    headers = seed.headers("patient_a")
+    url = f"/v1/me/activity?from={before.isoformat()}&to={yesterday.isoformat()}"
+    days = client.get(url, headers=headers).json["days"]
+    assert [d["date"] for d in days] == [before.isoformat(), yesterday.isoformat()]
+    assert days[1]["steps"] == 5000  # the largest value, not 8000
+    assert days[1]["sources"] == {"healthkit": 5000, "manual": 3000}
+    assert days[1]["met"] is True
+    assert days[0] == {
+        "date": before.isoformat(),
+        "steps": 2000,
+        "target": 4000,
+        "met": False,
+        "sources": {"manual": 2000},
+    }
+    client.patch("/v1/me", json={"primary_source": "manual"}, headers=headers)
+    days = client.get(url, headers=headers).json["days"]
+    assert days[1]["steps"] == 3000
+    assert days[1]["met"] is False
+
+
+def test_it_uses_the_target_in_force_at_the_end_of_each_day(client: Any, seed: Seed) -> None:
+    today = _today()
+    two_days_ago = today - dt.timedelta(days=2)
+    _backdate_plan()
+    with db.transaction() as session:
+        # The target rose yesterday afternoon (local): yesterday's target is the new one.
+        afternoon = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(15), tzinfo=LONDON)
+        session.add(
+            PlanChange(patient_id=seed.patient_a, effective_at=afternoon, target=4400, reason="r")
+        )
+    url = f"/v1/me/activity?from={two_days_ago.isoformat()}&to={today.isoformat()}"
+    days = client.get(url, headers=seed.headers("patient_a")).json["days"]
+    assert [d["target"] for d in days] == [4000, 4400, 4400]
+    assert [d["steps"] for d in days] == [None, None, None]
+    assert [d["met"] for d in days] == [None, None, None]
+
+
+def test_it_has_no_target_before_enrolment(client: Any, seed: Seed) -> None:
+    yesterday = (_today() - dt.timedelta(days=1)).isoformat()
+    _put(client, seed, [{"date": yesterday, "steps": 9000, "source": "manual"}])
+    url = f"/v1/me/activity?from={yesterday}&to={yesterday}"
+    days = client.get(url, headers=seed.headers("patient_a")).json["days"]
+    assert days == [
+        {"date": yesterday, "steps": 9000, "target": None, "met": None, "sources": {"manual": 9000}}
+    ]
+
+
+def test_it_defaults_to_the_last_seven_days_and_bounds_the_range(client: Any, seed: Seed) -> None:
+    headers = seed.headers("patient_a")
+    days = client.get("/v1/me/activity", headers=headers).json["days"]
+    assert len(days) == 7
+    assert days[-1]["date"] == _today().isoformat()
+    reversed_range = client.get("/v1/me/activity?from=2026-03-10&to=2026-03-01", headers=headers)
+    assert reversed_range.status_code == 422
+    too_long = client.get("/v1/me/activity?from=2020-01-01&to=2026-01-01", headers=headers)
+    assert too_long.status_code == 422
+    bad_date = client.get("/v1/me/activity?from=yesterday", headers=headers)
+    assert bad_date.status_code == 422
+    assert bad_date.json["errors"][0] == {
+        "field": "from",
+        "message": "Not a valid date.",
+        "in": "query",
+    }
+
+
+def test_it_stores_walking_sessions_idempotently(client: Any, seed: Seed) -> None:
+    walk = {
+        "start": "2026-11-20T08:00:00+01:00",
+        "end": "2026-11-20T08:30:00+01:00",
+        "kind": "walking",
+        "steps": 3000,
+        "source": "healthkit",
+    }
+    headers = seed.headers("patient_a")
+    for steps in (3000, 3100):
+        response = client.post(
+            "/v1/me/activity/sessions",
+            json={"sessions": [walk | {"steps": steps}]},
+            headers=headers,
+        )
+        assert response.status_code == 200
+        assert response.json == {"upserted": 1}
+    walks = list(db.session.scalars(select(WalkingSession)))
+    assert len(walks) == 1
+    assert walks[0].steps == 3100
+    assert walks[0].start == dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
+    assert walks[0].external_id == "healthkit:20261120T070000Z-20261120T073000Z"
+
+
+def test_it_validates_walking_sessions(client: Any, seed: Seed) -> None:
+    base = {"start": "2026-11-20T08:00:00Z", "end": "2026-11-20T08:30:00Z", "kind": "walking",
+            "source": "manual"}  # fmt: skip
+    cases = [
+        (base | {"end": "2026-11-20T07:00:00Z"}, "sessions.0.end"),
+        (base | {"start": "2026-11-20T08:00:00"}, "sessions.0.start"),
+        (base | {"kind": "running"}, "sessions.0.kind"),
+        (base | {"steps": 1.5}, "sessions.0.steps"),
+    ]
+    for walk, field in cases:
+        response = client.post(
+            "/v1/me/activity/sessions", json={"sessions": [walk]}, headers=seed.headers("patient_a")
+        )
+        assert response.status_code == 422, walk
+        assert response.json["errors"][0]["field"] == field
+    duplicate = client.post(
+        "/v1/me/activity/sessions",
+        json={"sessions": [base, base]},
+        headers=seed.headers("patient_a"),
+    )
+    assert duplicate.status_code == 422
+    assert duplicate.json["errors"][0]["field"] == "sessions.1"
