@@ -1,17 +1,127 @@
-"""First-run setup: default rule set for every clinic, demo data (evaluation-pipeline issue)."""
+"""First-run setup: default rule set for every clinic, demo data (evaluation-pipeline issue).
+
+`run(settings)` (called by `flask setup`, i.e. `make run`) installs and publishes the bundled
+rule set `low-back-walking` for every clinic and, on the first run only, seeds the demo clinic
+of SPEC §2: clinician `clinician@example.org` / `demo-clinician` and one patient per sandbox
+persona (password `demo-patient`), each linked to the `sandbox` wearable with the persona name
+as its token, four weeks into the program, with the persona's pain reports. Their first sync
+and their first scheduled evaluation are due at once, so the scheduler fills the inboxes within
+a minute of starting.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.accounts.models import Clinic
+from integrations.wearables.sandbox import PERSONAS, SandboxProvider, persona_pain_reports
+from service.accounts.models import Clinic, User
+from service.accounts.service import create_user, get_or_create_clinic
 from service.config import Settings
+from service.connections.models import WearableConnection
+from service.crypto import cipher_for
+from service.db import utcnow
+from service.evaluation.hooks import enrol_patient
+from service.extensions import db
+from service.patients.models import PatientProfile
+from service.reports.models import PainReport
+from service.rulesets.service import ensure_default
+
+log = logging.getLogger(__name__)
+DEMO_CLINIC = "Backstride Demo Clinic"
+DEMO_CLINICIAN = ("clinician@example.org", "demo-clinician")
+DEMO_PATIENT_PASSWORD = "demo-patient"  # noqa: S105 - a documented demo account
+PROGRAM_DAYS = 28
+# A spread of zones, so the demo shows decision times in each patient's own day.
+DEMO_ZONES = {
+    "steady_improver": "Europe/London",
+    "pain_flare_week3": "America/New_York",
+    "plateau": "Europe/Berlin",
+    "low_adherence": "America/Los_Angeles",
+    "red_flag": "Europe/London",
+    "spinal_stenosis": "Australia/Sydney",
+}
 
 
 def ensure_clinic_defaults(session: Session, clinic: Clinic) -> None:
     """Install and publish the default rule set for a clinic (idempotent)."""
-    # Filled in by the evaluation pipeline: installs rules/defaults/low_back_walking.yaml.
+    ensure_default(session, clinic, utcnow())
 
 
 def run(settings: Settings) -> None:
     """Install defaults for every clinic and seed the demo clinic once."""
+    with db.transaction() as session:
+        seeded = session.scalar(select(User.id).where(User.email == DEMO_CLINICIAN[0]))
+        if seeded is None:
+            seed_demo(session, settings, utcnow())
+        for clinic in session.scalars(select(Clinic)):
+            ensure_clinic_defaults(session, clinic)
+
+
+def seed_demo(session: Session, settings: Settings, now: dt.datetime) -> list[int]:
+    """Create the demo clinic, its clinician and one sandbox-linked patient per persona."""
+    clinic = get_or_create_clinic(session, DEMO_CLINIC)
+    ensure_clinic_defaults(session, clinic)
+    email, password = DEMO_CLINICIAN
+    clinician = create_user(
+        session, settings, email=email, password=password, role="clinician", clinic=clinic
+    )
+    cipher = cipher_for(settings)
+    patients = []
+    for persona in PERSONAS:
+        zone = DEMO_ZONES.get(persona, "Europe/London")
+        user = create_user(
+            session,
+            settings,
+            email=f"{persona.replace('_', '-')}@demo.example",
+            password=DEMO_PATIENT_PASSWORD,
+            role="patient",
+            clinic=clinic,
+        )
+        today = now.astimezone(ZoneInfo(zone)).date()
+        start = now - dt.timedelta(days=PROGRAM_DAYS)
+        profile = PatientProfile(
+            user_id=user.id,
+            clinic_id=clinic.id,
+            clinician_id=clinician.id,
+            timezone=zone,
+            conditions=["spinal_stenosis"] if persona == "spinal_stenosis" else [],
+            primary_source="sandbox",
+            enrolled_at=start,
+        )
+        session.add(profile)
+        session.flush()
+        enrol_patient(session, profile, start)
+        profile.next_decision_at = now  # the first scheduled evaluation runs at once
+        token = SandboxProvider.token_for(persona)
+        session.add(
+            WearableConnection(
+                patient_id=user.id,
+                provider="sandbox",
+                status="active",
+                access_token_enc=cipher.encrypt(token.access_token),
+                refresh_token_enc=cipher.encrypt(token.refresh_token),
+                scopes=list(token.scopes),
+                provider_user_id=token.provider_user_id,
+                next_sync_at=now,
+            )
+        )
+        first_day = today - dt.timedelta(days=PROGRAM_DAYS - 1)
+        for report in persona_pain_reports(persona, first_day, today, ZoneInfo(zone), today):
+            if report.recorded_at <= now:
+                session.add(
+                    PainReport(
+                        patient_id=user.id,
+                        score=report.score,
+                        recorded_at=report.recorded_at,
+                        red_flags=list(report.red_flags),
+                    )
+                )
+        patients.append(user.id)
+    session.flush()
+    log.info("seeded demo clinic %r: clinician %s, %d patients", DEMO_CLINIC, email, len(patients))
+    return patients

@@ -15,6 +15,7 @@ from flask.cli import AppGroup
 from service import bootstrap, migrate
 from service.accounts.service import create_user, get_or_create_clinic
 from service.extensions import db, get_settings
+from service.scheduler import scheduler_command
 
 log = logging.getLogger(__name__)
 users_cli = AppGroup("users", help="Manage staff accounts.")
@@ -100,3 +101,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.command("setup")(setup_command)
     app.cli.command("serve")(serve_command)
+    app.cli.command("scheduler")(scheduler_command)

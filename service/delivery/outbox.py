@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -54,13 +54,14 @@ def enqueue(
     tips: Sequence[Tip],
     now: dt.datetime,
     *,
-    quiet_hours: QuietHours | None = None,
+    quiet_hours: QuietHours | Mapping[int, QuietHours | None] | None = None,
     channels: Collection[str] | None = None,
 ) -> int:
     """Write one pending delivery per (tip, registered device); return how many.
 
-    quiet_hours is the rule set's setting, used when the patient has none of their own;
-    channels defaults to those configured in the app's settings (none: the inbox alone serves).
+    quiet_hours is the rule set's setting, used for patients without their own: one value for
+    every tip, or a mapping patient id -> value when a batch spans rule sets. channels defaults
+    to those configured in the app's settings (none: the inbox alone serves).
     """
     if channels is None:
         channels = configured_channels(get_settings())
@@ -84,7 +85,10 @@ def enqueue(
         if not devices[tip.patient_id]:
             continue
         profile = profiles.get(tip.patient_id)
-        hours = effective_quiet_hours(profile, quiet_hours)
+        fallback = (
+            quiet_hours.get(tip.patient_id) if isinstance(quiet_hours, Mapping) else quiet_hours
+        )
+        hours = effective_quiet_hours(profile, fallback)
         zone = zone_of(profile.timezone if profile is not None else None)
         not_before = push_not_before(hours, zone, now, urgent=tip.urgent)
         for device in devices[tip.patient_id]:

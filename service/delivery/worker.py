@@ -136,11 +136,12 @@ def _lease_free(now: dt.datetime) -> ColumnElement[bool]:
 def _claim(now: dt.datetime, limit: int, lease: dt.timedelta) -> list[Job]:
     """Lease due rows to this worker and load them; safe when several workers race."""
     claim = uuid.uuid4().hex
-    # Two workers may run this at once (several scheduler processes). The UPDATE re-checks the
-    # lease condition on each row it writes, and only one transaction can write a row first:
-    # PostgreSQL skips rows another claim has locked (SKIP LOCKED), SQLite serialises writers
-    # (the UPDATE is the transaction's first statement, so it waits for the write lock instead
-    # of failing on a stale snapshot). Rows are then found again by the claim token.
+    # Two workers may run this at once (several scheduler processes), so the claim is one
+    # write that re-checks the lease on every row: PostgreSQL locks the due rows first and
+    # skips those another claim holds (FOR UPDATE SKIP LOCKED; an IN (subquery) would be
+    # re-run per row there and claim more than limit). SQLite serialises writers: the UPDATE
+    # is the transaction's first statement, so it waits for the write lock instead of failing
+    # on a stale read snapshot. Rows are then found again by the claim token.
     due = (
         select(PushDelivery.id)
         .where(
@@ -150,20 +151,25 @@ def _claim(now: dt.datetime, limit: int, lease: dt.timedelta) -> list[Job]:
         )
         .order_by(PushDelivery.next_attempt_at, PushDelivery.id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+    )
+    lease_it = (
+        update(PushDelivery)
+        .where(PushDelivery.status == "pending", _lease_free(now))
+        .values(
+            claimed_until=now + lease,
+            claim_token=claim,
+            attempts=PushDelivery.attempts + 1,
+            last_attempt_at=now,
+        )
+        .execution_options(synchronize_session=False)
     )
     with db.transaction() as session:
-        session.execute(
-            update(PushDelivery)
-            .where(PushDelivery.id.in_(due), PushDelivery.status == "pending", _lease_free(now))
-            .values(
-                claimed_until=now + lease,
-                claim_token=claim,
-                attempts=PushDelivery.attempts + 1,
-                last_attempt_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
+        if db.dialect == "postgresql":
+            ids = list(session.scalars(due.with_for_update(skip_locked=True)))
+            if ids:
+                session.execute(lease_it.where(PushDelivery.id.in_(ids)))
+        else:
+            session.execute(lease_it.where(PushDelivery.id.in_(due)))
     with db.transaction() as session:
         return _load_jobs(session, claim)
 

@@ -17,10 +17,10 @@ from statistics import mean
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rules import EvaluationState
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from rules import EvaluationState
 from service.activity.models import DailyActivity, WalkingSession
 from service.evaluation.models import RuleFiring
 from service.patients.models import PatientProfile
@@ -100,9 +100,7 @@ def load_contexts(session: Session, patient_ids: Iterable[int]) -> dict[int, Pat
     )
     for chunk in _chunks(sorted(set(patient_ids))):
         for row in session.execute(select(*cols).where(PatientProfile.user_id.in_(chunk))):
-            out[row[0]] = PatientContext(
-                row[0], row[1], row[2], frozenset(row[3] or ()), *row[4:]
-            )
+            out[row[0]] = PatientContext(row[0], row[1], row[2], frozenset(row[3] or ()), *row[4:])
     return out
 
 
@@ -150,6 +148,7 @@ def _fetch_days(
     ids: list[int],
     lo: dt.date,
     hi: dt.date,
+    *,
     back: tuple[int, int],
 ) -> None:
     """Add the rows of days today-back[1] .. today-back[0] of each patient (bulk range query)."""
@@ -202,12 +201,12 @@ def _load_pain(
     stale = [pid for pid in ids if not patients[pid].pain]
     latest: dict[int, dt.datetime] = {}
     for chunk in _chunks(stale):
-        rows = session.execute(
+        maxima = session.execute(
             select(PainReport.patient_id, func.max(PainReport.recorded_at))
             .where(PainReport.patient_id.in_(chunk), PainReport.recorded_at <= now)
             .group_by(PainReport.patient_id)
         )
-        latest.update((pid, at) for pid, at in rows)
+        latest.update((pid, at) for pid, at in maxima)
     for pid in ids:
         reports = patients[pid].pain
         if reports and reports[-1][0] - dt.timedelta(hours=168) < lo:
@@ -254,8 +253,9 @@ def _load_events(
             if start >= patients[pid].event_lo:
                 patients[pid].walks.append((start, (end - start).total_seconds() / 60))
         exercise = session.execute(
-            select(ExerciseSession.patient_id, ExerciseSession.kind, ExerciseSession.performed_at)
-            .where(
+            select(
+                ExerciseSession.patient_id, ExerciseSession.kind, ExerciseSession.performed_at
+            ).where(
                 ExerciseSession.patient_id.in_(chunk),
                 ExerciseSession.performed_at.between(lo, now),
             )
@@ -284,8 +284,9 @@ def _load_events(
             if at >= patients[pid].day_lo:
                 patients[pid].tips_today += 1
         firings = session.execute(
-            select(RuleFiring.patient_id, RuleFiring.key, RuleFiring.last_at, RuleFiring.last_variant)
-            .where(RuleFiring.patient_id.in_(chunk))
+            select(
+                RuleFiring.patient_id, RuleFiring.key, RuleFiring.last_at, RuleFiring.last_variant
+            ).where(RuleFiring.patient_id.in_(chunk))
         )
         for pid, key, at, variant in firings:
             patients[pid].firings.append((key, at, variant))

@@ -46,7 +46,9 @@ def after_activity(session: Session, patient_ids: list[int], now: dt.datetime) -
 def enrol_patient(session: Session, profile: PatientProfile, now: dt.datetime) -> Plan:
     """Give a new patient their plan: the initial target of the rule set they follow."""
     session.flush()
-    compiled = resolve(session, [Assignment(profile.user_id, profile.clinic_id, profile.ruleset_id)])
+    compiled = resolve(
+        session, [Assignment(profile.user_id, profile.clinic_id, profile.ruleset_id)]
+    )
     ruleset = compiled[profile.user_id].ruleset
     target = int(ruleset.settings.target_initial)
     plan = Plan(patient_id=profile.user_id, daily_target=target, changed_at=now)
@@ -60,7 +62,8 @@ def enrol_patient(session: Session, profile: PatientProfile, now: dt.datetime) -
 
 def reschedule(session: Session, profile: PatientProfile, now: dt.datetime) -> None:
     """Recompute the next decision time (call after the patient's time zone changes)."""
-    compiled = resolve(session, [Assignment(profile.user_id, profile.clinic_id, profile.ruleset_id)])
+    compiled = resolve(
+        session, [Assignment(profile.user_id, profile.clinic_id, profile.ruleset_id)]
+    )
     times = compiled[profile.user_id].ruleset.settings.decision_times
     profile.next_decision_at = next_decision(profile.timezone, times, now)
-

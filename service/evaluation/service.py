@@ -20,12 +20,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules import Decision
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from rules import Decision
 from service.alerts.models import ClinicianAlert
 from service.delivery import outbox
 from service.evaluation.facts import PatientContext, compute, facts_json, load_contexts
@@ -60,6 +60,7 @@ def evaluate(
     trigger: str,
     now: dt.datetime,
     decision_keys: Mapping[int, str] | None = None,
+    *,
     contexts: Mapping[int, PatientContext] | None = None,
     compiled: Mapping[int, CompiledVersion] | None = None,
 ) -> dict[int, Outcome]:
@@ -74,14 +75,18 @@ def evaluate(
     todo = [pid for pid in ids if not outcomes[pid].duplicate]
     if not todo:
         return outcomes
-    compiled = compiled if compiled is not None else resolve(
-        session, assignments(contexts[pid] for pid in todo)
+    compiled = (
+        compiled
+        if compiled is not None
+        else resolve(session, assignments(contexts[pid] for pid in todo))
     )
     computed = compute(session, (contexts[pid] for pid in todo), now)
     for pid in todo:
         facts, state = computed[pid]
         outcomes[pid].decision = compiled[pid].ruleset.evaluate(facts, trigger, state, now)
-    written = _insert_evaluations(session, todo, outcomes, compiled, keys, trigger, now)
+    written = _insert_evaluations(
+        session, todo, outcomes, compiled, keys=keys, trigger=trigger, now=now
+    )
     for pid in todo:
         if pid not in written:
             outcomes[pid].duplicate = True
@@ -127,7 +132,9 @@ def _evaluation_row(
 
 def _actions(decision: Decision) -> dict[str, Any]:
     return {
-        "tips": [{"tip_id": t.tip_id, "rule_id": t.rule_id, "variant": t.variant} for t in decision.tips],
+        "tips": [
+            {"tip_id": t.tip_id, "rule_id": t.rule_id, "variant": t.variant} for t in decision.tips
+        ],
         "target": {"to": decision.target, "rule": decision.target_rule}
         if decision.target is not None
         else None,
@@ -141,6 +148,7 @@ def _insert_evaluations(
     todo: list[int],
     outcomes: dict[int, Outcome],
     compiled: Mapping[int, CompiledVersion],
+    *,
     keys: Mapping[int, str],
     trigger: str,
     now: dt.datetime,
@@ -150,6 +158,7 @@ def _insert_evaluations(
         _evaluation_row(outcomes[pid], compiled[pid], keys.get(pid), trigger, now) for pid in todo
     ]
     stmt = insert(Evaluation).returning(Evaluation.id, sort_by_parameter_order=True)
+    ids: list[int | None]
     try:
         with session.begin_nested():
             ids = list(session.execute(stmt, rows).scalars())
@@ -203,14 +212,16 @@ def _apply(
 
 
 def _apply_plans(session: Session, done: list[Outcome], now: dt.datetime) -> None:
-    changed = [o for o in done if o.decision and (o.decision.target is not None or o.decision.hold_days)]
+    changed = [
+        o for o in done if o.decision and (o.decision.target is not None or o.decision.hold_days)
+    ]
     if not changed:
         return
     ids = [o.patient_id for o in changed]
     rows = session.execute(
         select(Plan.patient_id, Plan.progression_held_until).where(Plan.patient_id.in_(ids))
     )
-    existing = {pid: held for pid, held in rows}
+    existing = dict(rows.all())
     updates, creates, history = [], [], []
     for outcome in changed:
         decision = outcome.decision

@@ -13,10 +13,10 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import rules
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+import rules
 from service.rulesets.models import RuleSet, RuleSetVersion
 
 _CACHE_SIZE = 256
@@ -40,7 +40,7 @@ class Assignment:
 
 
 class _Cache:
-    """A small thread-safe LRU of compiled versions (gunicorn threads and scheduler jobs share it)."""
+    """A small thread-safe LRU of compiled versions (request threads and jobs share it)."""
 
     def __init__(self) -> None:
         self._items: OrderedDict[int, rules.RuleSet] = OrderedDict()
@@ -128,13 +128,13 @@ def resolve(session: Session, patients: Iterable[Assignment]) -> dict[int, Compi
                 )
             )
         )
-        for ruleset_id, clinic_id, is_default, version_id in rows:
-            published_by_ruleset[ruleset_id] = version_id
+        for ruleset_id, clinic_id, is_default, found_id in rows:
+            published_by_ruleset[ruleset_id] = found_id
             if is_default:
-                default_by_clinic[clinic_id] = version_id
+                default_by_clinic[clinic_id] = found_id
     chosen: dict[int, int | None] = {}
     for patient in patients:
-        version_id = None
+        version_id: int | None = None
         if patient.ruleset_id is not None:
             version_id = published_by_ruleset.get(patient.ruleset_id)
         if version_id is None and patient.clinic_id is not None:

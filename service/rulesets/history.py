@@ -6,10 +6,10 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rules import reference
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rules import reference
 from service.activity.models import DailyActivity, WalkingSession
 from service.evaluation.facts import local_midnight
 from service.patients.models import PatientProfile
@@ -17,9 +17,7 @@ from service.plans.models import PlanChange
 from service.reports.models import ExerciseSession, PainReport
 
 
-def load_history(
-    session: Session, profile: PatientProfile, start: dt.date
-) -> reference.History:
+def load_history(session: Session, profile: PatientProfile, start: dt.date) -> reference.History:
     """A stored patient's records as a `rules.reference.History`.
 
     Plan changes are kept only before `start`: from then on the simulation makes its own.
@@ -35,7 +33,9 @@ def load_history(
         max_tips_per_day=profile.max_tips_per_day,
     )
     for day, source, steps, distance in session.execute(
-        select(DailyActivity.date, DailyActivity.source, DailyActivity.steps, DailyActivity.distance_m)
+        select(
+            DailyActivity.date, DailyActivity.source, DailyActivity.steps, DailyActivity.distance_m
+        )
         .where(DailyActivity.patient_id == pid)
         .order_by(DailyActivity.date)
     ):
@@ -83,11 +83,15 @@ def history_from_json(data: dict[str, Any]) -> reference.History:
     )
     for row in days:
         history.daily_steps.append(
-            reference.DailySteps(row["date"], row.get("source", "manual"), row["steps"], row.get("distance_m"))
+            reference.DailySteps(
+                row["date"], row.get("source", "manual"), row["steps"], row.get("distance_m")
+            )
         )
     for row in data.get("pain", []):
         history.pain.append(
-            reference.PainReport(row["recorded_at"], row["score"], frozenset(row.get("red_flags", ())))
+            reference.PainReport(
+                row["recorded_at"], row["score"], frozenset(row.get("red_flags", ()))
+            )
         )
     for row in data.get("exercise", []):
         history.exercise.append(reference.ExerciseSession(row["kind"], row["performed_at"]))

@@ -6,11 +6,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import rules
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+import rules
 from service.accounts.models import Clinic
 from service.audit.service import record
 from service.auth import Principal, patient_in_scope
@@ -86,7 +86,9 @@ def version_view(ruleset: RuleSet, version: RuleSetVersion, text: bool = False) 
 
 
 def _find(session: Session, clinic_id: int | None, slug: str) -> RuleSet:
-    found = session.scalar(select(RuleSet).where(RuleSet.clinic_id == clinic_id, RuleSet.slug == slug))
+    found = session.scalar(
+        select(RuleSet).where(RuleSet.clinic_id == clinic_id, RuleSet.slug == slug)
+    )
     if found is None:
         raise NotFound(f"no rule set '{slug}' in your clinic")
     return found
@@ -139,8 +141,14 @@ def create_version(principal: Principal, text: str) -> dict[str, Any]:
             ruleset, version = add_version(
                 session, _clinic(principal), text, principal.user_id, utcnow()
             )
-            record(session, principal, "ruleset.version_created", "ruleset", ruleset.slug,
-                   {"version": version.version})  # fmt: skip
+            record(
+                session,
+                principal,
+                "ruleset.version_created",
+                "ruleset",
+                ruleset.slug,
+                {"version": version.version},
+            )
     except IntegrityError as exc:
         raise Conflict("another version was uploaded at the same time; retry") from exc
     return {"ruleset": ruleset.slug, "version": version.version, "status": "draft"}
@@ -239,8 +247,14 @@ def simulate(principal: Principal, slug: str, body: dict[str, Any]) -> dict[str,
         raise field_error("patient_id", "give a patient_id or a history")
     days = rules.simulate(compiled, history, start, end)
     with db.transaction() as tx:
-        record(tx, principal, "ruleset.simulated", "ruleset", slug,
-               {"version": version.version, "patient_id": body.get("patient_id")})  # fmt: skip
+        record(
+            tx,
+            principal,
+            "ruleset.simulated",
+            "ruleset",
+            slug,
+            {"version": version.version, "patient_id": body.get("patient_id")},
+        )
     return {
         "ruleset": slug,
         "version": version.version,
@@ -250,7 +264,9 @@ def simulate(principal: Principal, slug: str, body: dict[str, Any]) -> dict[str,
                 "steps": day.steps,
                 "target": day.target,
                 "held": day.held,
-                "facts": {k: sorted(v) if isinstance(v, frozenset) else v for k, v in day.facts.items()},
+                "facts": {
+                    k: sorted(v) if isinstance(v, frozenset) else v for k, v in day.facts.items()
+                },
                 "fired": day.fired,
                 "tips": day.tips,
                 "alerts": day.alerts,

@@ -7,6 +7,7 @@ fake provider servers on loopback, and helpers to link a patient end to end over
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -122,8 +123,12 @@ def wearables(seed: Seed, make_app: Any) -> Iterator[Wearables]:
             yield Wearables(app, server.url, fakes, seed)
             db.session.remove()
     finally:
-        for fake in fakes.values():
-            fake.stop()
+        # Each server's shutdown waits out a poll interval: stop them side by side.
+        stoppers = [threading.Thread(target=fake.stop) for fake in fakes.values()]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
 
 
 def due_now(env: Wearables, provider: str, who: str = "patient_a") -> None:

@@ -156,7 +156,8 @@ def test_it_uses_the_rule_sets_quiet_hours_in_the_patients_zone(env: PushEnv, se
     ten_pm = dt.datetime(2026, 1, 15, 22, 0, tzinfo=NEW_YORK)  # 03:00 UTC the next day
     assert _enqueue_one(seed.patient_b, ten_pm.astimezone(UTC), quiet_hours=NIGHT) == 1
     one_am = dt.datetime(2026, 1, 16, 1, 0, tzinfo=NEW_YORK)  # after midnight, same window
-    _enqueue_one(seed.patient_b, one_am.astimezone(UTC), quiet_hours=NIGHT)
+    per_patient = {seed.patient_b: NIGHT}  # a batch spanning rule sets passes a mapping
+    _enqueue_one(seed.patient_b, one_am.astimezone(UTC), quiet_hours=per_patient)
     first, second = all_deliveries()
     morning = dt.datetime(2026, 1, 16, 8, 0, tzinfo=NEW_YORK)
     assert first.next_attempt_at == morning == second.next_attempt_at

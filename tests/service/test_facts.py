@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rules import reference
+from sqlalchemy import event
 
+from rules import reference
 from service.accounts.models import User
 from service.activity.models import DailyActivity, WalkingSession
 from service.evaluation.facts import compute, load_contexts
@@ -93,9 +94,14 @@ def cases(draw: Any) -> Case:
         )
     )
     pain = [
-        (back, second, draw(st.integers(0, 10)), draw(st.lists(st.sampled_from(FLAGS), unique=True, max_size=2)) if flag else [])
+        (
+            back,
+            second,
+            draw(st.integers(0, 10)),
+            draw(st.lists(st.sampled_from(FLAGS), unique=True, max_size=2)) if flag else [],
+        )
         for back, second, flag in pain_moments
-    ]  # fmt: skip
+    ]
     return Case(
         zone=zone,
         now=now,
@@ -113,14 +119,14 @@ def cases(draw: Any) -> Case:
                 st.tuples(st.sampled_from(["strength", "stretch"]), st.integers(-3600, 30 * 86400)),
                 max_size=6,
             )
-        ),  # fmt: skip
+        ),
         plan=draw(
             st.lists(
                 st.tuples(st.integers(-7200, 30 * 86400), st.integers(2000, 12000)),
                 max_size=4,
                 unique_by=lambda item: item[0],
             )
-        ),  # fmt: skip
+        ),
         hold=draw(st.none() | st.tuples(st.integers(0, 20 * 86400), st.integers(1, 14))),
         tips=draw(st.lists(st.integers(-3600, 3 * 86400), max_size=5)),
         long_streak=long_streak,
@@ -137,21 +143,33 @@ def _history_and_rows(case: Case, patient_id: int) -> tuple[reference.History, l
         timezone=case.zone,
         enrolled_at=enrolled,
         conditions=frozenset(case.conditions),
-        shoes_changed_on=today - dt.timedelta(days=case.shoes_day) if case.shoes_day is not None else None,
+        shoes_changed_on=today - dt.timedelta(days=case.shoes_day)
+        if case.shoes_day is not None
+        else None,
         primary_source=case.primary,
-    )  # fmt: skip
+    )
     rows: list[Any] = []
     for back, source, steps, distance in case.days:
         day = today - dt.timedelta(days=back)
         history.daily_steps.append(reference.DailySteps(day, source, steps, distance))
-        rows.append(DailyActivity(patient_id=patient_id, date=day, source=source, steps=steps,
-                                  distance_m=distance))  # fmt: skip
+        rows.append(
+            DailyActivity(
+                patient_id=patient_id, date=day, source=source, steps=steps, distance_m=distance
+            )
+        )
     for number, (back_s, minutes) in enumerate(case.walks):
         start = now - dt.timedelta(seconds=back_s)
         end = start + dt.timedelta(minutes=minutes)
         history.walks.append(reference.WalkingSession(start, (end - start).total_seconds() / 60))
-        rows.append(WalkingSession(patient_id=patient_id, source="manual", external_id=str(number),
-                                   start=start, end=end))  # fmt: skip
+        rows.append(
+            WalkingSession(
+                patient_id=patient_id,
+                source="manual",
+                external_id=str(number),
+                start=start,
+                end=end,
+            )
+        )
     for back, second, score, flags in case.pain:
         midnight = dt.datetime.combine(today - dt.timedelta(days=back), dt.time(0), tzinfo=zone)
         at = (midnight.astimezone(dt.UTC) + dt.timedelta(seconds=second)).astimezone(dt.UTC)
@@ -164,8 +182,9 @@ def _history_and_rows(case: Case, patient_id: int) -> tuple[reference.History, l
     changes = [(enrolled, 4000)] + [(now - dt.timedelta(seconds=s), t) for s, t in case.plan]
     for effective, target in sorted(changes, key=lambda change: change[0]):
         history.plan.append(reference.PlanChange(effective, target))
-        rows.append(PlanChange(patient_id=patient_id, effective_at=effective, target=target,
-                               reason="test"))  # fmt: skip
+        rows.append(
+            PlanChange(patient_id=patient_id, effective_at=effective, target=target, reason="test")
+        )
     held_until = None
     if case.hold is not None:
         start = now - dt.timedelta(seconds=case.hold[0])
@@ -175,8 +194,17 @@ def _history_and_rows(case: Case, patient_id: int) -> tuple[reference.History, l
     for back_s in case.tips:
         at = now - dt.timedelta(seconds=back_s)
         history.tips.append(reference.TipRecord(at))
-        rows.append(Tip(patient_id=patient_id, rule_id="r", tip_key="t", category="general",
-                        title="t", text="t", created_at=at))  # fmt: skip
+        rows.append(
+            Tip(
+                patient_id=patient_id,
+                rule_id="r",
+                tip_key="t",
+                category="general",
+                title="t",
+                text="t",
+                created_at=at,
+            )
+        )
     profile = PatientProfile(
         user_id=patient_id,
         timezone=case.zone,
@@ -215,8 +243,6 @@ def test_it_computes_the_reference_facts_in_sql(app: Flask, case: Case) -> None:
 
 
 def test_it_computes_a_batch_of_patients_in_a_few_queries(app: Flask) -> None:
-    from sqlalchemy import event
-
     session = db.session()
     now = dt.datetime(2026, 3, 29, 12, tzinfo=dt.UTC)
     ids = []
@@ -224,15 +250,33 @@ def test_it_computes_a_batch_of_patients_in_a_few_queries(app: Flask) -> None:
         user = User(email=f"batch{number}@example.org", password_hash="x", role="patient")
         session.add(user)
         session.flush()
-        session.add(PatientProfile(user_id=user.id, timezone=ZONES[number % len(ZONES)],
-                                   enrolled_at=now - dt.timedelta(days=20),
-                                   shoes_changed_on=dt.date(2026, 3, 1)))  # fmt: skip
-        session.add(PlanChange(patient_id=user.id, effective_at=now - dt.timedelta(days=20),
-                               target=3000, reason="initial"))  # fmt: skip
+        session.add(
+            PatientProfile(
+                user_id=user.id,
+                timezone=ZONES[number % len(ZONES)],
+                enrolled_at=now - dt.timedelta(days=20),
+                shoes_changed_on=dt.date(2026, 3, 1),
+            )
+        )
+        session.add(
+            PlanChange(
+                patient_id=user.id,
+                effective_at=now - dt.timedelta(days=20),
+                target=3000,
+                reason="initial",
+            )
+        )
         session.add(RuleFiring(patient_id=user.id, key="rule:progress", last_at=now))
         for back in range(20):
-            session.add(DailyActivity(patient_id=user.id, date=dt.date(2026, 3, 30) - dt.timedelta(days=back),
-                                      source="manual", steps=5000, distance_m=3000))  # fmt: skip
+            session.add(
+                DailyActivity(
+                    patient_id=user.id,
+                    date=dt.date(2026, 3, 30) - dt.timedelta(days=back),
+                    source="manual",
+                    steps=5000,
+                    distance_m=3000,
+                )
+            )
         session.add(
             PainReport(patient_id=user.id, score=3, recorded_at=now - dt.timedelta(days=30))
         )

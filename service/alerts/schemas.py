@@ -1,0 +1,32 @@
+"""Schemas of the clinician alert views."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+
+class AlertQueryArgsSchema(Schema):
+    """Filters of the alert list."""
+
+    open = fields.Boolean(load_default=None, allow_none=True)
+    limit = fields.Integer(load_default=100, validate=lambda n: 1 <= n <= 500)
+
+
+class AlertSchema(Schema):
+    """An alert raised by a rule for one of the clinic's patients."""
+
+    id = fields.Integer(dump_only=True)
+    patient_id = fields.Integer(dump_only=True)
+    rule_id = fields.String(dump_only=True, allow_none=True)
+    severity = fields.String(dump_only=True)
+    message = fields.String(dump_only=True)
+    evaluation_id = fields.Integer(dump_only=True, allow_none=True)
+    created_at = fields.DateTime(dump_only=True)
+    acked_at = fields.DateTime(dump_only=True, allow_none=True)
+    acked_by = fields.Integer(dump_only=True, allow_none=True)
+
+
+class AlertListSchema(Schema):
+    """Alerts, urgent first, newest first."""
+
+    items = fields.List(fields.Nested(AlertSchema), required=True)

@@ -1,0 +1,160 @@
+"""Scheduled evaluation of the whole population, in batches, exactly once per decision point.
+
+Patients are due when `PatientProfile.next_decision_at` (indexed, UTC) has passed. A batch is
+claimed with ONE conditional UPDATE ... RETURNING that advances next_decision_at only where it
+is still due: two scheduler processes never get the same patient (on PostgreSQL the inner
+SELECT also skips rows another worker has locked; on SQLite writers are serialised and the
+UPDATE is the transaction's first statement, so it sees the other's commit). Claim, facts,
+decisions, writes and the real next decision time all commit together: a crash rolls the claim
+back with the rest. The Evaluation's unique decision key is the second line of defence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from service.db import utcnow
+from service.evaluation import service
+from service.evaluation.facts import load_contexts
+from service.evaluation.models import Evaluation
+from service.evaluation.schedule import latest_decision_key, next_decision
+from service.extensions import db
+from service.patients.models import PatientProfile
+from service.rulesets.compiled import resolve
+
+log = logging.getLogger(__name__)
+LEASE = dt.timedelta(minutes=10)
+RETENTION = dt.timedelta(days=180)
+
+
+@dataclass
+class DueResult:
+    """What one `evaluate_due` run did."""
+
+    evaluated: int = 0
+    duplicates: int = 0
+    tips: int = 0
+    alerts: int = 0
+    batches: int = 0
+
+
+def claim_due(session: Session, now: dt.datetime, limit: int) -> list[int]:
+    """Claim up to `limit` due patients (first statement of the transaction; see module doc)."""
+    due = (
+        select(PatientProfile.user_id)
+        .where(PatientProfile.next_decision_at <= now)
+        .order_by(PatientProfile.next_decision_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    stmt = (
+        update(PatientProfile)
+        .where(PatientProfile.user_id.in_(due.scalar_subquery()))
+        .where(PatientProfile.next_decision_at <= now)
+        .values(next_decision_at=now + LEASE, last_decision_at=now)
+        .returning(PatientProfile.user_id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(session.execute(stmt).scalars())
+
+
+def evaluate_batch(session: Session, patient_ids: list[int], now: dt.datetime) -> DueResult:
+    """Evaluate claimed patients at their latest decision point and schedule the next one."""
+    contexts = load_contexts(session, patient_ids)
+    compiled = resolve(session, service.assignments(contexts.values()))
+    keys, schedule = {}, []
+    for pid, ctx in contexts.items():
+        times = compiled[pid].ruleset.settings.decision_times
+        keys[pid] = latest_decision_key(ctx.timezone, times, now)
+        schedule.append(
+            {"user_id": pid, "next_decision_at": next_decision(ctx.timezone, times, now)}
+        )
+    outcomes = service.evaluate(
+        session, list(contexts), "schedule", now, keys, contexts=contexts, compiled=compiled
+    )
+    if schedule:
+        session.execute(update(PatientProfile), schedule)
+    result = DueResult(batches=1)
+    for outcome in outcomes.values():
+        if outcome.duplicate:
+            result.duplicates += 1
+        else:
+            result.evaluated += 1
+            result.tips += len(outcome.tips)
+            result.alerts += outcome.alerts
+    return result
+
+
+def schedule_unscheduled(now: dt.datetime, limit: int = 5000) -> int:
+    """Give patients without a next decision time (e.g. created before the scheduler) one."""
+    with db.transaction() as session:
+        ids = list(
+            session.scalars(
+                select(PatientProfile.user_id)
+                .where(PatientProfile.next_decision_at.is_(None))
+                .limit(limit)
+            )
+        )
+        if not ids:
+            return 0
+        contexts = load_contexts(session, ids)
+        compiled = resolve(session, service.assignments(contexts.values()))
+        rows = [
+            {
+                "user_id": pid,
+                "next_decision_at": next_decision(
+                    ctx.timezone, compiled[pid].ruleset.settings.decision_times, now
+                ),
+            }
+            for pid, ctx in contexts.items()
+        ]
+        session.execute(update(PatientProfile), rows)
+        return len(rows)
+
+
+def evaluate_due(
+    now: dt.datetime | None = None, batch_size: int = 1000, max_batches: int | None = None
+) -> DueResult:
+    """Evaluate every patient whose decision time has passed, batch by batch."""
+    now = now or utcnow()
+    schedule_unscheduled(now)
+    total = DueResult()
+    while max_batches is None or total.batches < max_batches:
+        with db.transaction() as session:
+            claimed = claim_due(session, now, batch_size)
+            if not claimed:
+                break
+            result = evaluate_batch(session, claimed, now)
+        total.batches += 1
+        total.evaluated += result.evaluated
+        total.duplicates += result.duplicates
+        total.tips += result.tips
+        total.alerts += result.alerts
+    return total
+
+
+def purge_old_evaluations(now: dt.datetime | None = None, keep: dt.timedelta = RETENTION) -> int:
+    """Delete evaluation records older than the retention period (tips keep their text)."""
+    cutoff = (now or utcnow()) - keep
+    deleted = 0
+    while True:
+        with db.transaction() as session:
+            ids = list(
+                session.scalars(
+                    select(Evaluation.id).where(Evaluation.evaluated_at < cutoff).limit(5000)
+                )
+            )
+            if not ids:
+                return deleted
+            session.execute(
+                delete(Evaluation)
+                .where(Evaluation.id.in_(ids))
+                .execution_options(synchronize_session=False)
+            )
+            deleted += len(ids)

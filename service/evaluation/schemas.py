@@ -1,0 +1,35 @@
+"""Schemas of the evaluation history view."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+
+class EvaluationQueryArgsSchema(Schema):
+    """Paging of a patient's evaluations (newest first; `before` is an evaluation id)."""
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    before = fields.Integer(validate=validate.Range(min=1))
+
+
+class EvaluationSchema(Schema):
+    """One evaluation: the facts it saw, what fired and why, what was applied."""
+
+    id = fields.Integer(required=True)
+    trigger = fields.String(required=True)
+    decision_key = fields.String(allow_none=True)
+    ruleset_version_id = fields.Integer(allow_none=True)
+    evaluated_at = fields.DateTime(required=True)
+    facts = fields.Dict(keys=fields.String(), required=True)
+    fired = fields.List(fields.String(), required=True)
+    suppressed = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    traces = fields.List(fields.Dict(), required=True)
+    actions = fields.Dict(keys=fields.String(), required=True)
+    explain = fields.String(required=True)
+
+
+class EvaluationListSchema(Schema):
+    """A page of evaluations and the cursor of the next one."""
+
+    items = fields.List(fields.Nested(EvaluationSchema), required=True)
+    next_before = fields.Integer(allow_none=True)

@@ -1,0 +1,135 @@
+"""Scheduled jobs (APScheduler): sync, evaluate, deliver, refresh, purge.
+
+Each job is thin: enter the app context, call one use case, log the outcome, drop the session.
+Every use case is safe with several scheduler processes at once (row claims), so running
+`flask --app wsgi scheduler` twice, or beside `make run`, double-does nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask, current_app
+
+from service.connections import sync
+from service.db import utcnow
+from service.evaluation import population
+from service.extensions import db
+
+log = logging.getLogger("service.scheduler")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A scheduled job: explicit id, interval, delay before the first run."""
+
+    id: str
+    run: Callable[[], str]
+    every_s: int
+    first_after_s: float
+
+
+def sync_connections() -> str:
+    """Pull new data from wearables whose next sync time has passed."""
+    return f"synced {sync.sync_due_connections()} connections"
+
+
+def refresh_tokens() -> str:
+    """Refresh OAuth tokens that expire soon."""
+    return f"refreshed {sync.refresh_expiring_tokens()} tokens"
+
+
+def evaluate_due() -> str:
+    """Evaluate patients whose local decision time has passed."""
+    result = population.evaluate_due()
+    return (
+        f"evaluated {result.evaluated} patients, tips created: {result.tips}, "
+        f"alerts: {result.alerts}, already done: {result.duplicates}"
+    )
+
+
+def _worker() -> Any | None:
+    try:
+        return importlib.import_module("service.delivery.worker")
+    except ModuleNotFoundError as exc:
+        if exc.name != "service.delivery.worker":
+            raise
+        return None
+
+
+def deliver_outbox() -> str:
+    """Send pending pushes."""
+    worker = _worker()
+    if worker is None:
+        return "skipped: no delivery worker installed"
+    return f"delivered {worker.deliver_due()} pushes"
+
+
+def purge_old_data() -> str:
+    """Delete evaluation records past their retention."""
+    return f"purged {population.purge_old_evaluations()} old evaluations"
+
+
+JOBS = (
+    Job("sync_connections", sync_connections, 60, 2),
+    Job("evaluate_due", evaluate_due, 30, 12),
+    Job("deliver_outbox", deliver_outbox, 10, 20),
+    Job("refresh_tokens", refresh_tokens, 300, 30),
+    Job("purge_old_data", purge_old_data, 86400, 600),
+)
+
+
+def run_job(app: Flask, job: Job) -> str | None:
+    """Run one job in an app context; log (never raise) its outcome."""
+    with app.app_context():
+        try:
+            outcome = job.run()
+        except Exception:
+            log.exception("job %s failed", job.id)
+            return None
+        finally:
+            db.remove()
+        log.info("%s: %s", job.id, outcome)
+        return outcome
+
+
+def build_scheduler(app: Flask, *, blocking: bool, now: dt.datetime | None = None) -> BaseScheduler:
+    """A scheduler with every job registered under its id."""
+    scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler()
+    start = now or utcnow()
+    for job in JOBS:
+        scheduler.add_job(
+            run_job,
+            "interval",
+            args=(app, job),
+            id=job.id,
+            name=job.id,
+            seconds=job.every_s,
+            next_run_time=start + dt.timedelta(seconds=job.first_after_s),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(job.every_s, 30),
+            # Spread the work of several scheduler processes a little.
+            jitter=min(5, job.every_s // 10) or None,
+        )
+    return scheduler
+
+
+def scheduler_command() -> None:
+    """Run the scheduled jobs (sync, evaluate, deliver, refresh, purge) until stopped."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    scheduler = build_scheduler(app, blocking=True)
+    click.echo(f"scheduler running jobs: {', '.join(job.id for job in JOBS)}")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        log.info("scheduler stopped")
