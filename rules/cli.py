@@ -59,7 +59,12 @@ def _simulate(args: argparse.Namespace) -> int:
     ruleset = _load(args.file)
     if ruleset is None:
         return 1
-    history = History.from_json(Path(args.history).read_text(encoding="utf-8"))
+    try:
+        text = Path(args.history).read_text(encoding="utf-8")
+        history = History.load(args.history, text, timezone=args.timezone)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"{args.history}: cannot read history: {exc}", file=sys.stderr)
+        return 1
     first = history.enrolled_at.astimezone(history.zone).date()
     start = date.fromisoformat(args.start) if args.start else first
     last = max([row.day for row in history.daily_steps], default=start)
@@ -98,11 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     test = commands.add_parser("test", help="run a rule set's embedded tests")
     test.add_argument("file")
     test.set_defaults(run=_test)
-    sim = commands.add_parser("simulate", help="replay a rule set over a JSON history")
+    sim = commands.add_parser("simulate", help="replay a rule set over a JSON or CSV history")
     sim.add_argument("file")
     sim.add_argument("history")
     sim.add_argument("--start", help="first local date (default: enrolment)")
     sim.add_argument("--end", help="last local date (default: last day with steps)")
+    sim.add_argument("--timezone", default="UTC", help="patient zone for a CSV history")
     sim.set_defaults(run=_simulate)
     explain = commands.add_parser("explain", help="evaluate facts (JSON text or file) and explain")
     explain.add_argument("file")

@@ -8,6 +8,8 @@ it is written for clarity, not speed.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -169,6 +171,52 @@ class History:
             ],
             holds=[Hold(when(r["start"]), r["days"]) for r in raw.get("holds", [])],
         )
+
+    @classmethod
+    def from_csv(cls, text: str, *, timezone: str = "UTC") -> History:
+        """Build a History from a day-per-row CSV (the layout clinicians keep in a spreadsheet).
+
+        Columns: `date` (required), then any of `steps`, `source` (default `csv`),
+        `distance_m`, `walk_minutes`, `pain` (0-10, taken as reported at 18:00 local),
+        `red_flags` (codes separated by `;`), `strength` and `stretch` (sessions that day,
+        at 17:00 local). Empty cells mean no data. Enrolment is the first row's date, 08:00.
+        """
+        zone = ZoneInfo(timezone)
+        rows = list(csv.DictReader(io.StringIO(text)))
+        if not rows or "date" not in rows[0]:
+            raise ValueError("the CSV needs a header row with a 'date' column")
+
+        def at(day: date, hour: int) -> datetime:
+            return datetime.combine(day, time(hour), zone)
+
+        history = cls(timezone=timezone, enrolled_at=at(date.fromisoformat(rows[0]["date"]), 8))
+        for number, row in enumerate(rows, start=2):
+            try:
+                day = date.fromisoformat(row["date"])
+                cell = {k: (v or "").strip() for k, v in row.items() if k}
+                if cell.get("steps"):
+                    distance = float(cell["distance_m"]) if cell.get("distance_m") else None
+                    history.daily_steps.append(
+                        DailySteps(day, cell.get("source") or "csv", int(cell["steps"]), distance)
+                    )
+                if cell.get("walk_minutes"):
+                    history.walks.append(WalkingSession(at(day, 10), float(cell["walk_minutes"])))
+                if cell.get("pain"):
+                    flags = frozenset(f for f in cell.get("red_flags", "").split(";") if f)
+                    history.pain.append(PainReport(at(day, 18), int(cell["pain"]), flags))
+                for kind in ("strength", "stretch"):
+                    for _ in range(int(cell.get(kind) or 0)):
+                        history.exercise.append(ExerciseSession(kind, at(day, 17)))
+            except (ValueError, KeyError) as exc:
+                raise ValueError(f"line {number}: {exc}") from exc
+        return history
+
+    @classmethod
+    def load(cls, path: str, text: str, *, timezone: str = "UTC") -> History:
+        """Read a history file: `.csv` by its extension, JSON otherwise."""
+        if path.lower().endswith(".csv"):
+            return cls.from_csv(text, timezone=timezone)
+        return cls.from_json(text)
 
 
 def _local_date(moment: datetime, zone: ZoneInfo) -> date:

@@ -101,3 +101,22 @@ def test_it_runs_tests_simulates_explains_and_lists_facts() -> None:
     listed = run_cli("facts")
     assert listed.returncode == 0
     assert all(name in listed.stdout for name in rules.CATALOGUE)
+
+
+def test_it_reads_a_csv_history_like_the_json_one() -> None:
+    csv_history = History.from_csv(
+        (ROOT / "rules" / "examples" / "six_weeks.csv").read_text(), timezone="Europe/London"
+    )
+    json_history = History.from_json(EXAMPLE.read_text())
+    primary = {(d.day, d.steps) for d in json_history.daily_steps if d.source == "sandbox"}
+    assert {(d.day, d.steps) for d in csv_history.daily_steps} == primary
+    assert [p.score for p in csv_history.pain] == [p.score for p in json_history.pain]
+    assert any(p.red_flags for p in csv_history.pain)
+    assert sum(e.kind == "strength" for e in csv_history.exercise) == sum(
+        e.kind == "strength" for e in json_history.exercise
+    )
+
+
+def test_it_names_the_line_of_a_bad_csv_row() -> None:
+    with pytest.raises(ValueError, match="line 3"):
+        History.from_csv("date,steps\n2026-03-01,100\n2026-03-02,lots\n")
