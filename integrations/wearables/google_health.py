@@ -1,4 +1,17 @@
-"""Google Health API v4 (the Fitbit Web API's successor): daily step rollups, walking exercise."""
+"""Google Health API v4 (the Fitbit Web API's successor): daily step rollups, walking exercise.
+
+Checked against the public discovery document (googleapis/google-api-go-client
+`health/v4/health-api.json`, revision 20260527). Method ids used here:
+
+- `health.users.getIdentity`: GET v4/users/me/identity
+- `health.users.dataTypes.dataPoints.dailyRollUp`:
+  POST v4/users/me/dataTypes/steps/dataPoints:dailyRollUp
+- `health.users.dataTypes.dataPoints.list`: GET v4/users/me/dataTypes/exercise/dataPoints
+
+The OAuth endpoints (accounts.google.com, oauth2.googleapis.com, /revoke) and the webhook
+notification body are NOT described by the discovery document; they follow
+/work/shared/notes/google_health.md (Google-wide OAuth conventions and open-wearables).
+"""
 
 from __future__ import annotations
 
@@ -34,14 +47,23 @@ from integrations.wearables.base import (
     same_secret,
 )
 
+# Discovery doc: every read method used here (getIdentity, dailyRollUp, list) accepts this scope.
 SCOPE_ACTIVITY = "https://www.googleapis.com/auth/googlehealth.activity_and_fitness.readonly"
-EXERCISE_PAGE_SIZE = 25  # the API's maximum for exercise
+# dataPoints.list `pageSize`: "The maximum page size for `exercise` and `sleep` is 25."
+EXERCISE_PAGE_SIZE = 25
+# DailyRollUpDataPointsRequest.range: "The maximum range for ... all other data types is 90 days."
+MAX_ROLLUP_DAYS = 90
 MAX_PAGES = 40
-WALKING_TYPES = frozenset({"WALKING"})
+WALKING_TYPES = frozenset({"WALKING"})  # Exercise.exerciseType enum value
 
 
 class GoogleHealthClient(WearableHttpClient):
-    """Reads Google's `{"error": {code, message, status, details}}` envelope."""
+    """Reads Google's `{"error": {code, message, status, details}}` envelope.
+
+    The discovery document only defines `Status` as `{code, message, details[]}`; the outer
+    `{"error": ...}` wrapper and its `status` name are Google's general JSON error convention
+    (notes §6, UNVERIFIED on a captured Health response), so both are optional here.
+    """
 
     def error_for(self, response: requests.Response) -> IntegrationError:
         """Map Google error envelopes; keep the reason, never the request's credentials."""
@@ -50,10 +72,18 @@ class GoogleHealthClient(WearableHttpClient):
             envelope = response.json().get("error", {})
         except (ValueError, AttributeError):
             return error
-        status_name = envelope.get("status") if isinstance(envelope, dict) else None
-        if not status_name:
+        if not isinstance(envelope, dict):
             return error
-        message = f"{error} {status_name}"
+        status_name = envelope.get("status")
+        reasons = [
+            str(detail["reason"])
+            for detail in envelope.get("details") or []
+            if isinstance(detail, dict) and detail.get("reason")
+        ]
+        label = " ".join(str(part) for part in (status_name, *reasons) if part)
+        if not label:
+            return error
+        message = f"{error} {label}"
         if response.status_code == 429 or status_name == "RESOURCE_EXHAUSTED":
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             return RateLimited(
@@ -77,8 +107,16 @@ def _civil_date(value: Any) -> date:
 
 
 def _civil(day: date) -> dict[str, Any]:
-    """Return a CivilDateTime at local midnight (month/day as plain JSON ints)."""
+    """Return a CivilDateTime at local midnight (month/day as plain JSON ints).
+
+    CivilDateTime carries no time zone or UTC offset; `time` omitted means midnight.
+    """
     return {"date": {"year": day.year, "month": day.month, "day": day.day}}
+
+
+def _last_segment(value: Any) -> str:
+    """Return the last `/` segment of a resource name (`users/x/dataTypes/steps` -> `steps`)."""
+    return str(value).rstrip("/").rsplit("/", 1)[-1]
 
 
 class GoogleHealthProvider(WearableProvider):
@@ -86,13 +124,15 @@ class GoogleHealthProvider(WearableProvider):
 
     Days come from `dailyRollUp`, which buckets reconciled data from all sources by the civil
     day the user was in (travel and DST handled by Google from recorded offsets); summing raw
-    `list` points would double count watch + phone.
+    `list` points would double count watch + phone. The patient's `tz` is therefore not sent:
+    the API's civil times cannot carry a zone.
     """
 
     name: ClassVar[str] = "google_health"
     uses_pkce: ClassVar[bool] = True
     default_scopes: ClassVar[tuple[str, ...]] = (SCOPE_ACTIVITY,)
-    default_base_url: ClassVar[str] = "https://health.googleapis.com"
+    default_base_url: ClassVar[str] = "https://health.googleapis.com"  # discovery `rootUrl`
+    # Not in the discovery document (it lists scopes only): Google's standard OAuth endpoints.
     default_auth_url: ClassVar[str] = "https://accounts.google.com/o/oauth2/v2/auth"
     default_token_url: ClassVar[str] = "https://oauth2.googleapis.com/token"  # noqa: S105
     auth_path: ClassVar[str] = "/o/oauth2/v2/auth"
@@ -108,6 +148,7 @@ class GoogleHealthProvider(WearableProvider):
         token = super().exchange_code(
             code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
         )
+        # health.users.getIdentity -> Identity {name, healthUserId, legacyUserId}
         identity = self.http.json("GET", "/v4/users/me/identity", headers=self.bearer(token))
         user_id = identity.get("healthUserId") if isinstance(identity, dict) else None
         return TokenSet(
@@ -119,7 +160,7 @@ class GoogleHealthProvider(WearableProvider):
         )
 
     def revoke(self, token: TokenSet) -> None:
-        """Revoke the grant at Google's OAuth endpoint."""
+        """Revoke the grant at Google's OAuth endpoint (not part of the discovery document)."""
         target = token.refresh_token or token.access_token
         revoke_url = self.token_url.rsplit("/", 1)[0] + "/revoke"
         self.http.request("POST", revoke_url, data={"token": target})
@@ -144,36 +185,63 @@ class GoogleHealthProvider(WearableProvider):
     def _days(
         self, token: TokenSet, first: date, last: date, rejected: list[str]
     ) -> list[DailyActivity]:
-        body = {
+        days: list[DailyActivity] = []
+        start = first
+        while start <= last:
+            end = min(last, start + timedelta(MAX_ROLLUP_DAYS - 1))
+            for point in self._rollup(token, start, end):
+                try:
+                    day = _civil_date(point["civilStartTime"])
+                    value = point.get("steps")
+                    if value is None:
+                        continue  # no steps value for this window: no data, not an error
+                    # StepsRollupValue.countSum is an int64 string; proto3 JSON may omit a zero.
+                    steps = as_count(value.get("countSum", "0"))
+                except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                    rejected.append(f"google_health steps rollup: {exc!s:.80}")
+                    continue
+                if first <= day <= last:
+                    days.append(DailyActivity(day, steps, None, None, self.name))
+            start = end + timedelta(1)
+        return days
+
+    def _rollup(self, token: TokenSet, first: date, last: date) -> Iterator[dict[str, Any]]:
+        """POST dailyRollUp for [first, last] (inclusive local dates) and yield its points."""
+        # DailyRollUpDataPointsRequest: `range` is a CivilTimeInterval, start inclusive and end
+        # exclusive, start aligned with the 1-day window (local midnight).
+        body: dict[str, Any] = {
             "range": {"start": _civil(first), "end": _civil(last + timedelta(1))},
             "windowSizeDays": 1,
         }
-        payload = self.http.json(
-            "POST",
-            "/v4/users/me/dataTypes/steps/dataPoints:dailyRollUp",
-            json=body,
-            headers=self.bearer(token),
-            idempotent=True,  # a read despite POST
-        )
-        points = payload.get("rollupDataPoints", []) if isinstance(payload, dict) else None
-        if not isinstance(points, list):
-            raise IntegrationError("google_health dailyRollUp: unexpected shape", permanent=True)
-        days: list[DailyActivity] = []
-        for point in points:
-            try:
-                day = _civil_date(point["civilStartTime"])
-                steps = as_count(point["steps"]["countSum"])
-            except (KeyError, TypeError, ValueError) as exc:
-                rejected.append(f"google_health steps rollup: {exc!s:.80}")
-                continue
-            if first <= day <= last:
-                days.append(DailyActivity(day, steps, None, None, self.name))
-        return days
+        for _ in range(MAX_PAGES):
+            payload = self.http.json(
+                "POST",
+                "/v4/users/me/dataTypes/steps/dataPoints:dailyRollUp",
+                json=body,
+                headers=self.bearer(token),
+                idempotent=True,  # a read despite POST
+            )
+            points = payload.get("rollupDataPoints", []) if isinstance(payload, dict) else None
+            if not isinstance(points, list):
+                raise IntegrationError(
+                    "google_health dailyRollUp: unexpected shape", permanent=True
+                )
+            yield from (p for p in points if isinstance(p, dict))
+            # DailyRollUpDataPointsResponse (rev 20260527) has no nextPageToken, and the default
+            # page (1440 points) exceeds a 90-day range; the request does take `pageToken`, so a
+            # token, should one appear, is followed with all other fields unchanged.
+            page_token = payload.get("nextPageToken")
+            if not page_token:
+                return
+            body = {**body, "pageToken": str(page_token)}
+        raise IntegrationError("google_health dailyRollUp: too many pages", permanent=False)
 
     def _sessions(
         self, token: TokenSet, first: date, last: date, rejected: list[str]
     ) -> list[WalkingSession]:
-        # Exercise only accepts a civil-start filter; exerciseType is selected client-side.
+        # list `filter`: session types (exercise) only support
+        # `exercise.interval.civil_start_time` with >= / < and AND; no exerciseType filter is
+        # documented, so WALKING is selected client-side.
         flt = (
             f'exercise.interval.civil_start_time >= "{first.isoformat()}" AND '
             f'exercise.interval.civil_start_time < "{(last + timedelta(1)).isoformat()}"'
@@ -184,11 +252,16 @@ class GoogleHealthProvider(WearableProvider):
             if not isinstance(exercise, dict) or exercise.get("exerciseType") not in WALKING_TYPES:
                 continue
             try:
+                # DataPoint.name: users/{user}/dataTypes/exercise/dataPoints/{exercise id};
+                # `{user}` may be `me` or the healthUserId, so only the id is kept.
+                point_id = _last_segment(point["name"])
+                if not point_id:
+                    raise ValueError("empty data point name")
                 metrics = exercise.get("metricsSummary") or {}
-                millimetres = as_distance(metrics.get("distanceMillimeters"))
+                millimetres = as_distance(metrics.get("distanceMillimeters"))  # double
                 sessions.append(
                     WalkingSession(
-                        external_id=f"google_health:{point['name']}",
+                        external_id=f"google_health:{point_id}",
                         start=parse_instant(exercise["interval"]["startTime"]),
                         end=parse_instant(exercise["interval"]["endTime"]),
                         steps=as_count(metrics["steps"]) if "steps" in metrics else None,
@@ -203,6 +276,7 @@ class GoogleHealthProvider(WearableProvider):
     def _list(
         self, token: TokenSet, data_type: str, flt: str, page_size: int
     ) -> Iterator[dict[str, Any]]:
+        """GET dataPoints.list, following ListDataPointsResponse.nextPageToken as `pageToken`."""
         params = {"filter": flt, "pageSize": str(page_size)}
         path = f"/v4/users/me/dataTypes/{data_type}/dataPoints"
         for _ in range(MAX_PAGES):
@@ -213,7 +287,7 @@ class GoogleHealthProvider(WearableProvider):
                     f"google_health {data_type}: unexpected shape", permanent=True
                 )
             yield from (p for p in points if isinstance(p, dict))
-            page_token = payload.get("nextPageToken")
+            page_token = payload.get("nextPageToken")  # "empty if the response is complete"
             if not page_token:
                 return
             params = {**params, "pageToken": str(page_token)}
@@ -222,7 +296,14 @@ class GoogleHealthProvider(WearableProvider):
     def handle_webhook(
         self, *, method: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
     ) -> WebhookResponse | list[WebhookEvent]:
-        """Check the echoed Authorization secret; answer verification; list changed users."""
+        """Check the echoed Authorization secret; answer verification; list changed users.
+
+        From the discovery document (projects.subscribers.create, EndpointAuthorization): the
+        `Authorization` header carries the subscriber's secret verbatim (scheme included);
+        verification is `{"type": "verification"}` POSTed twice, expecting 201 with the secret
+        and 401/403 without it. Payloads are also ECDSA P-256 signed in `X-HEALTHAPI-SIGNATURE`,
+        but the document names no key source, so only the secret is checked here.
+        """
         secret = self.require_webhook_secret()
         presented = header(headers, "Authorization")
         if presented is None:
@@ -232,6 +313,8 @@ class GoogleHealthProvider(WearableProvider):
         payload = self.json_body(body)
         if isinstance(payload, dict) and payload.get("type") == "verification":
             return WebhookResponse(201, {})
+        # The notification body is not in the discovery document; its shape (a JSON array of
+        # {"data": {healthUserId, dataType, operation, intervals, ...}}) is the notes' version.
         if not isinstance(payload, list):
             raise WebhookRejected("google_health: unexpected body", permanent=True, status=400)
         events: list[WebhookEvent] = []
@@ -239,7 +322,9 @@ class GoogleHealthProvider(WearableProvider):
             data = item.get("data") if isinstance(item, dict) else None
             if not isinstance(data, dict):
                 continue
-            data_type = str(data.get("dataType", ""))
+            # Data types are kebab-case; Subscription.dataTypes spells them as resource names
+            # (users/{id}/dataTypes/steps), so accept either form.
+            data_type = _last_segment(data.get("dataType", ""))
             kind = {"steps": "daily", "exercise": "activity"}.get(data_type, data_type)
             user = data.get("healthUserId")
             events.append(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import secrets
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,7 @@ from service.connections import ingest
 from service.connections.models import WearableConnection
 from service.connections.providers import provider_for
 from service.connections.tokens import (
+    LEASE,
     claim,
     mark_needs_reauth,
     reauth_reason,
@@ -139,27 +141,37 @@ def sync_due_connections(now: dt.datetime | None = None, limit: int = 200) -> in
 
 
 def _claim_due(now: dt.datetime, limit: int) -> list[_Claimed]:
-    """Lease up to `limit` due connections (most overdue first)."""
+    """Lease up to `limit` due connections (most overdue first) for this tick.
+
+    Several scheduler processes may run this at once: the UPDATE re-checks that each row is
+    still due and free (PostgreSQL re-evaluates the WHERE on rows another claimer just
+    changed; SQLite runs one writer at a time), so every row ends up with exactly one tick's
+    claim token, and we read back the rows that carry ours.
+    """
+    claim_token = secrets.token_hex(16)
+    free = or_(WearableConnection.claimed_until.is_(None), WearableConnection.claimed_until < now)
+    due = (WearableConnection.status == "active", WearableConnection.next_sync_at <= now, free)
     with db.transaction() as session:
-        rows = session.execute(
-            select(WearableConnection.id, WearableConnection.provider)
-            .where(
-                WearableConnection.status == "active",
-                WearableConnection.next_sync_at <= now,
-                or_(
-                    WearableConnection.claimed_until.is_(None),
-                    WearableConnection.claimed_until < now,
-                ),
-            )
+        ids = session.scalars(
+            select(WearableConnection.id)
+            .where(*due)
             .order_by(WearableConnection.next_sync_at, WearableConnection.id)
             .limit(limit)
         ).all()
-        claimed = []
-        for conn_id, provider in rows:
-            token = claim(session, conn_id, now, due_only=True)
-            if token is not None:  # another process may have taken it since the SELECT
-                claimed.append(_Claimed(conn_id, provider, token))
-        return claimed
+        if not ids:
+            return []
+        session.execute(
+            update(WearableConnection)
+            .where(WearableConnection.id.in_(ids), *due)
+            .values(claimed_until=now + LEASE, claim_token=claim_token)
+            .execution_options(synchronize_session=False)
+        )
+        rows = session.execute(
+            select(WearableConnection.id, WearableConnection.provider).where(
+                WearableConnection.claim_token == claim_token
+            )
+        ).all()
+    return [_Claimed(conn_id, provider, claim_token) for conn_id, provider in rows]
 
 
 @dataclass(frozen=True)

@@ -83,8 +83,10 @@ def _first_time(session: Session, provider: str, event_id: str, now: dt.datetime
         insert_for(session, WebhookReceipt)
         .values(provider=provider, event_id=_event_key(event_id), received_at=now)
         .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+        # RETURNING, not rowcount: the ORM reports no rowcount for this INSERT on PostgreSQL.
+        .returning(WebhookReceipt.id)
     )
-    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+    return session.execute(stmt).first() is not None
 
 
 def _apply(

@@ -39,10 +39,11 @@ from service.tips.models import Tip
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
-# Long enough for a whole batch of slow sends (500 rows, 8 threads, 10 s timeouts) to finish
-# before anyone may take the rows over; a crashed worker's rows wait this long.
+# Long enough for one claimed chunk of slow sends to finish before anyone may take the rows
+# over; a crashed worker's rows wait this long.
 LEASE = dt.timedelta(minutes=5)
 POOL_SIZE = 8
+CLAIM_CHUNK = 64  # 64 sends on 8 threads at a 10 s timeout (twice, on a 401) fit the lease
 BACKOFF_BASE_S = 10.0
 BACKOFF_CAP_S = 3600.0
 QUOTA_MIN_S = 60.0  # FCM: back off at least a minute after QUOTA_EXCEEDED / 429
@@ -90,25 +91,37 @@ def deliver_due(
     now: dt.datetime | None = None, limit: int = 500, *, lease: dt.timedelta = LEASE
 ) -> int:
     """Send up to limit due pushes and record the outcomes; return how many were handled."""
-    now = now or utcnow()
+    fixed_now = now
     senders = senders_for(current_app._get_current_object())  # type: ignore[attr-defined]
-    _expire_stale(now)
-    jobs = _claim(now, limit, lease)
-    if not jobs:
-        return 0
-    sendable = [job for job in jobs if job.token is not None]
+    _expire_stale(fixed_now or utcnow())
+    handled = 0
+    with ThreadPoolExecutor(max_workers=POOL_SIZE) as pool:
+        # Claim in chunks: each lease then only has to outlast one chunk of slow sends, and
+        # rows beyond the chunk stay free for other workers meanwhile.
+        while handled < limit:
+            chunk_now = fixed_now or utcnow()
+            jobs = _claim(chunk_now, min(CLAIM_CHUNK, limit - handled), lease)
+            _send_all(pool, senders, jobs, chunk_now)
+            handled += len(jobs)
+            if len(jobs) < CLAIM_CHUNK:
+                break
+    return handled
+
+
+def _send_all(
+    pool: ThreadPoolExecutor, senders: Senders, jobs: list[Job], now: dt.datetime
+) -> None:
+    """Send the claimed jobs on the pool, recording each outcome as it arrives."""
+    futures: dict[Future[PushResult], Job] = {}
     for job in jobs:
         if job.token is None:
             _record(job, "dead", now, "device removed")
-    if sendable:
-        with ThreadPoolExecutor(max_workers=min(POOL_SIZE, len(sendable))) as pool:
-            futures: dict[Future[PushResult], Job] = {
-                pool.submit(_send, senders, job, now): job for job in sendable
-            }
-            # Record each outcome as it arrives, so a crash loses as little as possible.
-            for future in as_completed(futures):
-                _apply(futures[future], future.result(), now)
-    return len(jobs)
+        else:
+            futures[pool.submit(_send, senders, job, now)] = job
+    # Recorded one by one in this thread (its own session), so a crash loses as little as
+    # possible and the pool threads never touch the database.
+    for future in as_completed(futures):
+        _apply(futures[future], future.result(), now)
 
 
 def _expire_stale(now: dt.datetime) -> None:

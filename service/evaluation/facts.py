@@ -17,7 +17,7 @@ from statistics import mean
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rules import EvaluationState
@@ -72,6 +72,7 @@ class _Patient:
     held_until: dt.datetime | None = None
     shoes_m: float = 0.0
     firings: list[tuple[str, dt.datetime, int | None]] = field(default_factory=list)
+    met: dict[dt.date, bool] = field(default_factory=dict)
 
 
 def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
@@ -211,32 +212,46 @@ def _load_pain(
         reports = patients[pid].pain
         if reports and reports[-1][0] - dt.timedelta(hours=168) < lo:
             latest[pid] = reports[-1][0]
-    bounds = sorted(latest.items())
-    for start in range(0, len(bounds), 200):
-        part = bounds[start : start + 200]
-        rows = session.execute(
-            select(*cols)
-            .where(
-                or_(
-                    *(
-                        and_(
-                            PainReport.patient_id == pid,
-                            PainReport.recorded_at >= at - dt.timedelta(hours=168),
-                            PainReport.recorded_at <= at,
-                        )
-                        for pid, at in part
-                    )
-                )
-            )
-            .order_by(*order)
+    # Sorted by latest report, in buckets spanning at most a month, so each bucket is one
+    # range query that cannot reach back years for everybody.
+    bounds = sorted(latest.items(), key=lambda item: item[1])
+    bucket: list[tuple[int, dt.datetime]] = []
+    for item in [*bounds, None]:
+        if item is not None and (not bucket or item[1] - bucket[0][1] <= _BUCKET):
+            bucket.append(item)
+            if len(bucket) < CHUNK:
+                continue
+            item = None
+        if bucket:
+            _load_older_pain(session, patients, bucket, lo)
+        bucket = [item] if item is not None else []
+
+
+def _load_older_pain(
+    session: Session,
+    patients: dict[int, _Patient],
+    bucket: list[tuple[int, dt.datetime]],
+    bulk_lo: dt.datetime,
+) -> None:
+    """Reports in [latest - 168 h, latest] for a bucket of patients with close latest reports."""
+    wanted = dict(bucket)
+    first = min(wanted.values()) - _WEEK
+    last = max(wanted.values())
+    rows = session.execute(
+        select(
+            PainReport.patient_id, PainReport.recorded_at, PainReport.score, PainReport.red_flags
         )
-        found: dict[int, list[tuple[dt.datetime, int, list[str]]]] = defaultdict(list)
-        for pid, at, score, flags in rows:
+        .where(PainReport.patient_id.in_(list(wanted)), PainReport.recorded_at.between(first, last))
+        .order_by(PainReport.patient_id, PainReport.recorded_at, PainReport.id)
+    )
+    found: dict[int, list[tuple[dt.datetime, int, list[str]]]] = defaultdict(list)
+    for pid, at, score, flags in rows:
+        if wanted[pid] - _WEEK <= at <= wanted[pid]:
             found[pid].append((at, score, list(flags or ())))
-        for pid, older in found.items():
-            # Rows at or after `lo` came with the bulk query already.
-            bulk = patients[pid].pain
-            patients[pid].pain = [row for row in older if not bulk or row[0] < lo] + bulk
+    for pid, older in found.items():
+        # Rows at or after the bulk window's start came with the bulk query already.
+        bulk = patients[pid].pain
+        patients[pid].pain = [row for row in older if not bulk or row[0] < bulk_lo] + bulk
 
 
 def _load_events(
@@ -363,11 +378,16 @@ def _steps(p: _Patient, day: dt.date) -> int | None:
 
 def _met(p: _Patient, day: dt.date) -> bool:
     """The day has data and reached the target in force at the end of that local day."""
-    value = _steps(p, day)
-    if value is None:
-        return False
-    target = _target_at(p.plan, local_midnight(day + dt.timedelta(days=1), p.zone) - _TICK)
-    return target is not None and value >= target
+    known = p.met.get(day)
+    if known is None:
+        value = _steps(p, day)
+        known = False
+        if value is not None:
+            end = local_midnight(day + dt.timedelta(days=1), p.zone) - _TICK
+            target = _target_at(p.plan, end)
+            known = target is not None and value >= target
+        p.met[day] = known
+    return known
 
 
 def _streak(p: _Patient, limit: int) -> int:
@@ -453,6 +473,7 @@ def _facts(p: _Patient, now: dt.datetime) -> tuple[dict[str, object], Evaluation
 
 
 _TICK = dt.timedelta(microseconds=1)
+_BUCKET = dt.timedelta(days=31)
 _WEEK = dt.timedelta(hours=168)
 _72H = dt.timedelta(hours=72)
 

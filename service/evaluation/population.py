@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
@@ -78,8 +79,14 @@ def evaluate_batch(session: Session, patient_ids: list[int], now: dt.datetime) -
     outcomes = service.evaluate(
         session, list(contexts), "schedule", now, keys, contexts=contexts, compiled=compiled
     )
-    if schedule:
-        session.execute(update(PatientProfile), schedule)
+    # Patients sharing a zone share their next decision instant: one UPDATE per instant.
+    for moment, ids in schedule.items():
+        session.execute(
+            update(PatientProfile)
+            .where(PatientProfile.user_id.in_(ids))
+            .values(next_decision_at=moment)
+            .execution_options(synchronize_session=False)
+        )
     result = DueResult(batches=1)
     for outcome in outcomes.values():
         if outcome.duplicate:

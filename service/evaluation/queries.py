@@ -32,8 +32,31 @@ def list_evaluations(
             "suppressed": e.decision.get("suppressed", {}),
             "traces": e.decision.get("traces", []),
             "actions": e.actions,
-            "explain": e.decision.get("explain", ""),
+            "explain": explain(e.decision),
         }
         for e in rows[:limit]
     ]
     return {"items": items, "next_before": rows[limit - 1].id if len(rows) > limit else None}
+
+
+def explain(decision: dict[str, Any]) -> str:
+    """Readable account of a stored decision: each rule, fired or why not, its conditions."""
+    lines = []
+    for trace in decision.get("traces", []):
+        status = "FIRED" if trace.get("fired") else f"not fired ({trace.get('reason')})"
+        lines.append(f"- {trace.get('rule_id')}: {status}")
+        for entry in trace.get("conditions", []):
+            result = str(entry.get("result")).lower()
+            lines.append(f"    {entry.get('expr')}  ->  {entry.get('values')}  ->  {result}")
+    for tip in decision.get("tips", []):
+        lines.append(f"tip {tip.get('tip_id')} (rule {tip.get('rule_id')}): {tip.get('why')}")
+    if decision.get("target") is not None:
+        lines.append(f"target: {decision['target']} (asked by {decision.get('target_rule')})")
+    lines += [f"    {note}" for note in decision.get("target_notes", [])]
+    if decision.get("hold_days"):
+        lines.append(f"progression held for {decision['hold_days']} days")
+    lines += [
+        f"alert ({alert.get('severity')}) from {alert.get('rule_id')}: {alert.get('message')}"
+        for alert in decision.get("alerts", [])
+    ]
+    return "\n".join(lines)

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,9 +31,11 @@ from service.evaluation.facts import PatientContext, compute, facts_json, load_c
 from service.evaluation.models import Evaluation, RuleFiring
 from service.plans.models import Plan, PlanChange
 from service.rulesets.compiled import Assignment, CompiledVersion, resolve
+from service.sqlutil import insert_for
 from service.tips.models import Tip
 
 log = logging.getLogger(__name__)
+FIRING_CHUNK = 2000  # rows x 4 parameters stays under both backends' parameter limits
 
 
 @dataclass
@@ -116,8 +117,7 @@ def _evaluation_row(
     decision = outcome.decision
     assert decision is not None
     recorded = decision.to_dict()
-    recorded.pop("facts", None)
-    recorded["explain"] = decision.explain()
+    recorded.pop("facts", None)  # stored once, in Evaluation.facts
     return {
         "patient_id": outcome.patient_id,
         "trigger": trigger,
@@ -313,15 +313,16 @@ def _record_firings(session: Session, done: list[Outcome], now: dt.datetime) -> 
             }
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = make(RuleFiring)
-    # Upsert: a pain report and the scheduler may evaluate the same patient at once.
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[RuleFiring.patient_id, RuleFiring.key],
-        set_={"last_at": stmt.excluded.last_at, "last_variant": stmt.excluded.last_variant},
-    )
-    session.execute(stmt, list(rows.values()))
+    values = list(rows.values())
+    # One multi-row statement per chunk: executemany would cost a round trip per row.
+    for start in range(0, len(values), FIRING_CHUNK):
+        stmt = insert_for(session, RuleFiring).values(values[start : start + FIRING_CHUNK])
+        # Upsert: a pain report and the scheduler may evaluate the same patient at once.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[RuleFiring.patient_id, RuleFiring.key],
+            set_={"last_at": stmt.excluded.last_at, "last_variant": stmt.excluded.last_variant},
+        )
+        session.execute(stmt)
 
 
 def evaluate_one(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from service.accounts.models import User
 from service.accounts.service import check_timezone
 from service.errors import NotFound, field_error
+from service.evaluation import hooks
 from service.patients.models import Device, PatientProfile
 from service.sqlutil import insert_for
 
@@ -56,8 +57,10 @@ def update_profile(
 ) -> PatientProfile:
     """Apply a partial update to the patient's profile."""
     profile = get_profile(session, patient_id)
-    if "timezone" in changes:
+    if "timezone" in changes and changes["timezone"] != profile.timezone:
         profile.timezone = check_timezone(changes["timezone"])
+        # Decision times are patient-local: the next one moves with the zone.
+        hooks.reschedule(session, profile, now)
     if "locale" in changes:
         profile.locale = changes["locale"]
     if "conditions" in changes:

@@ -1,4 +1,10 @@
-"""Fake Google Health API v4 plus Google's OAuth endpoints, in the constructed payload shapes."""
+"""Fake Google Health API v4 plus Google's OAuth endpoints, in the constructed payload shapes.
+
+Request and response shapes follow the public discovery document (googleapis/google-api-go-client
+`health/v4/health-api.json`, rev 20260527): `health.users.getIdentity`,
+`health.users.dataTypes.dataPoints.dailyRollUp` and `health.users.dataTypes.dataPoints.list`.
+The OAuth token/revoke endpoints are outside that document and follow the shared notes.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +16,50 @@ from typing import Any
 from tests.fakes.server import FakeProviderServer, FakeRequest, FakeResponse, load_payload
 
 HEALTH_USER_ID = "AbC123xyz"
-EXERCISE_PAGE = 2
-_CIVIL = re.compile(r'civil_start_time (>=|<) "(\d{4}-\d{2}-\d{2})"')
+EXERCISE_PAGE = 2  # the fake pages early ("maximum" page size) so pagination gets exercised
+EXERCISE_MAX_PAGE = 25  # list pageSize: "The maximum page size for `exercise` and `sleep` is 25."
+ROLLUP_MAX_DAYS = 90  # DailyRollUpDataPointsRequest.range: 90 days for steps
+ROLLUP_FIELDS = frozenset({"dataSourceFamily", "pageSize", "pageToken", "range", "windowSizeDays"})
+DATA_SOURCE_FAMILIES = frozenset(
+    f"users/me/dataSourceFamilies/{name}"
+    for name in ("all-sources", "google-wearables", "google-sources")
+)
+# Session types accept only `{type}.interval.civil_start_time` with >= / <, joined by AND.
+_CIVIL_TERM = re.compile(
+    r'^exercise\.interval\.civil_start_time (>=|<) "(\d{4}-\d{2}-\d{2})(?:T\d{2}:\d{2}:\d{2})?"$'
+)
 
 
-def _date(civil: dict[str, Any]) -> date:
+def _date(civil: Any) -> date:
+    """Return the date of a CivilDateTime request value (plain JSON ints only)."""
     parts = civil["date"]
-    return date(parts["year"], parts["month"], parts["day"])
+    values = [parts["year"], parts["month"], parts["day"]]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise ValueError("Date fields must be integers")
+    midnight = civil.get("time") or {}
+    if any(midnight.get(k) for k in ("hours", "minutes", "seconds", "nanos")):
+        raise ValueError("The start time must be aligned with the aggregation window")
+    return date(*values)
 
 
 def _civil(day: date) -> dict[str, Any]:
     return {"date": {"year": day.year, "month": day.month, "day": day.day}, "time": {}}
+
+
+def google_error(
+    status: int, message: str, status_name: str, reason: str | None = None
+) -> FakeResponse:
+    """Google's JSON error envelope around a google.rpc.Status."""
+    error: dict[str, Any] = {"code": status, "message": message, "status": status_name}
+    if reason:
+        error["details"] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": reason,
+                "domain": "health.googleapis.com",
+            }
+        ]
+    return FakeResponse(status, {"error": error})
 
 
 class FakeGoogleHealth(FakeProviderServer):
@@ -38,6 +77,10 @@ class FakeGoogleHealth(FakeProviderServer):
         exercise = load_payload("google_health_exercise_list.constructed.json")
         self.exercise_template = exercise["_response"]["dataPoints"][0]
         self.revoked: list[str] = []
+        self.exercise_page = EXERCISE_PAGE
+        # proto3 JSON leaves out int64 zeros: `"steps": {}` instead of `{"countSum": "0"}`.
+        self.omit_zero_counts = False
+        self.days_without_data: set[date] = set()
 
     def token(self, request: FakeRequest) -> FakeResponse:
         """Google does not rotate: a refresh answer carries no refresh_token."""
@@ -65,16 +108,7 @@ class FakeGoogleHealth(FakeProviderServer):
 
     def unauthorized(self) -> FakeResponse:
         """Google's 401 envelope."""
-        return FakeResponse(
-            401,
-            {
-                "error": {
-                    "code": 401,
-                    "message": "INVALID_AUTHENTICATOR: token expired",
-                    "status": "UNAUTHENTICATED",
-                }
-            },
-        )
+        return google_error(401, "INVALID_AUTHENTICATOR: token expired", "UNAUTHENTICATED")
 
     def rate_limit_body(self) -> Any:
         """The constructed 429 envelope."""
@@ -84,21 +118,30 @@ class FakeGoogleHealth(FakeProviderServer):
         """Google's 500 envelope."""
         return {"error": {"code": 500, "message": "Internal error", "status": "INTERNAL"}}
 
-    def rollup_point(self, day: date) -> dict[str, Any]:
-        """Return one DailyRollupDataPoint."""
+    def rollup_point(self, start: date, days: int) -> dict[str, Any]:
+        """Return one DailyRollupDataPoint covering `days` civil days from `start`."""
         point = copy.deepcopy(self.rollup_template)
-        point.update(civilStartTime=_civil(day), civilEndTime=_civil(day + timedelta(1)))
-        point["steps"] = {"countSum": str(self.steps_for(day))}
-        if day in self.corrupt_days:
+        point.update(civilStartTime=_civil(start), civilEndTime=_civil(start + timedelta(days)))
+        window = [start + timedelta(n) for n in range(days)]
+        total = sum(self.steps_for(d) for d in window if d not in self.days_without_data)
+        point["steps"] = {"countSum": str(total)}
+        if total == 0 and self.omit_zero_counts:
+            point["steps"] = {}
+        if all(d in self.days_without_data for d in window):
+            del point["steps"]
+        if any(d in self.corrupt_days for d in window):
             point["steps"] = {"countSum": "not-a-number"}
         return point
 
     def exercise_points(self, day: date) -> list[dict[str, Any]]:
         """Return a walk (08:02 local, +02:00) and, on even days, a run."""
         points = []
-        for kind in ("WALKING", "RUNNING") if day.toordinal() % 2 == 0 else ("WALKING",):
+        kinds = ("WALKING", "RUNNING") if day.toordinal() % 2 == 0 else ("WALKING",)
+        for n, kind in enumerate(kinds):
             point = copy.deepcopy(self.exercise_template)
-            point["name"] = f"users/me/dataTypes/exercise/dataPoints/{kind}{day.toordinal()}"
+            # DataPoint.name: users/{user}/dataTypes/exercise/dataPoints/{exercise id (a long)}
+            exercise_id = 2026000000000000000 + day.toordinal() * 10 + n
+            point["name"] = f"users/{HEALTH_USER_ID}/dataTypes/exercise/dataPoints/{exercise_id}"
             exercise = point["exercise"]
             exercise["exerciseType"] = kind
             interval = exercise["interval"]
@@ -109,9 +152,86 @@ class FakeGoogleHealth(FakeProviderServer):
             points.append(point)
         return points
 
+    def daily_roll_up(self, request: FakeRequest) -> FakeResponse:
+        """health.users.dataTypes.dataPoints.dailyRollUp for `steps`."""
+        if request.method != "POST":
+            return google_error(404, "Not found", "NOT_FOUND")
+        try:
+            body = request.json()
+        except ValueError:
+            return google_error(400, "Invalid JSON payload received.", "INVALID_ARGUMENT")
+        if not isinstance(body, dict):
+            return google_error(400, "Invalid JSON payload received.", "INVALID_ARGUMENT")
+        unknown = sorted(set(body) - ROLLUP_FIELDS)
+        if unknown:
+            return google_error(
+                400,
+                f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field.',
+                "INVALID_ARGUMENT",
+            )
+        family = body.get("dataSourceFamily")
+        if family is not None and family not in DATA_SOURCE_FAMILIES:
+            return google_error(
+                400,
+                "Invalid data source family.",
+                "INVALID_ARGUMENT",
+                "INVALID_DATA_POINT_DATA_SOURCE_FAMILY",
+            )
+        window = body.get("windowSizeDays", 1)
+        if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+            return google_error(400, "Invalid windowSizeDays.", "INVALID_ARGUMENT")
+        try:
+            start, end = _date(body["range"]["start"]), _date(body["range"]["end"])
+        except (KeyError, TypeError, ValueError) as exc:
+            return google_error(400, f"Invalid range: {exc}", "INVALID_ARGUMENT")
+        length = (end - start).days
+        if length <= 0 or length > ROLLUP_MAX_DAYS:
+            return google_error(400, "The range must span 1 to 90 days.", "INVALID_ARGUMENT")
+        points = [
+            self.rollup_point(start + timedelta(n), min(window, length - n))
+            for n in range(0, length, window)
+        ]
+        # DailyRollUpDataPointsResponse has `rollupDataPoints` only (no nextPageToken).
+        return FakeResponse(200, {"rollupDataPoints": points})
+
+    def list_exercise(self, request: FakeRequest) -> FakeResponse:
+        """health.users.dataTypes.dataPoints.list for `exercise` (descending start time)."""
+        if request.method != "GET":
+            return google_error(404, "Not found", "NOT_FOUND")
+        terms = request.query.get("filter", "").split(" AND ")
+        bounds: dict[str, str] = {}
+        for term in terms:
+            match = _CIVIL_TERM.match(term.strip())
+            if match is None or match.group(1) in bounds:
+                return google_error(
+                    400, "Invalid filter syntax.", "INVALID_ARGUMENT", "INVALID_DATA_POINT_FILTER"
+                )
+            bounds[match.group(1)] = match.group(2)
+        if set(bounds) != {">=", "<"}:
+            return google_error(
+                400, "Invalid filter syntax.", "INVALID_ARGUMENT", "INVALID_DATA_POINT_FILTER"
+            )
+        try:
+            requested = int(request.query.get("pageSize", str(EXERCISE_MAX_PAGE)))
+            offset = int(request.query.get("pageToken") or "0")
+        except ValueError:
+            return google_error(400, "Invalid page size or token.", "INVALID_ARGUMENT")
+        if requested < 0 or offset < 0:
+            return google_error(400, "Invalid page size or token.", "INVALID_ARGUMENT")
+        size = min(requested or EXERCISE_MAX_PAGE, EXERCISE_MAX_PAGE, self.exercise_page)
+        start, end = date.fromisoformat(bounds[">="]), date.fromisoformat(bounds["<"])
+        days = [end - timedelta(n + 1) for n in range((end - start).days)]  # descending
+        points = [p for d in days for p in self.exercise_points(d)]
+        page = points[offset : offset + size]
+        answer: dict[str, Any] = {"dataPoints": page}
+        if offset + size < len(points):
+            answer["nextPageToken"] = str(offset + size)
+        return FakeResponse(200, answer)
+
     def route(self, request: FakeRequest) -> FakeResponse:
-        """Serve identity, dailyRollUp, exercise list and revoke."""
-        if request.path == "/v4/users/me/identity":
+        """Serve identity, dailyRollUp and exercise list."""
+        if request.path == "/v4/users/me/identity" and request.method == "GET":
+            # health.users.getIdentity -> Identity
             return FakeResponse(
                 200,
                 {
@@ -121,35 +241,10 @@ class FakeGoogleHealth(FakeProviderServer):
                 },
             )
         if request.path == "/v4/users/me/dataTypes/steps/dataPoints:dailyRollUp":
-            body = request.json()
-            start, end = _date(body["range"]["start"]), _date(body["range"]["end"])
-            points = [self.rollup_point(start + timedelta(n)) for n in range((end - start).days)]
-            return FakeResponse(200, {"rollupDataPoints": points})
+            return self.daily_roll_up(request)
         if request.path == "/v4/users/me/dataTypes/exercise/dataPoints":
-            bounds = dict(_CIVIL.findall(request.query.get("filter", "")))
-            if set(bounds) != {">=", "<"}:
-                return FakeResponse(
-                    400,
-                    {
-                        "error": {
-                            "code": 400,
-                            "message": "Invalid filter syntax.",
-                            "status": "INVALID_ARGUMENT",
-                        }
-                    },
-                )
-            start, end = date.fromisoformat(bounds[">="]), date.fromisoformat(bounds["<"])
-            days = [end - timedelta(n + 1) for n in range((end - start).days)]  # descending
-            points = [p for d in days for p in self.exercise_points(d)]
-            offset = int(request.query.get("pageToken", "0"))
-            page = points[offset : offset + EXERCISE_PAGE]
-            answer: dict[str, Any] = {"dataPoints": page}
-            if offset + EXERCISE_PAGE < len(points):
-                answer["nextPageToken"] = str(offset + EXERCISE_PAGE)
-            return FakeResponse(200, answer)
-        return FakeResponse(
-            404, {"error": {"code": 404, "message": "Not found", "status": "NOT_FOUND"}}
-        )
+            return self.list_exercise(request)
+        return google_error(404, "Not found", "NOT_FOUND")
 
     def public(self, request: FakeRequest) -> FakeResponse | None:
         """Serve revoke on the OAuth host (no bearer token)."""

@@ -60,21 +60,30 @@ def _add_history(seed: Seed) -> dt.datetime:
                 )
             )
         noon = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(12), tzinfo=LONDON)
+        pid, clinic = seed.patient_a, seed.clinic_id
         session.add_all(
             [
-                PainReport(patient_id=seed.patient_a, score=3, recorded_at=now - dt.timedelta(days=3)),
-                PainReport(patient_id=seed.patient_a, score=7, recorded_at=noon, red_flags=["fever"]),
-                ExerciseSession(patient_id=seed.patient_a, kind="stretch", name="hamstrings",
-                                performed_at=noon),
-                Tip(patient_id=seed.patient_a, rule_id="pain-flare", tip_key="rest", category="pain",
-                    title="Ease off", text="Rest", why="pain.latest >= 7 -> 7 >= 7 true",
-                    created_at=noon + dt.timedelta(minutes=1)),
-                ClinicianAlert(clinic_id=seed.clinic_id, patient_id=seed.patient_a,
-                               severity="urgent", message="red flag"),
-                ClinicianAlert(clinic_id=seed.clinic_id, patient_id=seed.patient_a,
-                               severity="info", message="seen", acked_at=now),
+                PainReport(patient_id=pid, score=3, recorded_at=now - dt.timedelta(days=3)),
+                PainReport(patient_id=pid, score=7, recorded_at=noon, red_flags=["fever"]),
+                ExerciseSession(
+                    patient_id=pid, kind="stretch", name="hamstrings", performed_at=noon
+                ),
+                Tip(
+                    patient_id=pid,
+                    rule_id="pain-flare",
+                    tip_key="rest",
+                    category="pain",
+                    title="Ease off",
+                    text="Rest",
+                    why="pain.latest >= 7 -> 7 >= 7 true",
+                    created_at=noon + dt.timedelta(minutes=1),
+                ),
+                ClinicianAlert(clinic_id=clinic, patient_id=pid, severity="urgent", message="!"),
+                ClinicianAlert(
+                    clinic_id=clinic, patient_id=pid, severity="info", message="seen", acked_at=now
+                ),
             ]
-        )  # fmt: skip
+        )
         for change in session.scalars(select(PlanChange)):
             change.effective_at = now - dt.timedelta(days=30)
     return noon
@@ -188,7 +197,8 @@ def test_it_shows_a_patients_timeline_with_why(client: Any, seed: Seed) -> None:
     assert day["tips"][0]["rule_id"] == "pain-flare"
     assert day["tips"][0]["why"].startswith("pain.latest >= 7")
     assert dt.datetime.fromisoformat(day["pain"][0]["recorded_at"]) == noon
-    assert days[0]["pain"] == [] and days[0]["steps"] == 3000
+    assert days[0]["pain"] == []
+    assert days[0]["steps"] == 3000
     default = client.get(
         f"/v1/clinician/patients/{seed.patient_a}/timeline", headers=seed.headers("admin")
     )
@@ -233,7 +243,8 @@ def test_it_keeps_clinicians_to_their_own_clinic(client: Any, seed: Seed) -> Non
     response = client.patch(f"{base}/plan", json={"daily_target": 9000}, headers=headers)
     assert response.status_code == 403
     plan = db.session.get(Plan, seed.patient_a, populate_existing=True)
-    assert plan is not None and plan.daily_target == 4000
+    assert plan is not None
+    assert plan.daily_target == 4000
     assert client.get("/v1/clinician/patients/999999", headers=headers).status_code == 404
 
 

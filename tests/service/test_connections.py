@@ -41,6 +41,7 @@ def test_it_links_each_provider_end_to_end(wearables: Wearables, provider: str) 
     assert conn.status == "active"
     fake = wearables.fakes[provider]
     plaintext = wearables.access_token(provider)
+    assert plaintext is not None
     assert plaintext in fake.access_tokens
     # At rest the tokens are ciphertext, not the strings the provider issued.
     assert conn.access_token_enc is not None

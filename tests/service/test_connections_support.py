@@ -50,7 +50,7 @@ class Wearables:
 
     app: Flask
     url: str
-    fakes: dict[str, FakeProviderServer]
+    fakes: dict[str, Any]  # provider -> its FakeProviderServer subclass
     seed: Seed
 
     @property
@@ -105,7 +105,7 @@ def provider_settings(fakes: dict[str, FakeProviderServer]) -> dict[str, Provide
         )
         for name, fake in fakes.items()
     }
-    providers["sandbox"] = ProviderSettings(client_id="sandbox", client_secret="sandbox")  # noqa: S106
+    providers["sandbox"] = ProviderSettings(client_id="sandbox", client_secret="sandbox")
     return providers
 
 

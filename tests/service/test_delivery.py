@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,6 +12,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from service import create_app
+from service.config import Settings
 from service.delivery.outbox import configured_channels, enqueue
 from service.delivery.policy import (
     local_day_bounds,
@@ -39,10 +41,11 @@ NIGHT = (dt.time(21), dt.time(8))
 
 
 @pytest.fixture
-def env(make_app: Callable[..., Flask], tmp_path: Path, seed: Seed) -> Iterator[PushEnv]:
+def env(base_settings: Settings, tmp_path: Path, seed: Seed) -> Iterator[PushEnv]:
     """An app with FCM and APNs configured (fakes running), over the seeded users."""
-    with push_env(make_app, tmp_path) as push:
-        yield push
+    # Built directly (not with make_app): `seed` already empties the database afterwards.
+    with push_env(lambda **push: create_app(base_settings.replace(**push)), tmp_path) as env:
+        yield env
 
 
 def _set_quiet(patient_id: int, start: str | None, end: str | None) -> None:
@@ -86,10 +89,15 @@ def test_it_writes_neither_tip_nor_delivery_when_the_transaction_fails(
 ) -> None:
     with db.transaction() as session:
         add_device(session, seed.patient_a)
-    with pytest.raises(RuntimeError), db.transaction() as session:
-        tip = add_tip(session, seed.patient_a)
-        assert enqueue(session, [tip], dt.datetime.now(UTC)) == 1
-        raise RuntimeError("the evaluation failed after the tips were written")
+
+    def evaluate_then_fail() -> None:
+        with db.transaction() as session:
+            tip = add_tip(session, seed.patient_a)
+            assert enqueue(session, [tip], dt.datetime.now(UTC)) == 1
+            raise RuntimeError("the evaluation failed after the tips were written")
+
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        evaluate_then_fail()
     assert all_deliveries() == []
     assert db.session.scalar(select(func.count(Tip.id))) == 0
 

@@ -9,16 +9,16 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from flask import Flask
 from sqlalchemy import func, select
 
+from service import create_app
 from service.config import Settings
 from service.delivery.models import PushDelivery
 from service.delivery.outbox import enqueue
@@ -40,10 +40,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def env(make_app: Callable[..., Flask], tmp_path: Path, seed: Seed) -> Iterator[PushEnv]:
+def env(base_settings: Settings, tmp_path: Path, seed: Seed) -> Iterator[PushEnv]:
     """An app with FCM and APNs configured (fakes running), over the seeded users."""
-    with push_env(make_app, tmp_path) as push:
-        yield push
+    # Built directly (not with make_app): `seed` already empties the database afterwards.
+    with push_env(lambda **push: create_app(base_settings.replace(**push)), tmp_path) as env:
+        yield env
 
 
 def _worker_env(base_settings: Settings, db_url: str, push: dict[str, Any]) -> dict[str, str]:
@@ -78,7 +79,7 @@ def _counts_by_status() -> dict[str, int]:
         rows = session.execute(
             select(PushDelivery.status, func.count()).group_by(PushDelivery.status)
         ).all()
-    return {status: count for status, count in rows}
+    return {str(status): int(count) for status, count in rows}
 
 
 def _in_flight() -> int:
@@ -125,7 +126,7 @@ def test_it_loses_no_push_when_a_worker_is_killed_mid_batch(
     assert _in_flight() > 0  # claimed, maybe sent, never recorded: the lease must free them
 
     second = _start_worker(worker_env, "--limit", "20", "--lease-seconds", "2", "--until-empty")
-    out, err = second.communicate(timeout=60)
+    _out, err = second.communicate(timeout=60)
     assert second.returncode == 0, err
 
     assert _counts_by_status() == {"sent": 60}

@@ -15,9 +15,11 @@ from prometheus_client import REGISTRY
 from sqlalchemy import update
 
 from integrations.push import Outcome, PushResult
+from service import create_app
+from service.config import Settings
 from service.delivery.models import PushDelivery
 from service.delivery.outbox import enqueue
-from service.delivery.worker import MAX_ATTEMPTS, deliver_due, retry_delay
+from service.delivery.worker import CLAIM_CHUNK, MAX_ATTEMPTS, deliver_due, retry_delay
 from service.extensions import db
 from tests.factories import Seed
 from tests.fakes.apns import ApnsAnswer, apns_error_file
@@ -51,10 +53,11 @@ QUOTA_BODY = {
 
 
 @pytest.fixture
-def env(make_app: Callable[..., Flask], tmp_path: Path, seed: Seed) -> Iterator[PushEnv]:
+def env(base_settings: Settings, tmp_path: Path, seed: Seed) -> Iterator[PushEnv]:
     """An app with FCM and APNs configured (fakes running), over the seeded users."""
-    with push_env(make_app, tmp_path) as push:
-        yield push
+    # Built directly (not with make_app): `seed` already empties the database afterwards.
+    with push_env(lambda **push: create_app(base_settings.replace(**push)), tmp_path) as env:
+        yield env
 
 
 def _queue(patient_id: int, count: int = 1, *, now: dt.datetime | None = None) -> list[int]:
@@ -360,3 +363,28 @@ def test_it_jitters_backoff_upwards_within_its_floor() -> None:
     server_error = PushResult(Outcome.RETRY, 500, None, "InternalServerError")
     assert retry_delay(1, server_error, "apns") >= 15 * 60
     assert retry_delay(20, server_error, "fcm") <= 3600 * 1.5
+
+
+def test_it_claims_a_large_backlog_in_chunks(env: PushEnv, seed: Seed) -> None:
+    with db.transaction() as session:
+        add_device(session, seed.patient_a)
+    _queue(seed.patient_a, CLAIM_CHUNK + 6)
+    assert deliver_due(limit=500) == CLAIM_CHUNK + 6
+    assert {row.status for row in all_deliveries()} == {"sent"}
+    assert len(env.fcm.received) == CLAIM_CHUNK + 6
+
+
+def test_it_retries_later_when_a_channels_credentials_are_unreadable(
+    make_app: Callable[..., Flask], tmp_path: Path, seed: Seed
+) -> None:
+    app = make_app(fcm_credentials_file=str(tmp_path / "missing.json"))
+    with app.app_context():
+        with db.transaction() as session:
+            add_device(session, seed.patient_a)
+        now = dt.datetime.now(UTC)
+        _queue(seed.patient_a, now=now)
+        assert deliver_due(now) == 1
+        row = one_delivery()
+        assert row.status == "pending"
+        assert row.next_attempt_at > now
+        assert (row.provider_response or "").startswith("sender unavailable: fcm")

@@ -9,6 +9,7 @@ from typing import Any
 import requests
 from sqlalchemy import func, select
 
+from integrations.wearables.sandbox import SandboxProvider
 from service.activity.models import DailyActivity, WalkingSession
 from service.connections.models import WearableConnection
 from service.connections.sync import refresh_expiring_tokens, sync_due_connections
@@ -16,7 +17,6 @@ from service.connections.tokens import store_token
 from service.crypto import cipher_for
 from service.extensions import db
 from service.tips.models import Tip
-from integrations.wearables.sandbox import SandboxProvider
 from tests.service.test_connections_support import (  # noqa: F401 - the fixture is used by name
     Wearables,
     due_now,
@@ -33,7 +33,7 @@ def _days(source: str) -> dict[dt.date, int]:
     rows = db.session.execute(
         select(DailyActivity.date, DailyActivity.steps).where(DailyActivity.source == source)
     ).all()
-    return {day: steps for day, steps in rows}
+    return dict(rows)
 
 
 def _refresh_calls(env: Wearables, provider: str) -> int:
@@ -76,7 +76,8 @@ def test_it_syncs_a_linked_provider_into_the_activity_history(wearables: Wearabl
         .select_from(WalkingSession)
         .where(WalkingSession.source == "google_health")
     )
-    assert walks and walks > 0
+    assert walks
+    assert walks > 0
     # Nothing due any more: a second tick does nothing.
     assert sync_due_connections(now) == 0
 
@@ -105,7 +106,8 @@ def test_it_reschedules_at_retry_after_when_rate_limited(wearables: Wearables) -
     assert conn.status == "active"
     assert conn.next_sync_at == now + dt.timedelta(seconds=120)
     assert conn.attempts == 0  # a rate limit is not a failure of ours
-    assert conn.last_error is not None and conn.last_error.startswith("rate limited")
+    assert conn.last_error is not None
+    assert conn.last_error.startswith("rate limited")
     assert _days("google_health") == {}
 
 
@@ -117,7 +119,8 @@ def test_it_backs_off_exponentially_on_server_errors(wearables: Wearables) -> No
     assert sync_due_connections(now) == 0
     first = wearables.connection("oura")
     assert first.attempts == 1
-    assert first.last_error is not None and first.last_error.startswith("retrying")
+    assert first.last_error is not None
+    assert first.last_error.startswith("retrying")
     assert first.next_sync_at is not None
     first_delay = (first.next_sync_at - now).total_seconds()
     assert 45 <= first_delay <= 75
@@ -168,9 +171,11 @@ def test_it_quarantines_a_malformed_body_without_writing(wearables: Wearables) -
 
     conn = wearables.connection("oura")
     assert conn.status == "active"
-    assert conn.last_error is not None and conn.last_error.startswith("quarantined")
+    assert conn.last_error is not None
+    assert conn.last_error.startswith("quarantined")
     assert conn.cursor is None
-    assert conn.next_sync_at is not None and conn.next_sync_at > now
+    assert conn.next_sync_at is not None
+    assert conn.next_sync_at > now
     assert _days("oura") == {}
 
 
@@ -185,7 +190,8 @@ def test_it_stores_good_days_and_quarantines_a_bad_record(wearables: Wearables) 
     assert yesterday not in days  # never half a day
     assert yesterday - dt.timedelta(days=1) in days
     conn = wearables.connection("google_health")
-    assert conn.last_error is not None and conn.last_error.startswith("quarantined 1 records")
+    assert conn.last_error is not None
+    assert conn.last_error.startswith("quarantined 1 records")
 
 
 def test_it_refreshes_a_refused_access_token_once_then_syncs(wearables: Wearables) -> None:  # noqa: F811
@@ -257,7 +263,8 @@ def test_it_refreshes_expiring_tokens_and_commits_them_first(wearables: Wearable
     conn = wearables.connection("withings")
     cipher = cipher_for(wearables.settings)
     assert cipher.decrypt(conn.refresh_token_enc) in fake.refresh_tokens
-    assert conn.token_expires_at is not None and conn.token_expires_at > _now()
+    assert conn.token_expires_at is not None
+    assert conn.token_expires_at > _now()
     assert conn.claimed_until is None
     assert wearables.access_token("oura") == before  # not due: untouched
 

@@ -40,6 +40,12 @@ def _not_due(env: Wearables, provider: str) -> None:
         conn.next_sync_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
 
 
+def _next_sync(env: Wearables, provider: str) -> dt.datetime:
+    when = env.connection(provider).next_sync_at
+    assert when is not None
+    return when
+
+
 def _google_body() -> bytes:
     body = load_payload("google_health_webhook_notification.constructed.json")["_notification_body"]
     for item in body:
@@ -73,12 +79,14 @@ def test_it_ignores_replayed_notifications(wearables: Wearables) -> None:  # noq
     headers = {"Authorization": WEBHOOK_SECRET, "Content-Type": "application/json"}
     first = requests.post(_hook(wearables, "google_health"), data=body, headers=headers, timeout=10)
     _not_due(wearables, "google_health")
-    replay = requests.post(_hook(wearables, "google_health"), data=body, headers=headers, timeout=10)
+    replay = requests.post(
+        _hook(wearables, "google_health"), data=body, headers=headers, timeout=10
+    )
 
     assert first.json()["accepted"] >= 1
     assert replay.status_code == 200
     assert replay.json()["accepted"] == 0
-    assert wearables.connection("google_health").next_sync_at > dt.datetime.now(dt.UTC)
+    assert _next_sync(wearables, "google_health") > dt.datetime.now(dt.UTC)
     receipts = db.session.scalar(select(func.count()).select_from(WebhookReceipt))
     assert receipts == first.json()["accepted"]
 
@@ -107,7 +115,11 @@ def test_it_accepts_a_signed_polar_notification(wearables: Wearables) -> None:  
     _not_due(wearables, "polar")
     user = wearables.connection("polar").provider_user_id
     body = json.dumps(
-        {"event": "ACTIVITY_SUMMARY", "user_id": int(user or 0), "timestamp": "2026-05-01T10:00:00Z"}
+        {
+            "event": "ACTIVITY_SUMMARY",
+            "user_id": int(user or 0),
+            "timestamp": "2026-05-01T10:00:00Z",
+        }
     ).encode()
     signature = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
     answer = requests.post(
@@ -117,7 +129,7 @@ def test_it_accepts_a_signed_polar_notification(wearables: Wearables) -> None:  
         timeout=10,
     )
     assert answer.status_code == 200
-    assert wearables.connection("polar").next_sync_at <= dt.datetime.now(dt.UTC)
+    assert _next_sync(wearables, "polar") <= dt.datetime.now(dt.UTC)
 
 
 def test_it_answers_provider_handshakes(wearables: Wearables) -> None:  # noqa: F811
@@ -177,7 +189,7 @@ def test_it_checks_oura_signatures_and_marks_due(wearables: Wearables) -> None: 
     answer = requests.post(_hook(wearables, "oura"), data=body, headers=headers, timeout=10)
     assert answer.status_code == 200
     assert answer.json() == {"received": 1, "accepted": 1}
-    assert wearables.connection("oura").next_sync_at <= dt.datetime.now(dt.UTC)
+    assert _next_sync(wearables, "oura") <= dt.datetime.now(dt.UTC)
 
 
 def test_it_revokes_on_a_strava_deauthorization(wearables: Wearables) -> None:  # noqa: F811
@@ -255,9 +267,7 @@ def test_it_rejects_every_call_without_a_webhook_secret(client: Any, seed: Seed)
         headers={"Authorization": "anything"},
     )
     assert answer.status_code == 403
-    handshake = client.get(
-        "/v1/integrations/strava/webhook", query_string={"hub.challenge": "x"}
-    )
+    handshake = client.get("/v1/integrations/strava/webhook", query_string={"hub.challenge": "x"})
     assert handshake.status_code == 403
 
 

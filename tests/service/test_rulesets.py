@@ -1,0 +1,125 @@
+"""Rule-set management API: validate, upload versions, publish, simulate."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+
+import rules
+from service.audit.models import AuditEvent
+from service.extensions import db
+from tests.factories import Seed
+
+YAML = {"Content-Type": "application/yaml"}
+DEFAULT = rules.default_ruleset_text()
+TYPO = DEFAULT.replace("(pain.latest >= 7", "(pain.lastest >= 7", 1)
+
+
+def _headers(seed: Seed, who: str = "clinician") -> dict[str, str]:
+    return {**seed.headers(who), **YAML}
+
+
+def test_it_validates_a_good_rule_set_with_warnings(client: Any, seed: Seed) -> None:
+    response = client.post("/v1/rulesets/validate", data=DEFAULT, headers=_headers(seed))
+    assert response.status_code == 200
+    assert response.json["valid"] is True
+    assert isinstance(response.json["warnings"], list)
+
+
+def test_it_names_the_line_and_column_of_a_typo(client: Any, seed: Seed) -> None:
+    assert TYPO != DEFAULT
+    response = client.post("/v1/rulesets/validate", data=TYPO, headers=_headers(seed))
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    error = response.json["errors"][0]
+    line = next(n for n, text in enumerate(TYPO.splitlines(), 1) if "pain.lastest" in text)
+    assert error["line"] == line
+    assert error["column"] == TYPO.splitlines()[line - 1].index("pain.lastest") + 1
+    assert "did you mean 'pain.latest'" in error["message"]
+
+
+def test_it_refuses_a_body_that_is_not_yaml(client: Any, seed: Seed) -> None:
+    response = client.post(
+        "/v1/rulesets/validate", json={"a": 1}, headers=seed.headers("clinician")
+    )
+    assert response.status_code == 415
+
+
+def test_it_stores_immutable_versions_and_publishes_one(client: Any, seed: Seed) -> None:
+    first = client.post("/v1/rulesets", data=DEFAULT, headers=_headers(seed))
+    second = client.post("/v1/rulesets", data=DEFAULT, headers=_headers(seed))
+    assert first.status_code == 201
+    assert first.json == {"ruleset": "low-back-walking", "version": 1, "status": "draft"}
+    assert second.json["version"] == 2
+    published = client.post(
+        "/v1/rulesets/low-back-walking/versions/2/publish", headers=seed.headers("clinician")
+    )
+    assert published.status_code == 200
+    assert published.json["status"] == "published"
+    versions = client.get(
+        "/v1/rulesets/low-back-walking/versions", headers=seed.headers("clinician")
+    )
+    assert [(v["version"], v["status"]) for v in versions.json["items"]] == [
+        (2, "published"),
+        (1, "draft"),
+    ]
+    one = client.get("/v1/rulesets/low-back-walking/versions/1", headers=seed.headers("clinician"))
+    assert one.json["yaml"] == DEFAULT
+    listing = client.get("/v1/rulesets", headers=seed.headers("clinician"))
+    assert listing.json["items"][0]["published_version"] == 2
+    assert listing.json["items"][0]["latest_version"] == 2
+    actions = set(db.session.scalars(select(AuditEvent.action)))
+    assert {"ruleset.version_created", "ruleset.published"} <= actions
+
+
+def test_it_keeps_rule_sets_within_their_clinic(client: Any, seed: Seed) -> None:
+    client.post("/v1/rulesets", data=DEFAULT, headers=_headers(seed))
+    other = client.get(
+        "/v1/rulesets/low-back-walking/versions", headers=seed.headers("other_clinician")
+    )
+    assert other.status_code == 404
+    assert client.get("/v1/rulesets", headers=seed.headers("other_clinician")).json["items"] == []
+
+
+def test_it_rejects_an_invalid_upload_without_storing_it(client: Any, seed: Seed) -> None:
+    response = client.post("/v1/rulesets", data=TYPO, headers=_headers(seed))
+    assert response.status_code == 422
+    assert client.get("/v1/rulesets", headers=seed.headers("clinician")).json["items"] == []
+
+
+def test_it_simulates_a_posted_history_day_by_day(client: Any, seed: Seed) -> None:
+    client.post("/v1/rulesets", data=DEFAULT, headers=_headers(seed))
+    start = dt.date(2026, 10, 1)
+    days = [{"date": str(start + dt.timedelta(days=n)), "steps": 4500} for n in range(21)]
+    pain = [{"recorded_at": "2026-10-15T19:00:00+00:00", "score": 8}]
+    body = {
+        "history": {"timezone": "Europe/London", "days": days, "pain": pain},
+        "from": "2026-10-01",
+        "to": "2026-10-21",
+    }
+    response = client.post(
+        "/v1/rulesets/low-back-walking/simulate", json=body, headers=seed.headers("clinician")
+    )
+    assert response.status_code == 200, response.json
+    result = response.json["days"]
+    assert len(result) == 21
+    flare = next(day for day in result if day["date"] == "2026-10-15")
+    assert "pain-flare" in flare["fired"]
+    assert "rest-and-reduce" in flare["tips"]
+    assert flare["target"] < result[0]["target"] or flare["held"]
+
+
+def test_it_simulates_on_a_stored_patient(client: Any, seed: Seed) -> None:
+    client.post("/v1/rulesets", data=DEFAULT, headers=_headers(seed))
+    body = {"patient_id": seed.patient_a, "from": "2026-11-01", "to": "2026-11-07", "version": 1}
+    response = client.post(
+        "/v1/rulesets/low-back-walking/simulate", json=body, headers=seed.headers("clinician")
+    )
+    assert response.status_code == 200
+    assert len(response.json["days"]) == 7
+    other = client.post(
+        "/v1/rulesets/low-back-walking/simulate", json=body, headers=seed.headers("other_clinician")
+    )
+    assert other.status_code == 404
