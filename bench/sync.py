@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import multiprocessing
 import os
+import resource
 import sys
 import tempfile
 import threading
@@ -169,8 +170,10 @@ def main() -> None:
         with app.app_context():
             seed(tokens, settings, now)
             started = time.perf_counter()
+            cpu_before = resource.getrusage(resource.RUSAGE_SELF)
             synced = sync_due_connections(now, limit=CONNECTIONS)
             elapsed = time.perf_counter() - started
+            cpu_after = resource.getrusage(resource.RUSAGE_SELF)
             days = db.session.scalar(select(func.count()).select_from(DailyActivity))
             failed = db.session.scalar(
                 select(func.count())
@@ -182,6 +185,7 @@ def main() -> None:
         fake_process.join(timeout=10)
         db.session.remove()
         db.engine.dispose()
+    cpu_s = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     calls_per_sync = stats["requests"] / max(1, synced)
     achieved = synced / elapsed
     ideal = CONCURRENCY / (calls_per_sync * LATENCY_S)
@@ -191,6 +195,7 @@ def main() -> None:
     print(f"synced {synced} connections in {elapsed:.2f} s ({failed} with errors)")
     print(f"provider calls: {stats['requests']} ({calls_per_sync:.2f} per sync)")
     print(f"daily rows stored: {days}")
+    print(f"service CPU: {cpu_s:.1f} s ({cpu_s / max(1, synced) * 1000:.1f} ms per sync)")
     print(f"achieved {achieved:.1f} syncs/s; ideal {ideal:.1f} syncs/s")
     print(
         f"RESULT syncs_per_s={achieved:.1f} ideal_per_s={ideal:.1f} "

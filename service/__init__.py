@@ -55,6 +55,7 @@ def _configure(app: Flask, settings: Settings) -> None:
 
 
 def _init_extensions(app: Flask, settings: Settings) -> None:
+    import service.models  # noqa: F401 - every mapper is known before anything queries
     from service.extensions import api, db, limiter
     from service.ops.routes import install_request_metrics
 

@@ -41,7 +41,9 @@ def upsert_days(
     }
     if not rows:
         return 0
-    stmt = insert_for(session, DailyActivity).values(list(rows.values()))
+    # One Core statement executed for many rows: compiled once and cached across syncs, and
+    # without ORM bookkeeping (this runs for every sync).
+    stmt = insert_for(session, DailyActivity.__table__)
     stmt = stmt.on_conflict_do_update(
         index_elements=["patient_id", "date", "source"],
         set_={
@@ -51,7 +53,7 @@ def upsert_days(
             "updated_at": stmt.excluded.updated_at,
         },
     )
-    session.execute(stmt)
+    session.execute(stmt, list(rows.values()))
     return len(rows)
 
 
@@ -78,7 +80,7 @@ def upsert_sessions(
         }
     if not rows:
         return 0
-    stmt = insert_for(session, WalkingSession).values(list(rows.values()))
+    stmt = insert_for(session, WalkingSession.__table__)
     stmt = stmt.on_conflict_do_update(
         index_elements=["patient_id", "source", "external_id"],
         set_={
@@ -88,5 +90,5 @@ def upsert_sessions(
             "distance_m": stmt.excluded.distance_m,
         },
     )
-    session.execute(stmt)
+    session.execute(stmt, list(rows.values()))
     return len(rows)

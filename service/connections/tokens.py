@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import secrets
 
-from sqlalchemy import or_, update
+from sqlalchemy import Table, or_, update
 from sqlalchemy.orm import Session
 
 from integrations.wearables import ReauthRequired, TokenSet, WearableProvider
@@ -78,11 +78,11 @@ def claim(session: Session, conn_id: int, now: dt.datetime, *, due_only: bool) -
 
 def release(session: Session, conn_id: int, claim_token: str, **values: object) -> bool:
     """Drop our lease (writing `values` too) if we still hold it; return whether we did."""
+    table: Table = WearableConnection.__table__  # type: ignore[assignment]
     result = session.execute(
-        update(WearableConnection)
-        .where(WearableConnection.id == conn_id, WearableConnection.claim_token == claim_token)
+        update(table)  # Core, not ORM: this runs once per sync
+        .where(table.c.id == conn_id, table.c.claim_token == claim_token)
         .values(claimed_until=None, claim_token=None, **values)
-        .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 

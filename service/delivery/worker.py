@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -126,20 +126,36 @@ def _send_all(
 
 def _expire_stale(now: dt.datetime) -> None:
     """Give up on deliveries past their tip's useful life or out of attempts."""
+    stale = select(PushDelivery.id).where(
+        PushDelivery.status == "pending",
+        (PushDelivery.expires_at <= now) | (PushDelivery.attempts >= MAX_ATTEMPTS),
+        _lease_free(now),
+    )
     with db.transaction() as session:
         channels = session.scalars(
             update(PushDelivery)
-            .where(
-                PushDelivery.status == "pending",
-                (PushDelivery.expires_at <= now) | (PushDelivery.attempts >= MAX_ATTEMPTS),
-                _lease_free(now),
-            )
+            .where(_free_rows(session, stale), PushDelivery.status == "pending", _lease_free(now))
             .values(status="expired", claimed_until=None, claim_token=None)
             .returning(PushDelivery.channel)
             .execution_options(synchronize_session=False)
         ).all()
     for channel in channels:
         DELIVERIES.labels(channel, "expired").inc()
+
+
+def _free_rows(session: Session, query: Select[int]) -> ColumnElement[bool]:
+    """Return a condition on the delivery ids query finds, minus rows other workers hold.
+
+    Several workers run these sweeps at once. On PostgreSQL the rows are locked first,
+    skipping those another transaction holds (FOR UPDATE SKIP LOCKED), so an UPDATE never
+    waits for a row while holding others (no deadlocks) and an IN (subquery) is not re-run
+    per row (which would claim more than its LIMIT). SQLite serialises writers: the UPDATE
+    must be the transaction's first statement, so it waits for the write lock instead of
+    failing on a stale read snapshot; hence the subquery there.
+    """
+    if db.dialect == "postgresql":
+        return PushDelivery.id.in_(list(session.scalars(query.with_for_update(skip_locked=True))))
+    return PushDelivery.id.in_(query)
 
 
 def _lease_free(now: dt.datetime) -> ColumnElement[bool]:
@@ -149,12 +165,9 @@ def _lease_free(now: dt.datetime) -> ColumnElement[bool]:
 def _claim(now: dt.datetime, limit: int, lease: dt.timedelta) -> list[Job]:
     """Lease due rows to this worker and load them; safe when several workers race."""
     claim = uuid.uuid4().hex
-    # Two workers may run this at once (several scheduler processes), so the claim is one
-    # write that re-checks the lease on every row: PostgreSQL locks the due rows first and
-    # skips those another claim holds (FOR UPDATE SKIP LOCKED; an IN (subquery) would be
-    # re-run per row there and claim more than limit). SQLite serialises writers: the UPDATE
-    # is the transaction's first statement, so it waits for the write lock instead of failing
-    # on a stale read snapshot. Rows are then found again by the claim token.
+    # Two workers may claim at once (several scheduler processes): the UPDATE re-checks the
+    # lease on every row it writes, _free_rows keeps PostgreSQL workers off each other's rows,
+    # and the rows are then found again by the claim token.
     due = (
         select(PushDelivery.id)
         .where(
@@ -165,24 +178,18 @@ def _claim(now: dt.datetime, limit: int, lease: dt.timedelta) -> list[Job]:
         .order_by(PushDelivery.next_attempt_at, PushDelivery.id)
         .limit(limit)
     )
-    lease_it = (
-        update(PushDelivery)
-        .where(PushDelivery.status == "pending", _lease_free(now))
-        .values(
-            claimed_until=now + lease,
-            claim_token=claim,
-            attempts=PushDelivery.attempts + 1,
-            last_attempt_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
     with db.transaction() as session:
-        if db.dialect == "postgresql":
-            ids = list(session.scalars(due.with_for_update(skip_locked=True)))
-            if ids:
-                session.execute(lease_it.where(PushDelivery.id.in_(ids)))
-        else:
-            session.execute(lease_it.where(PushDelivery.id.in_(due)))
+        session.execute(
+            update(PushDelivery)
+            .where(_free_rows(session, due), PushDelivery.status == "pending", _lease_free(now))
+            .values(
+                claimed_until=now + lease,
+                claim_token=claim,
+                attempts=PushDelivery.attempts + 1,
+                last_attempt_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
     with db.transaction() as session:
         return _load_jobs(session, claim)
 
@@ -288,23 +295,33 @@ def _dead_token(job: Job, result: PushResult, now: dt.datetime) -> None:
         note = f"{result.provider_response} (older than the device's registration; kept)"
         _record(job, "dead", now, note)
         return
+    _record(job, "dead", now, result.provider_response)
+    # Three short transactions, none waiting for a lock while holding another: two workers
+    # told at once that one device is dead must not deadlock on each other's rows. A crash in
+    # between only means the next push to the device is refused and cleans up again.
+    others = select(PushDelivery.id).where(
+        PushDelivery.device_id == job.device_id,
+        PushDelivery.status == "pending",
+        _lease_free(now),
+    )
     with db.transaction() as session:
-        if not _finish(session, job, "dead", now, result.provider_response):
-            return
         # Its other queued pushes would only be refused too.
-        session.execute(
+        swept = session.scalars(
             update(PushDelivery)
-            .where(PushDelivery.device_id == job.device_id, PushDelivery.status == "pending")
+            .where(_free_rows(session, others), PushDelivery.status == "pending")
             .values(status="dead", provider_response="device token dead", claimed_until=None)
+            .returning(PushDelivery.channel)
             .execution_options(synchronize_session=False)
-        )
+        ).all()
+    for channel in swept:
+        DELIVERIES.labels(channel, "dead").inc()
+    with db.transaction() as session:
         # Unless the app re-registered the token while we were sending.
         session.execute(
             delete(Device)
             .where(Device.id == job.device_id, Device.last_seen_at <= (seen or now))
             .execution_options(synchronize_session=False)
         )
-    DELIVERIES.labels(job.channel, "dead").inc()
 
 
 def _record(

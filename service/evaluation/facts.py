@@ -216,15 +216,13 @@ def _load_pain(
     # range query that cannot reach back years for everybody.
     bounds = sorted(latest.items(), key=lambda item: item[1])
     bucket: list[tuple[int, dt.datetime]] = []
-    for item in [*bounds, None]:
-        if item is not None and (not bucket or item[1] - bucket[0][1] <= _BUCKET):
-            bucket.append(item)
-            if len(bucket) < CHUNK:
-                continue
-            item = None
-        if bucket:
+    for item in bounds:
+        if bucket and (item[1] - bucket[0][1] > _BUCKET or len(bucket) >= CHUNK):
             _load_older_pain(session, patients, bucket, lo)
-        bucket = [item] if item is not None else []
+            bucket = []
+        bucket.append(item)
+    if bucket:
+        _load_older_pain(session, patients, bucket, lo)
 
 
 def _load_older_pain(

@@ -69,13 +69,12 @@ def evaluate_batch(session: Session, patient_ids: list[int], now: dt.datetime) -
     """Evaluate claimed patients at their latest decision point and schedule the next one."""
     contexts = load_contexts(session, patient_ids)
     compiled = resolve(session, service.assignments(contexts.values()))
-    keys, schedule = {}, []
+    keys: dict[int, str] = {}
+    schedule: dict[dt.datetime, list[int]] = defaultdict(list)
     for pid, ctx in contexts.items():
         times = compiled[pid].ruleset.settings.decision_times
         keys[pid] = latest_decision_key(ctx.timezone, times, now)
-        schedule.append(
-            {"user_id": pid, "next_decision_at": next_decision(ctx.timezone, times, now)}
-        )
+        schedule[next_decision(ctx.timezone, times, now)].append(pid)
     outcomes = service.evaluate(
         session, list(contexts), "schedule", now, keys, contexts=contexts, compiled=compiled
     )

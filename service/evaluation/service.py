@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from rules import Decision
 from service.alerts.models import ClinicianAlert
@@ -199,16 +199,36 @@ def _apply(
                 asks=rendered.asks,
                 why=rendered.why,
                 created_at=now,
+                read_at=None,
+                opened_at=None,
+                helpful=None,
+                done=None,
+                feedback_at=None,
             )
             outcome.tips.append(tip)
             tips.append(tip)
     if tips:
-        session.add_all(tips)
-        session.flush()
+        _insert_tips(session, tips)
         outbox.enqueue(session, tips, now)
     _apply_plans(session, done, now)
     _apply_alerts(session, done, contexts, now)
     _record_firings(session, done, now)
+
+
+def _insert_tips(session: Session, tips: list[Tip]) -> None:
+    """Insert tips in bulk (one multi-row INSERT ... RETURNING per page), then attach them.
+
+    The unit-of-work flush would do the same inserts more slowly; the tips are handed to the
+    session afterwards as persistent rows so the outbox and the caller can use them as usual.
+    """
+    columns = [c.key for c in Tip.__table__.columns if c.key != "id"]
+    rows = [{key: getattr(tip, key) for key in columns} for tip in tips]
+    stmt = insert(Tip).returning(Tip.id, sort_by_parameter_order=True)
+    ids = list(session.execute(stmt, rows).scalars())
+    for tip, tip_id in zip(tips, ids, strict=True):
+        tip.id = tip_id
+        make_transient_to_detached(tip)
+        session.add(tip)
 
 
 def _apply_plans(session: Session, done: list[Outcome], now: dt.datetime) -> None:

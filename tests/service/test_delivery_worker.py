@@ -388,3 +388,36 @@ def test_it_retries_later_when_a_channels_credentials_are_unreadable(
         assert row.status == "pending"
         assert row.next_attempt_at > now
         assert (row.provider_response or "").startswith("sender unavailable: fcm")
+
+
+def test_it_survives_two_workers_told_at_once_that_a_device_is_dead(
+    env: PushEnv, seed: Seed
+) -> None:
+    with db.transaction() as session:
+        device_id = add_device(session, seed.patient_a).id
+        add_device(session, seed.patient_a, "ios", APNS_TOKEN)
+    _queue(seed.patient_a, 40)
+    env.fcm.token_answers[FCM_TOKEN] = fcm_error("fcm_error_unregistered_observed.json")
+    env.fcm.delay = env.apns.delay = 0.005
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with env.app.app_context():
+                start.wait()
+                while deliver_due(limit=10):
+                    pass
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert not device_exists(device_id)
+    statuses = Counter((row.channel, row.status) for row in all_deliveries())
+    assert statuses == {("fcm", "dead"): 40, ("apns", "sent"): 40}
+    assert len(env.apns.received) == 40

@@ -7,6 +7,7 @@ from typing import Any
 
 from service.extensions import db
 from service.tips.models import Tip
+from service.tips.schemas import TipPageSchema
 from tests.factories import Seed
 
 T0 = dt.datetime(2026, 11, 1, 9, tzinfo=dt.UTC)
@@ -68,6 +69,9 @@ def test_it_shows_why_and_the_default_page_size(client: Any, seed: Seed) -> None
     assert item["why"] == "because 24"
     assert item["read_at"] is None
     assert set(item) >= {"id", "rule_id", "category", "title", "text", "created_at", "read_at"}
+    # The inbox is serialised by hand for speed: it must still be what the schema documents.
+    assert TipPageSchema().validate(body) == {}
+    assert dt.datetime.fromisoformat(item["created_at"]) == T0 + dt.timedelta(minutes=24)
 
 
 def test_it_filters_unread_and_marks_read_once(client: Any, seed: Seed) -> None:
