@@ -29,14 +29,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cryptography.fernet import Fernet  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
-from service import create_app, migrate  # noqa: E402
-from service.config import load_settings  # noqa: E402
-from service.evaluation.population import evaluate_due  # noqa: E402
-from service.extensions import db  # noqa: E402
+from service import create_app, migrate
+from service.config import load_settings
+from service.evaluation.population import evaluate_due
+from service.extensions import db
 
 PG_SERVER = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ZONES = ["Europe/London", "America/New_York", "Asia/Kolkata", "Australia/Sydney", "UTC"]
@@ -78,7 +78,9 @@ def _rows(n: int, now: dt.datetime) -> dict[str, list[tuple[Any, ...]]]:
 
 COLUMNS = {
     "users": "id, email, password_hash, role, token_version, created_at",
-    "patient_profiles": "user_id, timezone, locale, conditions, enrolled_at, next_decision_at, extra",
+    "patient_profiles": (
+        "user_id, timezone, locale, conditions, enrolled_at, next_decision_at, extra"
+    ),
     "plans": "patient_id, daily_target, changed_at",
     "plan_changes": "id, patient_id, effective_at, target, reason",
     "daily_activity": "patient_id, date, source, steps, distance_m, updated_at",

@@ -19,7 +19,6 @@ import secrets
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
@@ -36,7 +35,16 @@ from service.connections.tokens import (
     refresh_claimed,
     release,
 )
-from service.connections.worker import ERROR_MAX, Fetched, Tick, fetch_leased, snapshot, write
+from service.connections.worker import (
+    ERROR_MAX,
+    Fetched,
+    Snapshot,
+    Tick,
+    fetch_leased,
+    leased,
+    snapshot,
+    write,
+)
 from service.crypto import TokenCipher, cipher_for
 from service.db import utcnow
 from service.errors import ServiceError
@@ -48,13 +56,6 @@ log = logging.getLogger(__name__)
 WRITE_BATCH = 50  # fetches written per transaction (more are rarely waiting at once)
 
 
-@dataclass(frozen=True)
-class _Claimed:
-    id: int
-    provider: str
-    claim_token: str
-
-
 def sync_due_connections(now: dt.datetime | None = None, limit: int = 200) -> int:
     """Claim and sync connections whose next sync time has passed; return how many synced."""
     now = now or utcnow()
@@ -63,18 +64,18 @@ def sync_due_connections(now: dt.datetime | None = None, limit: int = 200) -> in
     if not claimed:
         return 0
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    by_provider: dict[str, list[_Claimed]] = defaultdict(list)
+    by_provider: dict[str, list[Snapshot]] = defaultdict(list)
     for item in claimed:
         by_provider[item.provider].append(item)
     tick = Tick()
     overall = threading.BoundedSemaphore(max(1, settings.sync_concurrency))
     results: queue.SimpleQueue[Fetched | None] = queue.SimpleQueue()
 
-    def work(item: _Claimed) -> None:
+    def work(item: Snapshot) -> None:
         fetched = None
         try:
             with overall, app.app_context():
-                fetched = fetch_leased(item.id, item.claim_token, now, tick)
+                fetched = fetch_leased(item, now, tick)
         except Exception:  # a bug in one sync must not stop the others
             log.exception("wearable sync worker failed (connection %s)", item.id)
         finally:
@@ -100,7 +101,8 @@ def sync_due_connections(now: dt.datetime | None = None, limit: int = 200) -> in
 
 def sync_connection(conn_id: int, claim_token: str, now: dt.datetime) -> bool:
     """Sync one connection we hold the lease on; return True when its data was stored."""
-    fetched = fetch_leased(conn_id, claim_token, now, Tick())
+    snap = snapshot(conn_id, claim_token)
+    fetched = fetch_leased(snap, now, Tick()) if snap is not None else None
     return fetched is not None and _write_batch([fetched], now) == 1
 
 
@@ -148,7 +150,7 @@ def _write_together(batch: list[Fetched], now: dt.datetime) -> int:
     return len(written)
 
 
-def _claim_due(now: dt.datetime, limit: int) -> list[_Claimed]:
+def _claim_due(now: dt.datetime, limit: int) -> list[Snapshot]:
     """Lease up to `limit` due connections (most overdue first) for this tick.
 
     Several scheduler processes may run this at once: the UPDATE re-checks that each row is
@@ -174,12 +176,7 @@ def _claim_due(now: dt.datetime, limit: int) -> list[_Claimed]:
             .values(claimed_until=now + LEASE, claim_token=claim_token)
             .execution_options(synchronize_session=False)
         )
-        rows = session.execute(
-            select(WearableConnection.id, WearableConnection.provider).where(
-                WearableConnection.claim_token == claim_token
-            )
-        ).all()
-    return [_Claimed(conn_id, provider, claim_token) for conn_id, provider in rows]
+        return leased(session, claim_token)
 
 
 def refresh_expiring_tokens(now: dt.datetime | None = None, within_s: int = 900) -> int:

@@ -107,19 +107,18 @@ def backoff_delay(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=seconds * random.uniform(0.8, 1.2))  # noqa: S311
 
 
-def snapshot(conn_id: int, claim_token: str) -> Snapshot | None:
-    """Read a connection we hold the lease on (None if we do not hold it)."""
+def leased(session: Session, claim_token: str, conn_id: int | None = None) -> list[Snapshot]:
+    """Read the connections leased under `claim_token` (one query, with the patients' zones)."""
     cipher = cipher_for(get_settings())
-    with db.transaction() as session:
-        conn = session.get(WearableConnection, conn_id)
-        if conn is None or conn.claim_token != claim_token:
-            return None
-        profile = session.get(PatientProfile, conn.patient_id)
-        try:
-            tz = ZoneInfo(profile.timezone) if profile else ZoneInfo("UTC")
-        except (ZoneInfoNotFoundError, ValueError):
-            tz = ZoneInfo("UTC")
-        return Snapshot(
+    query = (
+        select(WearableConnection, PatientProfile.timezone)
+        .outerjoin(PatientProfile, PatientProfile.user_id == WearableConnection.patient_id)
+        .where(WearableConnection.claim_token == claim_token)
+    )
+    if conn_id is not None:
+        query = query.where(WearableConnection.id == conn_id)
+    return [
+        Snapshot(
             id=conn.id,
             claim_token=claim_token,
             patient_id=conn.patient_id,
@@ -127,16 +126,29 @@ def snapshot(conn_id: int, claim_token: str) -> Snapshot | None:
             token=token_of(conn, cipher),
             cursor=conn.cursor,
             pending=list(conn.pending or []),
-            tz=tz,
+            tz=_zone(zone),
             attempts=conn.attempts,
         )
+        for conn, zone in session.execute(query).all()
+    ]
 
 
-def fetch_leased(conn_id: int, claim_token: str, now: dt.datetime, tick: Tick) -> Fetched | None:
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def snapshot(conn_id: int, claim_token: str) -> Snapshot | None:
+    """Read one connection we hold the lease on (None if we do not hold it)."""
+    with db.transaction() as session:
+        found = leased(session, claim_token, conn_id)
+    return found[0] if found else None
+
+
+def fetch_leased(snap: Snapshot, now: dt.datetime, tick: Tick) -> Fetched | None:
     """Fetch a leased connection's new data; on failure record it and return None."""
-    snap = snapshot(conn_id, claim_token)
-    if snap is None:
-        return None
     provider = _ready_provider(snap, now, tick)
     if provider is None:
         return None

@@ -108,6 +108,8 @@ def enqueue(
     if rows:
         # One multi-row INSERT (executemany) instead of one ORM object per row.
         session.execute(insert(PushDelivery), rows)
+        # Counted before the caller commits: a rolled-back evaluation over-counts, which is
+        # rare and harmless for a rate; the queue-depth gauge reads the table itself.
         for row in rows:
             ENQUEUED.labels(row["channel"]).inc()
     return len(rows)

@@ -8,9 +8,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import requests
-import rules
 from sqlalchemy import select
 
+import rules
 from service.alerts.models import ClinicianAlert
 from service.evaluation.models import Evaluation
 from service.evaluation.population import evaluate_due

@@ -14,6 +14,7 @@ from service.bootstrap import ensure_clinic_defaults, run, seed_demo
 from service.connections.models import WearableConnection
 from service.evaluation import hooks, service
 from service.evaluation.models import Evaluation, RuleFiring
+from service.evaluation.population import evaluate_due
 from service.evaluation.schedule import latest_decision_key, next_decision
 from service.extensions import db, get_settings
 from service.patients.models import PatientProfile
@@ -21,7 +22,7 @@ from service.plans.models import Plan, PlanChange
 from service.reports.models import PainReport
 from service.rulesets.models import RuleSet
 from service.tips.models import Tip
-from tests.factories import Seed
+from tests.factories import Seed, make_patient
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 
@@ -63,14 +64,16 @@ def test_it_raises_one_urgent_alert_for_red_flags_and_no_progression(seed: Seed)
             _pain(seed.patient_a, 6, at, ["numbness_saddle"])
             tips = hooks.after_pain_report(session, seed.patient_a, at)
         if minutes == 0:
-            assert tips and all(t.urgent for t in tips)
+            assert tips
+            assert all(t.urgent for t in tips)
             assert tips[0].category == "safety"
     alerts = db.session.scalars(select(ClinicianAlert)).all()
     assert [(a.severity, a.rule_id, a.clinic_id) for a in alerts] == [
         ("urgent", "red-flags", seed.clinic_id)
     ]
     plan = db.session.get(Plan, seed.patient_a)
-    assert plan is not None and plan.daily_target <= 4000
+    assert plan is not None
+    assert plan.daily_target <= 4000
     assert not db.session.scalar(select(Tip.id).where(Tip.category == "progression"))
 
 
@@ -126,12 +129,11 @@ def test_it_follows_the_clinic_default_then_the_assigned_published_version(seed:
     with db.transaction() as session:
         outcome = service.evaluate_one(session, seed.patient_a, "schedule", NOW)
     evaluation = db.session.get(Evaluation, outcome.evaluation_id)
-    assert evaluation is not None and evaluation.ruleset_version_id is not None
+    assert evaluation is not None
+    assert evaluation.ruleset_version_id is not None
 
 
 def test_it_enrols_a_patient_at_the_initial_target_with_a_next_decision_time(app: Flask) -> None:
-    from tests.factories import make_patient
-
     with db.transaction() as session:
         user = make_patient(None, email="new@example.org", timezone="Asia/Kolkata")
         session.delete(session.get(Plan, user.id))
@@ -179,8 +181,6 @@ def test_it_seeds_the_demo_once_with_sandbox_connections_and_pain_history(app: F
 
 
 def test_it_seeds_a_red_flag_patient_who_gets_an_urgent_alert(app: Flask) -> None:
-    from service.evaluation.population import evaluate_due
-
     with db.transaction() as session:
         seed_demo(session, get_settings(), NOW)
     result = evaluate_due(NOW + dt.timedelta(seconds=1))

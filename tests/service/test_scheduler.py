@@ -50,7 +50,8 @@ def test_it_evaluates_due_patients_once_and_schedules_their_next_decision(app: F
     db.session.expire_all()
     for pid in ids:
         profile = db.session.get(PatientProfile, pid)
-        assert profile is not None and profile.next_decision_at is not None
+        assert profile is not None
+        assert profile.next_decision_at is not None
         assert profile.next_decision_at > NOW
     keys = set(db.session.scalars(select(Evaluation.decision_key)))
     # 09:00 UTC: London 09:00 (08:30 due), New York 04:00 (yesterday 15:00), Kolkata 14:30
@@ -123,4 +124,5 @@ def test_it_runs_a_job_in_an_app_context_and_reports_the_outcome(app: Flask) -> 
     _patients(2, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     job = next(job for job in JOBS if job.id == "evaluate_due")
     outcome = run_job(app, job)
-    assert outcome is not None and outcome.startswith("evaluated 2 patients")
+    assert outcome is not None
+    assert outcome.startswith("evaluated 2 patients")
