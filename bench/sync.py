@@ -88,7 +88,7 @@ def serve_fake(pipe: Connection) -> None:
     """Child process: run the fake, hand out tokens, report counters when asked to stop."""
     # Answer with one TCP segment: without this, Nagle plus delayed ACKs add ~40 ms to every
     # keep-alive response of the stdlib server and the benchmark would measure that, not us.
-    fake_server._Handler.disable_nagle_algorithm = True  # type: ignore[attr-defined]  # noqa: SLF001
+    fake_server._Handler.disable_nagle_algorithm = True
     fake = QuotaFakeGoogleHealth()
     fake.latency = LATENCY_S
     fake.start()

@@ -150,12 +150,14 @@ def finish_link(
 def unlink(patient_id: int, provider_name: str, *, delete_data: bool, settings: Settings) -> None:
     """Revoke at the provider (best effort), forget the tokens, optionally delete the data."""
     known_provider(provider_name)
-    conn = db.session.scalar(
-        select(WearableConnection).where(
-            WearableConnection.patient_id == patient_id,
-            WearableConnection.provider == provider_name,
+    # Read in a transaction of its own: none stays open while we wait for the provider.
+    with db.transaction() as session:
+        conn = session.scalar(
+            select(WearableConnection).where(
+                WearableConnection.patient_id == patient_id,
+                WearableConnection.provider == provider_name,
+            )
         )
-    )
     if conn is None:
         raise NotFound(f"no {provider_name} connection")
     if conn.access_token_enc is not None:

@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from rules import Decision
 from service.alerts.models import ClinicianAlert
 from service.delivery import outbox
-from service.evaluation.facts import PatientContext, compute, facts_json, load_contexts
+from service.evaluation.derive import facts_json
+from service.evaluation.facts import PatientContext, compute, load_contexts
 from service.evaluation.models import Evaluation, RuleFiring
 from service.plans.models import Plan, PlanChange
 from service.rulesets.compiled import Assignment, CompiledVersion, resolve

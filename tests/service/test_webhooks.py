@@ -274,3 +274,18 @@ def test_it_rejects_every_call_without_a_webhook_secret(client: Any, seed: Seed)
 def test_it_answers_404_for_unknown_providers(client: Any, seed: Seed) -> None:
     assert client.post("/v1/integrations/fitbit/webhook", data=b"{}").status_code == 404
     assert client.get("/v1/integrations/fitbit/callback?state=x").status_code == 404
+
+
+def test_it_keeps_a_per_user_gap_between_notified_syncs(wearables: Wearables) -> None:  # noqa: F811
+    wearables.link("google_health")
+    now = dt.datetime.now(dt.UTC)
+    assert sync_due_connections(now) == 1
+    answer = requests.post(
+        _hook(wearables, "google_health"),
+        data=_google_body(),
+        headers={"Authorization": WEBHOOK_SECRET, "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    # Synced a moment ago: the notification brings the next sync forward, to a minute later.
+    assert _next_sync(wearables, "google_health") == now + dt.timedelta(seconds=60)
