@@ -45,7 +45,6 @@ from service.connections.sync import sync_due_connections  # noqa: E402
 from service.crypto import cipher_for  # noqa: E402
 from service.extensions import db  # noqa: E402
 from service.patients.models import PatientProfile  # noqa: E402
-from tests.fakes import server as fake_server  # noqa: E402
 from tests.fakes.google_health import FakeGoogleHealth  # noqa: E402
 from tests.fakes.server import CLIENT_ID, CLIENT_SECRET, FakeRequest, FakeResponse  # noqa: E402
 
@@ -86,9 +85,6 @@ class QuotaFakeGoogleHealth(FakeGoogleHealth):
 
 def serve_fake(pipe: Connection) -> None:
     """Child process: run the fake, hand out tokens, report counters when asked to stop."""
-    # Answer with one TCP segment: without this, Nagle plus delayed ACKs add ~40 ms to every
-    # keep-alive response of the stdlib server and the benchmark would measure that, not us.
-    fake_server._Handler.disable_nagle_algorithm = True
     fake = QuotaFakeGoogleHealth()
     fake.latency = LATENCY_S
     fake.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -40,6 +41,19 @@ class OuraProvider(WearableProvider):
     default_base_url: ClassVar[str] = "https://api.ouraring.com"
     default_auth_url: ClassVar[str] = "https://cloud.ouraring.com/oauth/authorize"
     default_token_url: ClassVar[str] = "https://api.ouraring.com/oauth/token"  # noqa: S105
+
+    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None) -> TokenSet:
+        """Trade the code for tokens, then learn the Oura user id webhooks will name."""
+        token = super().exchange_code(
+            code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
+        )
+        # Oura's token response carries no user id, but its notifications carry `user_id`:
+        # without it a webhook cannot be matched to the patient's connection.
+        info = self.http.json("GET", "/v2/usercollection/personal_info", headers=self.bearer(token))
+        user_id = info.get("id") if isinstance(info, dict) else None
+        if not isinstance(user_id, str) or not user_id:
+            raise IntegrationError("oura: personal_info without an id", permanent=True)
+        return replace(token, provider_user_id=user_id)
 
     def fetch(
         self,

@@ -23,6 +23,8 @@ class FakeOura(FakeProviderServer):
     authorize_path = "/oauth/authorize"
     token_path = "/oauth/token"
 
+    user_id = "8f4b2c1e-oura-user"
+
     def __init__(self) -> None:
         super().__init__()
         self.daily_template = load_payload("oura_v2_usercollection_daily_activity.json")["data"][0]
@@ -63,6 +65,19 @@ class FakeOura(FakeProviderServer):
 
     def route(self, request: FakeRequest) -> FakeResponse:
         """Serve the usercollection endpoints."""
+        if request.path == "/v2/usercollection/personal_info":
+            # The documented PersonalInfoResponse; `id` is the user_id webhooks carry.
+            return FakeResponse(
+                200,
+                {
+                    "id": self.user_id,
+                    "age": 41,
+                    "weight": 70.5,
+                    "height": 1.74,
+                    "biological_sex": "female",
+                    "email": None,
+                },
+            )
         if request.path == "/v2/usercollection/daily_activity":
             items = [self.daily_item(d) for d in _dates(request)]
         elif request.path == "/v2/usercollection/workout":

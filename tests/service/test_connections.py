@@ -13,7 +13,7 @@ from service.activity.models import DailyActivity, WalkingSession
 from service.connections.models import OAuthState, WearableConnection
 from service.extensions import db
 from tests.factories import Seed
-from tests.service.test_connections_support import (  # noqa: F401 - the fixture is used by name
+from tests.service.connections_support import (  # noqa: F401 - the fixture is used by name
     OAUTH_PROVIDERS,
     Wearables,
     query_of,

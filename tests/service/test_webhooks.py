@@ -18,9 +18,10 @@ from service.extensions import db
 from tests.factories import Seed
 from tests.fakes.garmin import GARMIN_USER_ID
 from tests.fakes.google_health import HEALTH_USER_ID
+from tests.fakes.oura import FakeOura
 from tests.fakes.server import CLIENT_SECRET, load_payload
 from tests.fakes.strava import ATHLETE_ID
-from tests.service.test_connections_support import (  # noqa: F401 - the fixture is used by name
+from tests.service.connections_support import (  # noqa: F401 - the fixture is used by name
     WEBHOOK_SECRET,
     Wearables,
     wearables,
@@ -169,10 +170,9 @@ def test_it_answers_provider_handshakes(wearables: Wearables) -> None:  # noqa: 
 
 def test_it_checks_oura_signatures_and_marks_due(wearables: Wearables) -> None:  # noqa: F811
     wearables.link("oura")
-    with db.transaction() as session:
-        conn = session.get(WearableConnection, wearables.connection("oura").id)
-        assert conn is not None
-        conn.provider_user_id = "oura-user-1"
+    # Linking read the Oura user id from personal_info: notifications name that id.
+    user_id = wearables.connection("oura").provider_user_id
+    assert user_id == FakeOura.user_id
     _not_due(wearables, "oura")
     body = json.dumps(
         {
@@ -180,7 +180,7 @@ def test_it_checks_oura_signatures_and_marks_due(wearables: Wearables) -> None: 
             "data_type": "daily_activity",
             "object_id": "daily-1",
             "event_time": "2026-05-01T10:00:00+00:00",
-            "user_id": "oura-user-1",
+            "user_id": user_id,
         }
     ).encode()
     timestamp = "1777630000"
