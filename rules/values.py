@@ -34,7 +34,9 @@ def format_value(value: object, quote: bool = False) -> str:  # noqa: PLR0911
         rounded = round(value, 1)
         return str(int(rounded)) if rounded == int(rounded) else f"{rounded:.1f}"
     if isinstance(value, (set, frozenset, list, tuple)):
-        return "{" + ", ".join(sorted(str(item) for item in value)) + "}"
+        items = sorted(str(item) for item in value)
+        # Traces show a set literal; texts read as a plain list ("fever, night_pain").
+        return "{" + ", ".join(repr(i) for i in items) + "}" if quote else ", ".join(items)
     return repr(str(value)) if quote else str(value)
 
 

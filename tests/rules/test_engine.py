@@ -71,7 +71,7 @@ def test_it_stops_lower_rules_and_exempts_urgent_tips_from_the_budget() -> None:
     assert decision.alerts[0].as_dict() == {
         "rule_id": "urgent",
         "severity": "urgent",
-        "message": "Flags: {fever}, pain 8",
+        "message": "Flags: fever, pain 8",
     }
     assert decision.hold_days == 14
 

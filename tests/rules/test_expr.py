@@ -118,7 +118,8 @@ def test_it_formats_numbers_readably() -> None:
     assert format_value(7.0000001) == "7"
     assert format_value(4.25) == "4.2" or format_value(4.25) == "4.3"
     assert format_value(3) == "3"
-    assert format_value(frozenset({"b", "a"})) == "{a, b}"
+    assert format_value(frozenset({"b", "a"})) == "a, b"
+    assert format_value(frozenset({"b", "a"}), quote=True) == "{'a', 'b'}"
 
 
 # --- property tests --------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def test_it_validates_from_the_command_line(tmp_path: Path) -> None:
 def test_it_runs_tests_simulates_explains_and_lists_facts() -> None:
     tested = run_cli("test", str(DEFAULT))
     assert tested.returncode == 0
-    assert tested.stdout.strip().endswith("24 tests, 0 failures")
+    assert tested.stdout.strip().endswith("25 tests, 0 failures")
     simulated = run_cli("simulate", str(DEFAULT), str(EXAMPLE))
     assert simulated.returncode == 0
     assert len(simulated.stdout.strip().splitlines()) == 1 + 42
