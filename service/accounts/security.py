@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -74,18 +75,39 @@ def issue_token(claims: TokenClaims, settings: Settings, now: dt.datetime | None
 
 def decode_token(token: str, settings: Settings) -> TokenClaims | None:
     """Verify a token's signature and expiry; None when it does not check out."""
+    # A phone sends the same token on every request until it expires: remember what a good
+    # signature said, keyed by (key, token), and only re-check the expiry.
+    cached = _verified.get((settings.secret_key, token))
+    if cached is not None:
+        claims, expires = cached
+        return claims if time.time() < expires else None
+    claims_and_expiry = _verify(token, settings.secret_key)
+    if claims_and_expiry is None:
+        return None
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()  # crude but bounded; a full cache is rebuilt within seconds
+    _verified[(settings.secret_key, token)] = claims_and_expiry
+    return claims_and_expiry[0]
+
+
+_VERIFIED_MAX = 10_000
+_verified: dict[tuple[str, str], tuple[TokenClaims, float]] = {}
+
+
+def _verify(token: str, key: str) -> tuple[TokenClaims, float] | None:
     try:
         payload = jwt.decode(
             token,
-            settings.secret_key,
+            key,
             algorithms=[ALGORITHM],
             options={"require": ["sub", "exp", "iat", "ver", "role"]},
         )
-        return TokenClaims(
+        claims = TokenClaims(
             user_id=int(payload["sub"]),
             role=str(payload["role"]),
             clinic_id=payload.get("clinic"),
             version=int(payload["ver"]),
         )
+        return claims, float(payload["exp"])
     except (jwt.PyJWTError, ValueError, TypeError):
         return None
