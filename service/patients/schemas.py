@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -13,6 +16,33 @@ HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="must be HH:MM (24-ho
 LOCALE = validate.Regexp(
     r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", error="must be a language tag like en or en-GB"
 )
+
+
+def web_subscription_problem(token: str) -> str | None:
+    """Why a Web Push subscription is unusable, or None when it looks deliverable."""
+    try:
+        subscription = json.loads(token)
+        endpoint = urlsplit(subscription["endpoint"])
+        keys = subscription["keys"]
+        if not (isinstance(keys, dict) and keys.get("p256dh") and keys.get("auth")):
+            return "a Web Push subscription needs keys.p256dh and keys.auth"
+    except (ValueError, TypeError, KeyError):
+        return "must be a Web Push subscription: {endpoint, keys: {p256dh, auth}}"
+    host = endpoint.hostname or ""
+    if endpoint.scheme != "https" or not host:
+        return "the subscription endpoint must be an https URL"
+    if not _public_host(host):
+        return "the subscription endpoint must be a public host"
+    return None
+
+
+def _public_host(host: str) -> bool:
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return False
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        return True  # a name; push services are public hosts (names are not resolved here)
 
 
 class QuietHoursSchema(Schema):
@@ -66,6 +96,15 @@ class DeviceCreateSchema(Schema):
 
     platform = fields.String(required=True, validate=validate.OneOf(("ios", "android", "web")))
     token = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+
+    @validates_schema
+    def _web_subscription(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        # A Web Push "token" is a subscription whose endpoint we will POST to: only a public
+        # https endpoint, so a client cannot make the delivery worker call into our network.
+        if data.get("platform") == "web":
+            problem = web_subscription_problem(data.get("token", ""))
+            if problem:
+                raise ValidationError(problem, field_name="token")
 
 
 class DeviceSchema(Schema):

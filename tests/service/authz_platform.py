@@ -58,7 +58,7 @@ ROWS = [
     # The patient's own records.
     ("GET", "/v1/me", patients_only(200)),
     ("PATCH", "/v1/me", patients_only(200), {"locale": "en-GB"}),
-    ("POST", "/v1/me/devices", patients_only(201), {"platform": "web", "token": "authz"}),
+    ("POST", "/v1/me/devices", patients_only(201), {"platform": "android", "token": "authz"}),
     ("DELETE", "/v1/me/devices/{device_id}", patients_only(204, other_patient=404)),
     ("PUT", "/v1/me/activity/daily", patients_only(200), {"days": []}),
     ("POST", "/v1/me/activity/sessions", patients_only(200), {"sessions": []}),
