@@ -8,9 +8,16 @@ with COPY; SQLite: a temporary file), then times
   once, decisions, and the bulk writes (evaluations, tips, plan changes, alerts, rule state);
 - the baseline: one plain aggregate scan computing every patient's 7-day step mean.
 
+PostgreSQL is measured twice on identical copies of the population: `evaluate_due` in this one
+process, then driven from `--workers` processes at once (default 2, one per core of the target
+machine), as the scheduler runs it in production; the claim keeps them from sharing patients.
+The PostgreSQL server runs on the same machine and shares its cores. SQLite (a single writer)
+is measured in one process.
+
 Usage: python bench/population.py [--patients 100000] [--sqlite-patients 20000]
-       [--batch 2000] [--skip-pg] [--skip-sqlite]
-Ends with: RESULT pg_patients_per_s=... pg_vs_scan=... sqlite_patients_per_s=... sqlite_vs_scan=...
+       [--batch 2000] [--workers 2] [--skip-pg] [--skip-sqlite]
+Ends with: RESULT pg_patients_per_s=... pg_vs_scan=... pg_1proc_patients_per_s=...
+           pg_1proc_vs_scan=... workers=... sqlite_patients_per_s=... sqlite_vs_scan=...
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import multiprocessing
 import os
 import random
 import secrets
@@ -35,7 +43,7 @@ from sqlalchemy.engine import make_url
 
 from service import create_app, migrate
 from service.config import load_settings
-from service.evaluation.population import evaluate_due
+from service.evaluation.population import DueResult, evaluate_due
 from service.extensions import db
 
 PG_SERVER = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -148,16 +156,7 @@ def _scan(now: dt.datetime) -> float:
     return elapsed
 
 
-def _run(url: str, n: int, batch: int, load: Any, label: str) -> tuple[float, float]:
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    started = time.perf_counter()
-    migrate.upgrade(url)
-    data = _rows(n, now)
-    load(url, data)
-    print(
-        f"[{label}] built and loaded {n} patients x {DAYS} days in "
-        f"{time.perf_counter() - started:.1f} s"
-    )
+def _app(url: str) -> Any:
     env = {
         "DATABASE_URL": url,
         "SECRET_KEY": "bench-" + "x" * 32,
@@ -165,53 +164,129 @@ def _run(url: str, n: int, batch: int, load: Any, label: str) -> tuple[float, fl
         "BACKSTRIDE_ENV": "testing",
         "LOG_LEVEL": "WARNING",
     }
-    app = create_app(load_settings(env))
+    return create_app(load_settings(env))
+
+
+def _evaluate(url: str, now: dt.datetime, batch: int) -> tuple[float, float, DueResult]:
+    """(aggregate scan seconds, evaluation seconds, result) in this process."""
+    app = _app(url)
     with app.app_context():
-        scans = [_scan(now) for _ in range(3)]
-        scan = min(scans)
+        scan = min(_scan(now) for _ in range(3))
         start = time.perf_counter()
         result = evaluate_due(now, batch_size=batch)
         elapsed = time.perf_counter() - start
         db.remove()
         db.engine.dispose()
-    assert result.evaluated == n, result
-    rate = n / elapsed
-    print(
-        f"[{label}] evaluated {result.evaluated} patients in {elapsed:.2f} s "
-        f"({rate:,.0f}/s; {result.tips} tips, {result.alerts} alerts, {result.batches} batches)"
-    )
-    print(
-        f"[{label}] aggregate scan (7-day means, same patients): {scan * 1000:.0f} ms; "
-        f"evaluation / scan = {elapsed / scan:.1f}x"
-    )
-    return rate, elapsed / scan
+    return scan, elapsed, result
 
 
-def bench_pg(n: int, batch: int) -> tuple[float, float]:
-    """Run on a throwaway PostgreSQL database."""
+def _worker(url: str, now: dt.datetime, batch: int, ready: Any, go: Any, out: Any) -> None:
+    """One scheduler-like process: build the app, wait for the start, run evaluate_due."""
+    logging.disable(logging.INFO)
+    app = _app(url)
+    with app.app_context():
+        db.engine.connect().close()  # connect before the clock starts, as a running scheduler
+        ready.put(os.getpid())
+        go.wait()
+        result = evaluate_due(now, batch_size=batch)
+        out.put((time.perf_counter(), result.evaluated, result.tips, result.batches))
+        db.remove()
+        db.engine.dispose()
+
+
+def _evaluate_in_processes(
+    url: str, now: dt.datetime, batch: int, workers: int
+) -> tuple[float, int, int, int]:
+    """Wall time of `workers` processes evaluating everything at once; evaluated, tips, batches."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [
+        ctx.Process(target=_worker, args=(url, now, batch, ready, go, out)) for _ in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    start = time.perf_counter()
+    go.set()
+    finishes = [out.get(timeout=3600) for _ in procs]
+    for proc in procs:
+        proc.join()
+    elapsed = max(finish for finish, *_ in finishes) - start
+    return (
+        elapsed,
+        sum(item[1] for item in finishes),
+        sum(item[2] for item in finishes),
+        sum(item[3] for item in finishes),
+    )
+
+
+def _report(label: str, n: int, elapsed: float, scan: float, tips: int, batches: int) -> None:
+    print(
+        f"[{label}] evaluated {n} patients in {elapsed:.2f} s ({n / elapsed:,.0f}/s; "
+        f"{tips} tips, {batches} batches); evaluation / aggregate scan "
+        f"({scan * 1000:.0f} ms) = {elapsed / scan:.1f}x"
+    )
+
+
+def _build(url: str, n: int, now: dt.datetime, load: Any, label: str) -> None:
+    started = time.perf_counter()
+    migrate.upgrade(url)
+    load(url, _rows(n, now))
+    print(
+        f"[{label}] built and loaded {n} patients x {DAYS} days in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+
+
+def bench_pg(n: int, batch: int, workers: int) -> dict[str, float]:
+    """Run on throwaway PostgreSQL databases: one built, cloned for each measurement."""
     base = make_url(PG_SERVER).set(drivername="postgresql+psycopg")
-    name = f"backstride_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    stem = f"backstride_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    names = [stem, f"{stem}_one", f"{stem}_many"]
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def url(name: str) -> str:
+        return base.set(database=name).render_as_string(hide_password=False)
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     try:
-        return _run(
-            base.set(database=name).render_as_string(hide_password=False),
-            n,
-            batch,
-            _load_pg,
-            "postgresql",
-        )
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{stem}"'))
+        _build(url(stem), n, now, _load_pg, "postgresql")
+        with admin.connect() as conn:
+            for clone in names[1:]:
+                conn.execute(text(f'CREATE DATABASE "{clone}" TEMPLATE "{stem}"'))
+        scan, one, result = _evaluate(url(names[1]), now, batch)
+        assert result.evaluated == n, result
+        _report("postgresql, 1 process", n, one, scan, result.tips, result.batches)
+        many, evaluated, tips, batches = _evaluate_in_processes(url(names[2]), now, batch, workers)
+        assert evaluated == n, (evaluated, n)
+        _report(f"postgresql, {workers} processes", n, many, scan, tips, batches)
+        return {
+            "pg_patients_per_s": n / many,
+            "pg_vs_scan": many / scan,
+            "pg_1proc_patients_per_s": n / one,
+            "pg_1proc_vs_scan": one / scan,
+            "workers": workers,
+        }
     finally:
         with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for name in names:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
-def bench_sqlite(n: int, batch: int) -> tuple[float, float]:
-    """Run on a temporary SQLite file."""
+def bench_sqlite(n: int, batch: int) -> dict[str, float]:
+    """Run on a temporary SQLite file, in one process (SQLite has a single writer)."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     with tempfile.TemporaryDirectory() as tmp:
-        return _run(f"sqlite:///{tmp}/bench.db", n, batch, _load_sqlite, "sqlite")
+        url = f"sqlite:///{tmp}/bench.db"
+        _build(url, n, now, _load_sqlite, "sqlite")
+        scan, elapsed, result = _evaluate(url, now, batch)
+    assert result.evaluated == n, result
+    _report("sqlite, 1 process", n, elapsed, scan, result.tips, result.batches)
+    return {"sqlite_patients_per_s": n / elapsed, "sqlite_vs_scan": elapsed / scan}
 
 
 def main() -> None:
@@ -220,16 +295,29 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--sqlite-patients", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
     logging.disable(logging.INFO)
-    pg = (0.0, 0.0) if args.skip_pg else bench_pg(args.patients, args.batch)
-    lite = (0.0, 0.0) if args.skip_sqlite else bench_sqlite(args.sqlite_patients, args.batch)
-    print(
-        f"RESULT pg_patients_per_s={pg[0]:.0f} pg_vs_scan={pg[1]:.2f} "
-        f"sqlite_patients_per_s={lite[0]:.0f} sqlite_vs_scan={lite[1]:.2f}"
-    )
+    figures: dict[str, float] = {
+        "pg_patients_per_s": 0.0,
+        "pg_vs_scan": 0.0,
+        "pg_1proc_patients_per_s": 0.0,
+        "pg_1proc_vs_scan": 0.0,
+        "workers": args.workers,
+        "sqlite_patients_per_s": 0.0,
+        "sqlite_vs_scan": 0.0,
+    }
+    if not args.skip_pg:
+        figures.update(bench_pg(args.patients, args.batch, args.workers))
+    if not args.skip_sqlite:
+        figures.update(bench_sqlite(args.sqlite_patients, args.batch))
+    print("RESULT " + " ".join(f"{key}={_plain(key, value)}" for key, value in figures.items()))
+
+
+def _plain(key: str, value: float) -> str:
+    return f"{value:.2f}" if key.endswith("vs_scan") else f"{value:.0f}"
 
 
 if __name__ == "__main__":

@@ -85,6 +85,8 @@ class Decision:
     did not fire (trigger, condition false, cooldown, stopped by, budget). `suppressed_actions`:
     actions of fired rules that were not applied (a second set_target, a tip over budget, a
     duplicate tip). `target`: the new daily target after clamping, or None when unchanged.
+    `traces`: every rule's outcome; when `traced` is false (`evaluate(..., trace=False)`) only
+    fired rules carry their sub-condition values.
     """
 
     ruleset: str
@@ -102,10 +104,11 @@ class Decision:
     hold_days: int | None = None
     alerts: list[Alert] = field(default_factory=list)
     traces: dict[str, RuleTrace] = field(default_factory=dict)
+    traced: bool = True
 
     def to_dict(self) -> dict[str, object]:
-        """Return the whole decision as JSON-serialisable data (the service stores it)."""
-        return {
+        """Return the decision as JSON-serialisable data (traces only when they were computed)."""
+        data: dict[str, object] = {
             "ruleset": self.ruleset,
             "trigger": self.trigger,
             "now": self.now.isoformat(),
@@ -120,8 +123,10 @@ class Decision:
             "target_notes": list(self.target_notes),
             "hold_days": self.hold_days,
             "alerts": [alert.as_dict() for alert in self.alerts],
-            "traces": [trace.as_dict() for trace in self.traces.values()],
         }
+        if self.traced:
+            data["traces"] = [trace.as_dict() for trace in self.traces.values()]
+        return data
 
     def explain(self) -> str:
         """Return a readable account of what fired, what did not and why."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from functools import cached_property
 
 from rules.decision import Alert, Decision, EvaluationState, RenderedTip, RuleTrace
 from rules.expr import Expression, TraceEntry
@@ -93,10 +94,15 @@ class Rule:
     cooldown: timedelta | None
     stop: bool
 
-    @property
+    @cached_property
     def urgent(self) -> bool:
         """Whether the rule raises an urgent clinician alert (its tips skip the budget)."""
         return any(a.kind == "alert_clinician" and a.severity == "urgent" for a in self.actions)
+
+    @cached_property
+    def tips_only(self) -> bool:
+        """Whether every action sends a tip (such a rule is skipped once the budget is spent)."""
+        return all(a.kind == "send_tip" for a in self.actions)
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,9 @@ class RuleSet:
         self.source = source
         self.text = text
         self._settings_facts = settings.facts()
+        self._off_trigger = {
+            rule.id: f"trigger: runs on {', '.join(sorted(rule.on))}" for rule in self.rules
+        }
 
     def rule(self, rule_id: str) -> Rule:
         """Return the rule with this id."""
@@ -151,39 +160,43 @@ class RuleSet:
         trigger: str = "schedule",
         state: EvaluationState | None = None,
         now: datetime | None = None,
+        *,
+        trace: bool = True,
     ) -> Decision:
-        """Evaluate every rule against `facts` (missing facts are null) and decide."""
+        """Evaluate every rule against `facts` (missing facts are null) and decide.
+
+        With `trace=False` only fired rules get their sub-condition values (their tips' `why`
+        needs them); the others keep their reason without entries. The decision is otherwise
+        identical, so re-running with `trace=True` on the same inputs re-derives every trace.
+        """
         now = now or datetime.now(UTC)
         state = state or EvaluationState()
         env: dict[str, object] = {**self._settings_facts, **facts, "trigger": trigger}
-        decision = Decision(self.slug, trigger, now, env)
+        decision = Decision(self.slug, trigger, now, env, traced=trace)
         limit = (
             self.settings.max_tips_per_day
             if state.max_tips_per_day is None
             else state.max_tips_per_day
         )
         run = _Run(decision, state, env, limit - state.tips_sent_today)
+        last_fired = state.last_fired
         for rule in self.rules:
             if trigger not in rule.on:
-                run.skip(rule, f"trigger: runs on {', '.join(sorted(rule.on))}", ())
+                run.skip(rule, self._off_trigger[rule.id], ())
                 continue
             result = rule.when.evaluate(env)
-            entries = tuple(rule.when.trace(env))
+            entries = tuple(rule.when.trace(env)) if trace else ()
             if not result:
                 run.skip(rule, "condition false", entries)
             elif run.stopped_by:
                 run.skip(rule, f"stopped by {run.stopped_by}", entries)
-            elif rule.cooldown and _cooling(state.last_fired.get(rule.id), rule.cooldown, now):
-                until = state.last_fired[rule.id] + rule.cooldown
+            elif rule.cooldown and _cooling(last_fired.get(rule.id), rule.cooldown, now):
+                until = last_fired[rule.id] + rule.cooldown
                 run.skip(rule, f"cooldown until {until.isoformat()}", entries)
-            elif (
-                not rule.urgent
-                and run.budget <= 0
-                and all(a.kind == "send_tip" for a in rule.actions)
-            ):
+            elif not rule.urgent and run.budget <= 0 and rule.tips_only:
                 run.skip(rule, f"budget: max_tips_per_day ({limit}) reached", entries)
             else:
-                self._fire(rule, entries, run)
+                self._fire(rule, entries or tuple(rule.when.trace(env)), run)
         self._settle_target(decision, env, state)
         return decision
 

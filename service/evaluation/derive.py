@@ -1,15 +1,15 @@
 """Facts of one patient from the rows `service.evaluation.facts` loaded (plain Python).
 
 The definitions are those of `rules.facts`, in the patient's local calendar; the property test
-holds the result to `rules.reference.compute_facts`.
+holds the result to `rules.reference.compute_facts`. Everything that depends only on the zone
+(today, window bounds, the end of each local day) lives in a `Calendar` shared by every patient
+of that zone, so the per-patient work is list and dict arithmetic.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from dataclasses import dataclass, field
-from statistics import mean
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,10 @@ from rules import EvaluationState
 
 STEP_DAYS = 14
 STREAK_MAX = 366
+_TICK = dt.timedelta(microseconds=1)
+WEEK = dt.timedelta(hours=168)
+_72H = dt.timedelta(hours=72)
+_DAY = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -34,147 +38,195 @@ class PatientContext:
     ruleset_id: int | None = None
 
 
-@dataclass
-class LoadedPatient:
-    """One patient's local calendar at `now` and what the queries bring back."""
-
-    ctx: PatientContext
-    zone: ZoneInfo
-    today: dt.date
-    local_now: dt.datetime
-    event_lo: dt.datetime  # start of today-6, UTC: the 7-day event window
-    day_lo: dt.datetime  # start of today, UTC
-    steps: dict[dt.date, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
-    plan: list[tuple[dt.datetime, int]] = field(default_factory=list)
-    pain: list[tuple[dt.datetime, int, list[str]]] = field(default_factory=list)
-    walks: list[tuple[dt.datetime, float]] = field(default_factory=list)
-    exercise: list[tuple[str, dt.datetime]] = field(default_factory=list)
-    last_strength: dt.datetime | None = None
-    tips_today: int = 0
-    held_until: dt.datetime | None = None
-    shoes_m: float = 0.0
-    firings: list[tuple[str, dt.datetime, int | None]] = field(default_factory=list)
-    met: dict[dt.date, bool] = field(default_factory=dict)
-
-
 def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
     """The UTC instant a local calendar day starts."""
     return dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
 
 
-_TICK = dt.timedelta(microseconds=1)
-WEEK = dt.timedelta(hours=168)
-_72H = dt.timedelta(hours=72)
+class Calendar:
+    """One zone's local calendar at `now`: today, the window bounds, each day's last instant."""
+
+    __slots__ = ("_ends", "day_lo", "event_lo", "local_now", "now", "offsets", "today", "zone")
+
+    def __init__(self, timezone: str, now: dt.datetime) -> None:
+        self.zone = ZoneInfo(timezone)
+        self.now = now
+        self.local_now = now.astimezone(self.zone)
+        self.today = self.local_now.date()
+        self.event_lo = local_midnight(self.today - dt.timedelta(days=6), self.zone)
+        self.day_lo = local_midnight(self.today, self.zone)
+        # date -> days before today, for the step window today-STEP_DAYS .. today
+        self.offsets = {self.today - dt.timedelta(days=k): k for k in range(STEP_DAYS + 1)}
+        self._ends: dict[int, dt.datetime] = {}
+
+    def day_end(self, back: int) -> dt.datetime:
+        """The last instant (UTC) of the local day `back` days before today."""
+        end = self._ends.get(back)
+        if end is None:
+            start_next = self.today - dt.timedelta(days=back - 1)
+            end = self._ends[back] = local_midnight(start_next, self.zone) - _TICK
+        return end
+
+    def local_date(self, moment: dt.datetime) -> dt.date:
+        """The local calendar date of an instant."""
+        return moment.astimezone(self.zone).date()
 
 
-def _effective(rows: list[tuple[str, int]] | None, primary: str | None) -> int | None:
-    if not rows:
+class LoadedPatient:
+    """One patient's calendar and what the queries brought back."""
+
+    __slots__ = (
+        "_met",
+        "cal",
+        "ctx",
+        "exercise",
+        "firings",
+        "held_until",
+        "last_strength",
+        "older",
+        "pain",
+        "plan",
+        "shoes_m",
+        "steps",
+        "tips_today",
+        "walks",
+    )
+
+    def __init__(self, ctx: PatientContext, cal: Calendar) -> None:
+        self.ctx = ctx
+        self.cal = cal
+        self.steps: list[int | None] = [None] * (STEP_DAYS + 1)  # effective steps of today-k
+        self.older: dict[int, int] = {}  # days before the window (long streaks only)
+        self.plan: list[tuple[dt.datetime, int]] = []  # sorted by effective time, then id
+        self.held_until: dt.datetime | None = None
+        self.pain: list[tuple[dt.datetime, int, Any]] = []  # sorted; flags: list or None
+        self.walks: list[float] = []  # minutes of sessions in the event window, by start
+        self.exercise: list[str] = []  # kinds of sessions in the event window
+        self.last_strength: dt.datetime | None = None
+        self.tips_today = 0
+        self.shoes_m = 0.0
+        self.firings: list[tuple[str, dt.datetime, int | None]] = []
+        self._met: list[bool] | None = None
+
+    def target_at_end_of(self, back: int) -> int | None:
+        """The target in force at the end of the local day `back` days before today."""
+        plan = self.plan
+        if not plan:
+            return None
+        end = self.cal.day_end(back)
+        for effective, target in reversed(plan):
+            if effective <= end:
+                return target
         return None
-    for source, steps in rows:
-        if source == primary:
-            return steps
-    return max(rows, key=lambda row: (row[1], row[0]))[1]
+
+    def met_window(self) -> list[bool]:
+        """Whether each complete day of the window (today-1 .. today-14) met its target."""
+        if self._met is None:
+            steps, plan = self.steps, self.plan
+            if plan and plan[-1][0] <= self.cal.day_end(STEP_DAYS):
+                # The latest change precedes the whole window: one target for every day.
+                target = plan[-1][1]
+                self._met = [s is not None and s >= target for s in steps[1:]]
+            else:
+                self._met = [
+                    steps[k] is not None
+                    and (t := self.target_at_end_of(k)) is not None
+                    and steps[k] >= t  # type: ignore[operator]
+                    for k in range(1, STEP_DAYS + 1)
+                ]
+        return self._met
+
+    def streak(self, limit: int = STREAK_MAX) -> int:
+        """Consecutive met days ending yesterday (older days count once loaded)."""
+        streak = 0
+        for met in self.met_window():
+            if not met or streak >= limit:
+                return streak
+            streak += 1
+        back = STEP_DAYS + 1
+        while streak < limit:
+            value = self.older.get(back)
+            target = self.target_at_end_of(back) if value is not None else None
+            if value is None or target is None or value < target:
+                break
+            streak += 1
+            back += 1
+        return streak
 
 
-def _target_at(plan: list[tuple[dt.datetime, int]], moment: dt.datetime) -> int | None:
-    """The target of the latest change effective at or before `moment` (plan is sorted)."""
-    found = None
-    for effective, target in plan:
-        if effective > moment:
-            break
-        found = target
-    return found
-
-
-def _steps(p: LoadedPatient, day: dt.date) -> int | None:
-    return _effective(p.steps.get(day), p.ctx.primary_source)
-
-
-def _met(p: LoadedPatient, day: dt.date) -> bool:
-    """The day has data and reached the target in force at the end of that local day."""
-    known = p.met.get(day)
-    if known is None:
-        value = _steps(p, day)
-        known = False
-        if value is not None:
-            end = local_midnight(day + dt.timedelta(days=1), p.zone) - _TICK
-            target = _target_at(p.plan, end)
-            known = target is not None and value >= target
-        p.met[day] = known
-    return known
-
-
-def streak_of(p: LoadedPatient, limit: int) -> int:
-    streak = 0
-    while streak < limit and _met(p, p.today - dt.timedelta(days=streak + 1)):
-        streak += 1
-    return streak
+def _avg(values: list[int]) -> float | None:
+    # int / int is correctly rounded, as statistics.mean is for integers.
+    return round(sum(values) / len(values), 1) if values else None
 
 
 def patient_facts(p: LoadedPatient, now: dt.datetime) -> tuple[dict[str, object], EvaluationState]:
-    ctx, today, zone = p.ctx, p.today, p.zone
-
-    def steps(day: dt.date) -> int | None:
-        return _steps(p, day)
-
-    def met(day: dt.date) -> bool:
-        return _met(p, day)
-
-    days = [today - dt.timedelta(days=n) for n in range(1, STEP_DAYS + 1)]
-    last7 = [s for s in (steps(d) for d in days[:7]) if s is not None]
-    prev7 = [s for s in (steps(d) for d in days[7:]) if s is not None]
-    streak = streak_of(p, STREAK_MAX)
+    """The facts and rule state of one loaded patient at `now`."""
+    ctx, cal = p.ctx, p.cal
+    today = cal.today
+    steps = p.steps
+    last7 = [s for s in steps[1:8] if s is not None]
+    prev7 = [s for s in steps[8:] if s is not None]
+    met = p.met_window()
     reports = p.pain
     latest = reports[-1] if reports else None
-    recent = [r for r in reports if r[0] >= p.event_lo]
+    event_lo = cal.event_lo
+    recent = [r[1] for r in reports if r[0] >= event_lo]
     change = None
-    if latest is not None:
-        before = [r[1] for r in reports if latest[0] - WEEK <= r[0] < latest[0]]
-        change = round(latest[1] - mean(before), 1) if before else None
     flags: set[str] = set()
-    for at, _score, red in reports:
-        if at > now - _72H:
-            flags.update(red)
+    if latest is not None:
+        since = latest[0] - WEEK
+        before = [r[1] for r in reports if since <= r[0] < latest[0]]
+        change = round(latest[1] - sum(before) / len(before), 1) if before else None
+        flagged_after = now - _72H
+        for at, _score, red in reports:
+            if red and at > flagged_after:
+                flags.update(red)
     current = p.plan[-1] if p.plan else None
-    enrolled = (today - ctx.enrolled_at.astimezone(zone).date()).days
+    enrolled = (today - cal.local_date(ctx.enrolled_at)).days
     facts: dict[str, object] = {
-        "steps.today": steps(today),
-        "steps.yesterday": steps(days[0]),
-        "steps.avg_7d": round(mean(last7), 1) if last7 else None,
-        "steps.avg_prev_7d": round(mean(prev7), 1) if prev7 else None,
+        "steps.today": steps[0],
+        "steps.yesterday": steps[1],
+        "steps.avg_7d": _avg(last7),
+        "steps.avg_prev_7d": _avg(prev7),
         "steps.days_with_data_7d": len(last7),
-        "steps.days_met_target_7d": sum(1 for d in days[:7] if met(d)),
-        "steps.days_met_target_14d": sum(1 for d in days if met(d)),
-        "steps.streak": streak,
-        "walk.minutes_7d": round(sum(minutes for _at, minutes in p.walks), 1),
+        "steps.days_met_target_7d": sum(met[:7]),
+        "steps.days_met_target_14d": sum(met),
+        "steps.streak": p.streak(),
+        "walk.minutes_7d": round(sum(p.walks), 1),
         "walk.sessions_7d": len(p.walks),
         "shoes.km": round(p.shoes_m / 1000, 1) if ctx.shoes_changed_on is not None else None,
         "pain.latest": latest[1] if latest else None,
         "pain.hours_since": round((now - latest[0]).total_seconds() / 3600, 1) if latest else None,
-        "pain.avg_7d": round(mean(r[1] for r in recent), 1) if recent else None,
-        "pain.max_7d": max(r[1] for r in recent) if recent else None,
+        "pain.avg_7d": _avg(recent),
+        "pain.max_7d": max(recent) if recent else None,
         "pain.reports_7d": len(recent),
         "pain.change": change,
         "pain.red_flags": frozenset(flags),
         "pain.red_flag": bool(flags),
-        "strength.sessions_7d": sum(1 for kind, _at in p.exercise if kind == "strength"),
-        "strength.days_since": (today - p.last_strength.astimezone(zone).date()).days
+        "strength.sessions_7d": p.exercise.count("strength"),
+        "strength.days_since": (today - cal.local_date(p.last_strength)).days
         if p.last_strength
         else None,
-        "stretch.sessions_7d": sum(1 for kind, _at in p.exercise if kind == "stretch"),
+        "stretch.sessions_7d": p.exercise.count("stretch"),
         "plan.target": current[1] if current else None,
-        "plan.days_since_change": (today - current[0].astimezone(zone).date()).days
-        if current
-        else None,
+        "plan.days_since_change": (today - cal.local_date(current[0])).days if current else None,
         "plan.progression_held": p.held_until is not None and now < p.held_until,
         "plan.week": enrolled // 7 + 1,
         "patient.conditions": ctx.conditions,
         "patient.days_enrolled": enrolled,
         "tips.sent_today": p.tips_today,
-        "time.hour": p.local_now.hour,
-        "time.weekday": p.local_now.isoweekday(),
+        "time.hour": cal.local_now.hour,
+        "time.weekday": cal.local_now.isoweekday(),
     }
     return facts, _state(p, now)
+
+
+def _target_at(plan: list[tuple[dt.datetime, int]], moment: dt.datetime) -> int | None:
+    """The target of the latest change effective at or before `moment` (plan is sorted)."""
+    for effective, target in reversed(plan):
+        if effective <= moment:
+            return target
+    return None
 
 
 def _state(p: LoadedPatient, now: dt.datetime) -> EvaluationState:
@@ -191,13 +243,5 @@ def _state(p: LoadedPatient, now: dt.datetime) -> EvaluationState:
         last_variant=last_variant,
         tips_sent_today=p.tips_today,
         max_tips_per_day=p.ctx.max_tips_per_day,
-        target_7d_ago=_target_at(p.plan, now - dt.timedelta(days=7)),
+        target_7d_ago=_target_at(p.plan, now - dt.timedelta(days=7)) if p.plan else None,
     )
-
-
-def facts_json(facts: dict[str, object]) -> dict[str, Any]:
-    """Facts as JSON (sets become sorted lists)."""
-    return {
-        name: sorted(value) if isinstance(value, (set, frozenset)) else value
-        for name, value in sorted(facts.items())
-    }

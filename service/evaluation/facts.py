@@ -2,9 +2,11 @@
 
 The definitions are those of `rules.facts`; `rules.reference.compute_facts` is the oracle and
 a property test holds this module to it on SQLite and PostgreSQL. Local calendars are handled
-in Python: each patient's day and window bounds are computed from their zone, then a handful of
-range queries fetch the whole batch (`patient_id IN (...)` over the widest bounds, each row
-then filtered to its own patient's window). Nothing here runs a query per patient.
+in Python, once per time zone (`derive.Calendar`): each patient's day and window bounds come
+from their zone, then a handful of range queries fetch the whole batch (`patient_id = ANY(ids)`
+on PostgreSQL, `IN (...)` chunks on SQLite, over the widest bounds, each row then filtered to
+its own patient's window). Days are reduced in SQL to one effective value per (patient, day).
+Nothing here runs a query per patient.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from zoneinfo import ZoneInfo
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, any_, case, func, literal, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from rules import EvaluationState
@@ -23,11 +26,11 @@ from service.evaluation.derive import (
     STEP_DAYS,
     STREAK_MAX,
     WEEK,
+    Calendar,
     LoadedPatient,
     PatientContext,
     local_midnight,
     patient_facts,
-    streak_of,
 )
 from service.evaluation.models import RuleFiring
 from service.patients.models import PatientProfile
@@ -38,15 +41,25 @@ from service.tips.models import Tip
 # Pain reports fetched in bulk: enough for the 7-day window, the 72 h red-flag window and the
 # 168 h before a latest report that is itself inside the window.
 PAIN_FETCH = dt.timedelta(days=16)
-CHUNK = 900  # ids per IN (...) list, well under SQLite's bound-parameter limit
+CHUNK = 900  # SQLite: ids per IN (...) list, well under its bound-parameter limit
 BUCKET = dt.timedelta(days=31)
 
-__all__ = ["PatientContext", "compute", "load_contexts", "local_midnight"]
+__all__ = ["PatientContext", "among", "chunks", "compute", "load_contexts", "local_midnight"]
 
 
-def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield list(ids[start : start + CHUNK])
+def chunks(session: Session, ids: Sequence[int]) -> Iterable[list[int]]:
+    """The ids in lists one query can take (all at once on PostgreSQL: an array parameter)."""
+    size = (len(ids) or 1) if session.get_bind().dialect.name == "postgresql" else CHUNK
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
+
+
+def among(session: Session, column: Any, ids: list[int]) -> Any:
+    """`column IN ids`: one array parameter on PostgreSQL, so the statement text never varies
+    with the batch (the driver parses and the server plans it once)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(ids, postgresql.ARRAY(BigInteger)))
+    return column.in_(ids)
 
 
 def load_contexts(session: Session, patient_ids: Iterable[int]) -> dict[int, PatientContext]:
@@ -63,8 +76,9 @@ def load_contexts(session: Session, patient_ids: Iterable[int]) -> dict[int, Pat
         PatientProfile.clinic_id,
         PatientProfile.ruleset_id,
     )
-    for chunk in _chunks(sorted(set(patient_ids))):
-        for row in session.execute(select(*cols).where(PatientProfile.user_id.in_(chunk))):
+    for chunk in chunks(session, sorted(set(patient_ids))):
+        rows = session.execute(select(*cols).where(among(session, PatientProfile.user_id, chunk)))
+        for row in rows:
             out[row[0]] = PatientContext(row[0], row[1], row[2], frozenset(row[3] or ()), *row[4:])
     return out
 
@@ -76,19 +90,13 @@ def compute(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     session.flush()  # the caller's pending reports count
+    calendars: dict[str, Calendar] = {}
     patients: dict[int, LoadedPatient] = {}
     for ctx in contexts:
-        zone = ZoneInfo(ctx.timezone)
-        local_now = now.astimezone(zone)
-        today = local_now.date()
-        patients[ctx.patient_id] = LoadedPatient(
-            ctx,
-            zone,
-            today,
-            local_now,
-            local_midnight(today - dt.timedelta(days=6), zone),
-            local_midnight(today, zone),
-        )
+        cal = calendars.get(ctx.timezone)
+        if cal is None:
+            cal = calendars[ctx.timezone] = Calendar(ctx.timezone, now)
+        patients[ctx.patient_id] = LoadedPatient(ctx, cal)
     if not patients:
         return {}
     ids = sorted(patients)
@@ -101,50 +109,56 @@ def compute(
     return {pid: patient_facts(p, now) for pid, p in patients.items()}
 
 
-def _load_steps(session: Session, patients: dict[int, LoadedPatient], ids: list[int]) -> None:
-    lo = min(p.today for p in patients.values()) - dt.timedelta(days=STEP_DAYS)
-    hi = max(p.today for p in patients.values())
-    _fetch_days(session, patients, ids, lo, hi, back=(0, STEP_DAYS))
-
-
-def _fetch_days(
-    session: Session,
-    patients: dict[int, LoadedPatient],
-    ids: list[int],
-    lo: dt.date,
-    hi: dt.date,
-    *,
-    back: tuple[int, int],
-) -> None:
-    """Add the rows of days today-back[1] .. today-back[0] of each patient (bulk range query)."""
-    cols = (DailyActivity.patient_id, DailyActivity.date, DailyActivity.source, DailyActivity.steps)
-    for chunk in _chunks(ids):
-        rows = session.execute(
-            select(*cols).where(
-                DailyActivity.patient_id.in_(chunk), DailyActivity.date.between(lo, hi)
+def _effective_days(
+    session: Session, ids: list[int], lo: dt.date, hi: dt.date
+) -> Iterable[tuple[int, dt.date, int]]:
+    """(patient, day, effective steps) for days lo..hi: the primary source's row, else the
+    largest value (sources are never summed)."""
+    primary = case((DailyActivity.source == PatientProfile.primary_source, DailyActivity.steps))
+    for chunk in chunks(session, ids):
+        yield from session.execute(
+            select(
+                DailyActivity.patient_id,
+                DailyActivity.date,
+                func.coalesce(func.max(primary), func.max(DailyActivity.steps)),
             )
+            .join(PatientProfile, PatientProfile.user_id == DailyActivity.patient_id)
+            .where(
+                among(session, DailyActivity.patient_id, chunk),
+                DailyActivity.date.between(lo, hi),
+            )
+            .group_by(DailyActivity.patient_id, DailyActivity.date)
         )
-        for pid, day, source, steps in rows:
-            patient = patients[pid]
-            if back[0] <= (patient.today - day).days <= back[1]:
-                patient.steps[day].append((source, steps))
+
+
+def _load_steps(session: Session, patients: dict[int, LoadedPatient], ids: list[int]) -> None:
+    lo = min(p.cal.today for p in patients.values()) - dt.timedelta(days=STEP_DAYS)
+    hi = max(p.cal.today for p in patients.values())
+    for pid, day, steps in _effective_days(session, ids, lo, hi):
+        patient = patients[pid]
+        back = patient.cal.offsets.get(day)
+        if back is not None:
+            patient.steps[back] = steps
 
 
 def _load_plan(
     session: Session, patients: dict[int, LoadedPatient], ids: list[int], now: dt.datetime
 ) -> None:
-    for chunk in _chunks(ids):
+    for chunk in chunks(session, ids):
         rows = session.execute(
             select(PlanChange.patient_id, PlanChange.effective_at, PlanChange.target)
-            .where(PlanChange.patient_id.in_(chunk), PlanChange.effective_at <= now)
+            .where(among(session, PlanChange.patient_id, chunk), PlanChange.effective_at <= now)
             .order_by(PlanChange.patient_id, PlanChange.effective_at, PlanChange.id)
         )
         for pid, effective, target in rows:
             patients[pid].plan.append((effective, target))
-        for pid, held in session.execute(
-            select(Plan.patient_id, Plan.progression_held_until).where(Plan.patient_id.in_(chunk))
-        ):
-            patients[pid].held_until = held
+        held = session.execute(
+            select(Plan.patient_id, Plan.progression_held_until).where(
+                among(session, Plan.patient_id, chunk), Plan.progression_held_until.is_not(None)
+            )
+        )
+        for pid, until in held:
+            patients[pid].held_until = until
 
 
 def _load_pain(
@@ -153,28 +167,31 @@ def _load_pain(
     lo = now - PAIN_FETCH
     cols = (PainReport.patient_id, PainReport.recorded_at, PainReport.score, PainReport.red_flags)
     order = (PainReport.patient_id, PainReport.recorded_at, PainReport.id)
-    for chunk in _chunks(ids):
+    for chunk in chunks(session, ids):
         rows = session.execute(
             select(*cols)
-            .where(PainReport.patient_id.in_(chunk), PainReport.recorded_at.between(lo, now))
+            .where(
+                among(session, PainReport.patient_id, chunk),
+                PainReport.recorded_at.between(lo, now),
+            )
             .order_by(*order)
         )
         for pid, at, score, flags in rows:
-            patients[pid].pain.append((at, score, list(flags or ())))
+            patients[pid].pain.append((at, score, flags))
     # Patients whose latest report is older than the bulk window, or whose latest report's
     # preceding 168 h reach before it, get their own bounds in one OR-ed query per chunk.
     stale = [pid for pid in ids if not patients[pid].pain]
     latest: dict[int, dt.datetime] = {}
-    for chunk in _chunks(stale):
+    for chunk in chunks(session, stale):
         maxima = session.execute(
             select(PainReport.patient_id, func.max(PainReport.recorded_at))
-            .where(PainReport.patient_id.in_(chunk), PainReport.recorded_at <= now)
+            .where(among(session, PainReport.patient_id, chunk), PainReport.recorded_at <= now)
             .group_by(PainReport.patient_id)
         )
         latest.update((pid, at) for pid, at in maxima)
     for pid in ids:
         reports = patients[pid].pain
-        if reports and reports[-1][0] - dt.timedelta(hours=168) < lo:
+        if reports and reports[-1][0] - WEEK < lo:
             latest[pid] = reports[-1][0]
     # Sorted by latest report, in buckets spanning at most a month, so each bucket is one
     # range query that cannot reach back years for everybody.
@@ -203,13 +220,16 @@ def _load_older_pain(
         select(
             PainReport.patient_id, PainReport.recorded_at, PainReport.score, PainReport.red_flags
         )
-        .where(PainReport.patient_id.in_(list(wanted)), PainReport.recorded_at.between(first, last))
+        .where(
+            among(session, PainReport.patient_id, list(wanted)),
+            PainReport.recorded_at.between(first, last),
+        )
         .order_by(PainReport.patient_id, PainReport.recorded_at, PainReport.id)
     )
-    found: dict[int, list[tuple[dt.datetime, int, list[str]]]] = defaultdict(list)
+    found: dict[int, list[tuple[dt.datetime, int, Any]]] = defaultdict(list)
     for pid, at, score, flags in rows:
         if wanted[pid] - WEEK <= at <= wanted[pid]:
-            found[pid].append((at, score, list(flags or ())))
+            found[pid].append((at, score, flags))
     for pid, older in found.items():
         # Rows at or after the bulk window's start came with the bulk query already.
         bulk = patients[pid].pain
@@ -219,31 +239,37 @@ def _load_older_pain(
 def _load_events(
     session: Session, patients: dict[int, LoadedPatient], ids: list[int], now: dt.datetime
 ) -> None:
-    lo = min(p.event_lo for p in patients.values())
-    for chunk in _chunks(ids):
+    lo = min(p.cal.event_lo for p in patients.values())
+    day_lo = min(p.cal.day_lo for p in patients.values())
+    for chunk in chunks(session, ids):
         walks = session.execute(
             select(WalkingSession.patient_id, WalkingSession.start, WalkingSession.end)
-            .where(WalkingSession.patient_id.in_(chunk), WalkingSession.start.between(lo, now))
+            .where(
+                among(session, WalkingSession.patient_id, chunk),
+                WalkingSession.start.between(lo, now),
+            )
             .order_by(WalkingSession.patient_id, WalkingSession.start, WalkingSession.id)
         )
         for pid, start, end in walks:
-            if start >= patients[pid].event_lo:
-                patients[pid].walks.append((start, (end - start).total_seconds() / 60))
+            patient = patients[pid]
+            if start >= patient.cal.event_lo:
+                patient.walks.append((end - start).total_seconds() / 60)
         exercise = session.execute(
             select(
                 ExerciseSession.patient_id, ExerciseSession.kind, ExerciseSession.performed_at
             ).where(
-                ExerciseSession.patient_id.in_(chunk),
+                among(session, ExerciseSession.patient_id, chunk),
                 ExerciseSession.performed_at.between(lo, now),
             )
         )
         for pid, kind, at in exercise:
-            if at >= patients[pid].event_lo:
-                patients[pid].exercise.append((kind, at))
+            patient = patients[pid]
+            if at >= patient.cal.event_lo:
+                patient.exercise.append(kind)
         strength = session.execute(
             select(ExerciseSession.patient_id, func.max(ExerciseSession.performed_at))
             .where(
-                ExerciseSession.patient_id.in_(chunk),
+                among(session, ExerciseSession.patient_id, chunk),
                 ExerciseSession.kind == "strength",
                 ExerciseSession.performed_at <= now,
             )
@@ -251,19 +277,19 @@ def _load_events(
         )
         for pid, at in strength:
             patients[pid].last_strength = at
-        day_lo = min(patients[pid].day_lo for pid in chunk)
         tips = session.execute(
             select(Tip.patient_id, Tip.created_at).where(
-                Tip.patient_id.in_(chunk), Tip.created_at.between(day_lo, now)
+                among(session, Tip.patient_id, chunk), Tip.created_at.between(day_lo, now)
             )
         )
         for pid, at in tips:
-            if at >= patients[pid].day_lo:
-                patients[pid].tips_today += 1
+            patient = patients[pid]
+            if at >= patient.cal.day_lo:
+                patient.tips_today += 1
         firings = session.execute(
             select(
                 RuleFiring.patient_id, RuleFiring.key, RuleFiring.last_at, RuleFiring.last_variant
-            ).where(RuleFiring.patient_id.in_(chunk))
+            ).where(among(session, RuleFiring.patient_id, chunk))
         )
         for pid, key, at, variant in firings:
             patients[pid].firings.append((key, at, variant))
@@ -274,11 +300,11 @@ def _load_shoes(session: Session, patients: dict[int, LoadedPatient]) -> None:
     wanted = [p for p in patients.values() if p.ctx.shoes_changed_on is not None]
     by_today: dict[dt.date, list[int]] = defaultdict(list)
     for patient in wanted:
-        by_today[patient.today].append(patient.ctx.patient_id)
+        by_today[patient.cal.today].append(patient.ctx.patient_id)
     # Sources are compared byte-wise on both backends, as Python compares them.
     collation = "C" if session.get_bind().dialect.name == "postgresql" else "BINARY"
     for today, group in by_today.items():
-        for chunk in _chunks(group):
+        for chunk in chunks(session, group):
             is_primary = DailyActivity.source == PatientProfile.primary_source
             rank = (
                 func.row_number()
@@ -300,7 +326,7 @@ def _load_shoes(session: Session, patients: dict[int, LoadedPatient]) -> None:
                 )
                 .join(PatientProfile, PatientProfile.user_id == DailyActivity.patient_id)
                 .where(
-                    DailyActivity.patient_id.in_(chunk),
+                    among(session, DailyActivity.patient_id, chunk),
                     DailyActivity.date >= PatientProfile.shoes_changed_on,
                     DailyActivity.date <= today,
                 )
@@ -317,8 +343,13 @@ def _load_shoes(session: Session, patients: dict[int, LoadedPatient]) -> None:
 
 def _load_long_streaks(session: Session, patients: dict[int, LoadedPatient]) -> None:
     """Fetch up to a year of older days, in bulk, for patients who met every one of 14 days."""
-    long = {pid: p for pid, p in patients.items() if streak_of(p, STEP_DAYS) == STEP_DAYS}
-    if long:
-        lo = min(p.today for p in long.values()) - dt.timedelta(days=STREAK_MAX)
-        hi = max(p.today for p in long.values()) - dt.timedelta(days=STEP_DAYS + 1)
-        _fetch_days(session, long, sorted(long), lo, hi, back=(STEP_DAYS + 1, STREAK_MAX))
+    long = {pid: p for pid, p in patients.items() if all(p.met_window())}
+    if not long:
+        return
+    lo = min(p.cal.today for p in long.values()) - dt.timedelta(days=STREAK_MAX)
+    hi = max(p.cal.today for p in long.values()) - dt.timedelta(days=STEP_DAYS + 1)
+    for pid, day, steps in _effective_days(session, sorted(long), lo, hi):
+        patient = long[pid]
+        back = (patient.cal.today - day).days
+        if STEP_DAYS < back <= STREAK_MAX:
+            patient.older[back] = steps

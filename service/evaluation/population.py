@@ -1,19 +1,25 @@
 """Scheduled evaluation of the whole population, in batches, exactly once per decision point.
 
-Patients are due when `PatientProfile.next_decision_at` (indexed, UTC) has passed. A batch is
-claimed with ONE conditional UPDATE ... RETURNING that advances next_decision_at only where it
-is still due: two scheduler processes never get the same patient (on PostgreSQL the inner
-SELECT also skips rows another worker has locked; on SQLite writers are serialised and the
-UPDATE is the transaction's first statement, so it sees the other's commit). Claim, facts,
-decisions, writes and the real next decision time all commit together: a crash rolls the claim
-back with the rest. The Evaluation's unique decision key is the second line of defence.
+Patients are due when `PatientProfile.next_decision_at` (indexed, UTC) has passed. Two
+scheduler processes never get the same patient. On PostgreSQL a batch is claimed with
+SELECT ... FOR UPDATE SKIP LOCKED: the rows stay locked until the batch commits its real next
+decision times, another worker skips them meanwhile, and one that reads them after the commit
+re-checks `next_decision_at` on the new row version and finds them no longer due (one write per
+profile instead of two). On SQLite, whose writers are serialised, the claim is ONE conditional
+UPDATE ... RETURNING that advances next_decision_at only where it is still due, as the
+transaction's first statement, so it sees the other's commit. Claim, facts, decisions, writes
+and the real next decision time all commit together: a crash rolls the claim back with the
+rest. The Evaluation's unique decision key is the second line of defence.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
@@ -21,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from service.db import utcnow
 from service.evaluation import service
-from service.evaluation.facts import load_contexts
+from service.evaluation.facts import among, load_contexts
 from service.evaluation.models import Evaluation
 from service.evaluation.schedule import latest_decision_key, next_decision
 from service.extensions import db
@@ -53,7 +59,8 @@ def claim_due(session: Session, now: dt.datetime, limit: int) -> list[int]:
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+        # Locked until commit; evaluate_batch writes the real next time (see module doc).
+        return sorted(session.scalars(due.with_for_update(skip_locked=True)))
     stmt = (
         update(PatientProfile)
         .where(PatientProfile.user_id.in_(due.scalar_subquery()))
@@ -71,19 +78,35 @@ def evaluate_batch(session: Session, patient_ids: list[int], now: dt.datetime) -
     compiled = resolve(session, service.assignments(contexts.values()))
     keys: dict[int, str] = {}
     schedule: dict[dt.datetime, list[int]] = defaultdict(list)
+    # Patients sharing a zone and decision times share their point and the next one.
+    points: dict[tuple[str, tuple[dt.time, ...]], tuple[str, dt.datetime]] = {}
     for pid, ctx in contexts.items():
         times = compiled[pid].ruleset.settings.decision_times
-        keys[pid] = latest_decision_key(ctx.timezone, times, now)
-        schedule[next_decision(ctx.timezone, times, now)].append(pid)
+        point = points.get((ctx.timezone, times))
+        if point is None:
+            point = (
+                latest_decision_key(ctx.timezone, times, now),
+                next_decision(ctx.timezone, times, now),
+            )
+            points[ctx.timezone, times] = point
+        keys[pid] = point[0]
+        schedule[point[1]].append(pid)
     outcomes = service.evaluate(
-        session, list(contexts), "schedule", now, keys, contexts=contexts, compiled=compiled
+        session,
+        list(contexts),
+        "schedule",
+        now,
+        keys,
+        contexts=contexts,
+        compiled=compiled,
+        tip_rows=False,
     )
-    # Patients sharing a zone share their next decision instant: one UPDATE per instant.
+    # One UPDATE per next decision instant.
     for moment, ids in schedule.items():
         session.execute(
             update(PatientProfile)
-            .where(PatientProfile.user_id.in_(ids))
-            .values(next_decision_at=moment)
+            .where(among(session, PatientProfile.user_id, ids))
+            .values(next_decision_at=moment, last_decision_at=now)
             .execution_options(synchronize_session=False)
         )
     result = DueResult(batches=1)
@@ -92,7 +115,7 @@ def evaluate_batch(session: Session, patient_ids: list[int], now: dt.datetime) -
             result.duplicates += 1
         else:
             result.evaluated += 1
-            result.tips += len(outcome.tips)
+            result.tips += outcome.tip_count
             result.alerts += outcome.alerts
     return result
 
@@ -131,6 +154,30 @@ def evaluate_due(
     now = now or utcnow()
     schedule_unscheduled(now)
     total = DueResult()
+    with fewer_collections():
+        _run_batches(now, batch_size, max_batches, total)
+    return total
+
+
+@contextmanager
+def fewer_collections(young: int = 20_000) -> Iterator[None]:
+    """Run the block with the young-generation GC threshold raised to `young` allocations.
+
+    A batch keeps some 10^5 objects alive until it commits (facts, decisions, rows); with the
+    default threshold of 700 the collector keeps promoting and rescanning them, which measured
+    a fifth of the job's time. Nothing here makes reference cycles that need prompt collection.
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], young), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
+def _run_batches(
+    now: dt.datetime, batch_size: int, max_batches: int | None, total: DueResult
+) -> None:
     while max_batches is None or total.batches < max_batches:
         with db.transaction() as session:
             claimed = claim_due(session, now, batch_size)
@@ -142,7 +189,6 @@ def evaluate_due(
         total.duplicates += result.duplicates
         total.tips += result.tips
         total.alerts += result.alerts
-    return total
 
 
 def purge_old_evaluations(now: dt.datetime | None = None, keep: dt.timedelta = RETENTION) -> int:

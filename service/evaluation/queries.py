@@ -1,4 +1,8 @@
-"""Read side of evaluations: a patient's history for their clinician."""
+"""Read side of evaluations: a patient's history for their clinician, with full traces.
+
+Evaluations are stored without per-condition traces (see `service.evaluation.record`); this
+view re-derives them from the stored facts, state and rule-set version.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from service.auth import Principal, patient_in_scope
 from service.evaluation.models import Evaluation
+from service.evaluation.record import rederive
+from service.rulesets.compiled import compiled_versions
 
 
 def list_evaluations(
@@ -20,43 +26,45 @@ def list_evaluations(
     if before is not None:
         query = query.where(Evaluation.id < before)
     rows = list(session.scalars(query.order_by(Evaluation.id.desc()).limit(limit + 1)))
-    items = [
-        {
-            "id": e.id,
-            "trigger": e.trigger,
-            "decision_key": e.decision_key,
-            "ruleset_version_id": e.ruleset_version_id,
-            "evaluated_at": e.evaluated_at,
-            "facts": e.facts,
-            "fired": e.decision.get("fired", []),
-            "suppressed": e.decision.get("suppressed", {}),
-            "traces": e.decision.get("traces", []),
-            "actions": e.actions,
-            "explain": explain(e.decision),
-        }
-        for e in rows[:limit]
-    ]
+    page = rows[:limit]
+    rulesets = compiled_versions(session, {e.ruleset_version_id for e in page})
+    items = [_item(e, rulesets.get(e.ruleset_version_id)) for e in page]
     return {"items": items, "next_before": rows[limit - 1].id if len(rows) > limit else None}
 
 
-def explain(decision: dict[str, Any]) -> str:
-    """Readable account of a stored decision: each rule, fired or why not, its conditions."""
-    lines = []
-    for trace in decision.get("traces", []):
-        status = "FIRED" if trace.get("fired") else f"not fired ({trace.get('reason')})"
-        lines.append(f"- {trace.get('rule_id')}: {status}")
-        for entry in trace.get("conditions", []):
-            result = str(entry.get("result")).lower()
-            lines.append(f"    {entry.get('expr')}  ->  {entry.get('values')}  ->  {result}")
-    for tip in decision.get("tips", []):
-        lines.append(f"tip {tip.get('tip_id')} (rule {tip.get('rule_id')}): {tip.get('why')}")
-    if decision.get("target") is not None:
-        lines.append(f"target: {decision['target']} (asked by {decision.get('target_rule')})")
-    lines += [f"    {note}" for note in decision.get("target_notes", [])]
-    if decision.get("hold_days"):
-        lines.append(f"progression held for {decision['hold_days']} days")
+def _item(evaluation: Evaluation, ruleset: Any) -> dict[str, Any]:
+    record = evaluation.decision
+    decision = (
+        rederive(ruleset, evaluation.facts, record, evaluation.trigger, evaluation.evaluated_at)
+        if ruleset is not None
+        else None
+    )
+    return {
+        "id": evaluation.id,
+        "trigger": evaluation.trigger,
+        "decision_key": evaluation.decision_key,
+        "ruleset_version_id": evaluation.ruleset_version_id,
+        "evaluated_at": evaluation.evaluated_at,
+        "facts": evaluation.facts,
+        "fired": record.get("fired", []),
+        "suppressed": record.get("suppressed", {}),
+        "traces": [t.as_dict() for t in decision.traces.values()] if decision else [],
+        "actions": evaluation.actions,
+        "explain": decision.explain() if decision else explain(record),
+    }
+
+
+def explain(record: dict[str, Any]) -> str:
+    """Readable account of a stored record alone: each rule, fired or why not."""
+    lines = [f"- {rule_id}: FIRED" for rule_id in record.get("fired", [])]
     lines += [
-        f"alert ({alert.get('severity')}) from {alert.get('rule_id')}: {alert.get('message')}"
-        for alert in decision.get("alerts", [])
+        f"- {rule_id}: not fired ({reason})"
+        for rule_id, reason in record.get("suppressed", {}).items()
     ]
+    if record.get("target") is not None:
+        lines.append(f"target: {record['target']} (asked by {record.get('target_rule')})")
+    lines += [f"    {note}" for note in record.get("target_notes", [])]
+    if record.get("hold_days"):
+        lines.append(f"progression held for {record['hold_days']} days")
+    lines.append("(condition values unavailable: the rule set version no longer reproduces it)")
     return "\n".join(lines)

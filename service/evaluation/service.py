@@ -2,10 +2,12 @@
 
 `evaluate(session, patient_ids, trigger, now)` works on a batch in the caller's transaction:
 facts for the whole batch in a handful of queries, each rule set compiled once, then every
-action written in bulk: the Evaluation record (facts, decision with traces, actions applied),
-tips (handed to the push outbox right after they are flushed), plan target changes with a
-PlanChange whose reason is the rule id, progression holds, clinician alerts and the RuleFiring
-rows that carry cooldowns and tip rotation into the next evaluation.
+action written in bulk (`service.evaluation.writes`: COPY on PostgreSQL): the Evaluation
+record (facts, the compact decision of `service.evaluation.record`, actions applied), tips
+(handed to the push outbox with the rule set's quiet hours as the fallback for patients without
+their own), plan target changes with a PlanChange whose reason is the rule id, progression
+holds, clinician alerts and the RuleFiring rows that carry cooldowns and tip rotation into the
+next evaluation. Rules run without traces; the record re-derives them on demand.
 
 A scheduled decision point is evaluated at most once: `decision_keys` maps patients to keys
 like `schedule:2026-11-27T08:30` and Evaluation(patient_id, decision_key) is unique, so a
@@ -21,32 +23,39 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from rules import Decision
+from rules import Decision, EvaluationState
 from service.alerts.models import ClinicianAlert
 from service.delivery import outbox
-from service.evaluation.derive import facts_json
+from service.evaluation import writes
 from service.evaluation.facts import PatientContext, compute, load_contexts
-from service.evaluation.models import Evaluation, RuleFiring
+from service.evaluation.models import Evaluation
+from service.evaluation.record import decision_record
+from service.extensions import get_settings
+from service.patients.models import Device
 from service.plans.models import Plan, PlanChange
 from service.rulesets.compiled import Assignment, CompiledVersion, resolve
-from service.sqlutil import insert_for
 from service.tips.models import Tip
 
 log = logging.getLogger(__name__)
-FIRING_CHUNK = 2000  # rows x 4 parameters stays under both backends' parameter limits
 
 
 @dataclass
 class Outcome:
-    """What one patient's evaluation produced (`duplicate`: the decision point was done)."""
+    """What one patient's evaluation produced (`duplicate`: the decision point was done).
+
+    `tips` holds the Tip rows (flushed, ids set) when the caller asked for them
+    (`evaluate(..., tip_rows=True)`); `tip_count` is how many tips were created either way.
+    """
 
     patient_id: int
     evaluation_id: int | None = None
     decision: Decision | None = None
+    state: EvaluationState | None = None
+    facts: dict[str, object] | None = None
     tips: list[Tip] = field(default_factory=list)
+    tip_count: int = 0
     alerts: int = 0
     duplicate: bool = False
 
@@ -65,8 +74,13 @@ def evaluate(
     *,
     contexts: Mapping[int, PatientContext] | None = None,
     compiled: Mapping[int, CompiledVersion] | None = None,
+    tip_rows: bool = True,
 ) -> dict[int, Outcome]:
-    """Evaluate these patients now and apply every decision (the caller commits)."""
+    """Evaluate these patients now and apply every decision (the caller commits).
+
+    `tip_rows=False` skips building Tip ORM objects for the outcomes (a population batch only
+    counts them); the tips are written either way.
+    """
     ids = sorted(set(patient_ids))
     contexts = contexts if contexts is not None else load_contexts(session, ids)
     ids = [pid for pid in ids if pid in contexts]  # patients without a profile have no plan
@@ -85,7 +99,10 @@ def evaluate(
     computed = compute(session, (contexts[pid] for pid in todo), now)
     for pid in todo:
         facts, state = computed[pid]
-        outcomes[pid].decision = compiled[pid].ruleset.evaluate(facts, trigger, state, now)
+        outcome = outcomes[pid]
+        outcome.facts, outcome.state = facts, state
+        # No traces here: the record keeps what re-derives them (service.evaluation.record).
+        outcome.decision = compiled[pid].ruleset.evaluate(facts, trigger, state, now, trace=False)
     written = _insert_evaluations(
         session, todo, outcomes, compiled, keys=keys, trigger=trigger, now=now
     )
@@ -93,15 +110,16 @@ def evaluate(
         if pid not in written:
             outcomes[pid].duplicate = True
             outcomes[pid].decision = None
-    _apply(session, [outcomes[pid] for pid in todo if pid in written], contexts, now)
+    done = [outcomes[pid] for pid in todo if pid in written]
+    _apply(session, done, contexts, compiled, now, tip_rows=tip_rows)
     return outcomes
 
 
 def _taken(session: Session, keys: Mapping[int, str], ids: list[int]) -> set[int]:
     wanted = [(pid, keys[pid]) for pid in ids if pid in keys]
     taken: set[int] = set()
-    for start in range(0, len(wanted), 400):
-        part = wanted[start : start + 400]
+    for start in range(0, len(wanted), 900):
+        part = wanted[start : start + 900]
         rows = session.execute(
             select(Evaluation.patient_id, Evaluation.decision_key).where(
                 Evaluation.patient_id.in_([pid for pid, _ in part]),
@@ -112,36 +130,51 @@ def _taken(session: Session, keys: Mapping[int, str], ids: list[int]) -> set[int
     return taken
 
 
+EVALUATION_COLUMNS = (
+    "patient_id",
+    "trigger",
+    "decision_key",
+    "ruleset_version_id",
+    "evaluated_at",
+    "facts",
+    "decision",
+    "actions",
+)
+
+
 def _evaluation_row(
     outcome: Outcome, version: CompiledVersion, key: str | None, trigger: str, now: dt.datetime
-) -> dict[str, Any]:
-    decision = outcome.decision
+) -> tuple[Any, ...]:
+    decision, state = outcome.decision, outcome.state
     assert decision is not None
-    recorded = decision.to_dict()
-    recorded.pop("facts", None)  # stored once, in Evaluation.facts
-    return {
-        "patient_id": outcome.patient_id,
-        "trigger": trigger,
-        "decision_key": key,
-        "ruleset_version_id": version.version_id,
-        "evaluated_at": now,
-        "facts": facts_json(decision.facts),
-        "decision": recorded,
-        "actions": _actions(decision),
-    }
+    assert state is not None
+    return (
+        outcome.patient_id,
+        trigger,
+        key,
+        version.version_id,
+        now,
+        outcome.facts,
+        decision_record(decision, state, version.ruleset),
+        _actions(decision),
+    )
 
 
 def _actions(decision: Decision) -> dict[str, Any]:
-    return {
+    actions: dict[str, Any] = {
         "tips": [
             {"tip_id": t.tip_id, "rule_id": t.rule_id, "variant": t.variant} for t in decision.tips
-        ],
-        "target": {"to": decision.target, "rule": decision.target_rule}
-        if decision.target is not None
-        else None,
-        "hold_days": decision.hold_days,
-        "alerts": [{"rule_id": a.rule_id, "severity": a.severity} for a in decision.alerts],
+        ]
     }
+    if decision.target is not None:
+        actions["target"] = {"to": decision.target, "rule": decision.target_rule}
+    if decision.hold_days:
+        actions["hold_days"] = decision.hold_days
+    if decision.alerts:
+        actions["alerts"] = [
+            {"rule_id": a.rule_id, "severity": a.severity} for a in decision.alerts
+        ]
+    return actions
 
 
 def _insert_evaluations(
@@ -158,18 +191,17 @@ def _insert_evaluations(
     rows = [
         _evaluation_row(outcomes[pid], compiled[pid], keys.get(pid), trigger, now) for pid in todo
     ]
-    stmt = insert(Evaluation).returning(Evaluation.id, sort_by_parameter_order=True)
     ids: list[int | None]
     try:
         with session.begin_nested():
-            ids = list(session.execute(stmt, rows).scalars())
-    except IntegrityError:
+            ids = list(writes.insert_rows(session, Evaluation, EVALUATION_COLUMNS, rows))
+    except writes.DuplicateKey:
         ids = []
         for row in rows:  # rare: fall back to one savepoint per row to find the taken key
             try:
                 with session.begin_nested():
-                    ids.append(session.execute(stmt, [row]).scalar_one())
-            except IntegrityError:
+                    ids.extend(writes.insert_rows(session, Evaluation, EVALUATION_COLUMNS, [row]))
+            except writes.DuplicateKey:
                 ids.append(None)
     written = set()
     for pid, evaluation_id in zip(todo, ids, strict=True):
@@ -179,57 +211,113 @@ def _insert_evaluations(
     return written
 
 
+TIP_COLUMNS = (
+    "patient_id",
+    "evaluation_id",
+    "rule_id",
+    "tip_key",
+    "category",
+    "title",
+    "text",
+    "variant",
+    "urgent",
+    "asks",
+    "why",
+    "created_at",
+)
+
+
 def _apply(
-    session: Session, done: list[Outcome], contexts: Mapping[int, PatientContext], now: dt.datetime
+    session: Session,
+    done: list[Outcome],
+    contexts: Mapping[int, PatientContext],
+    compiled: Mapping[int, CompiledVersion],
+    now: dt.datetime,
+    *,
+    tip_rows: bool,
 ) -> None:
-    tips: list[Tip] = []
+    rows: list[tuple[Any, ...]] = []
+    owners: list[Outcome] = []
     for outcome in done:
         decision = outcome.decision
         assert decision is not None
-        for rendered in decision.tips:
-            tip = Tip(
-                patient_id=outcome.patient_id,
-                evaluation_id=outcome.evaluation_id,
-                rule_id=rendered.rule_id,
-                tip_key=rendered.tip_id,
-                category=rendered.category,
-                title=rendered.title,
-                text=rendered.text,
-                variant=rendered.variant,
-                urgent=rendered.urgent,
-                asks=rendered.asks,
-                why=rendered.why,
-                created_at=now,
-                read_at=None,
-                opened_at=None,
-                helpful=None,
-                done=None,
-                feedback_at=None,
+        outcome.tip_count = len(decision.tips)
+        for t in decision.tips:
+            rows.append(
+                (
+                    outcome.patient_id,
+                    outcome.evaluation_id,
+                    t.rule_id,
+                    t.tip_id,
+                    t.category,
+                    t.title,
+                    t.text,
+                    t.variant,
+                    t.urgent,
+                    t.asks,
+                    t.why,
+                    now,
+                )
             )
-            outcome.tips.append(tip)
-            tips.append(tip)
-    if tips:
-        _insert_tips(session, tips)
-        outbox.enqueue(session, tips, now)
+            owners.append(outcome)
+    if rows:
+        ids = writes.insert_rows(session, Tip, TIP_COLUMNS, rows)
+        _hand_over_tips(
+            session,
+            rows=rows,
+            ids=ids,
+            owners=owners,
+            compiled=compiled,
+            now=now,
+            tip_rows=tip_rows,
+        )
     _apply_plans(session, done, now)
     _apply_alerts(session, done, contexts, now)
     _record_firings(session, done, now)
 
 
-def _insert_tips(session: Session, tips: list[Tip]) -> None:
-    """Insert tips in bulk (one multi-row INSERT ... RETURNING per page), then attach them.
+def _hand_over_tips(
+    session: Session,
+    *,
+    rows: list[tuple[Any, ...]],
+    ids: list[int],
+    owners: list[Outcome],
+    compiled: Mapping[int, CompiledVersion],
+    now: dt.datetime,
+    tip_rows: bool,
+) -> None:
+    """Give the outcomes their Tip rows (if asked) and the outbox the tips it can push.
 
-    The unit-of-work flush would do the same inserts more slowly; the tips are handed to the
-    session afterwards as persistent rows so the outbox and the caller can use them as usual.
+    Tip ORM objects are built only where needed: for the caller, or for patients with a
+    registered device when push channels are configured (the outbox skips everybody else).
     """
-    columns = [c.key for c in Tip.__table__.columns if c.key != "id"]
-    rows = [{key: getattr(tip, key) for key in columns} for tip in tips]
-    stmt = insert(Tip).returning(Tip.id, sort_by_parameter_order=True)
-    ids = list(session.execute(stmt, rows).scalars())
-    for tip, tip_id in zip(tips, ids, strict=True):
-        tip.id = tip_id
+    channels = outbox.configured_channels(get_settings())
+    pushable: set[int] = set()
+    if channels:
+        patients = sorted({row[0] for row in rows})
+        for start in range(0, len(patients), 900):
+            chunk = patients[start : start + 900]
+            pushable.update(
+                session.scalars(select(Device.patient_id).where(Device.patient_id.in_(chunk)))
+            )
+    to_push: list[Tip] = []
+    for row, tip_id, outcome in zip(rows, ids, owners, strict=True):
+        if not tip_rows and row[0] not in pushable:
+            continue
+        tip = Tip(id=tip_id, **dict(zip(TIP_COLUMNS, row, strict=True)))
+        tip.read_at = tip.opened_at = tip.feedback_at = None
+        tip.helpful = tip.done = None
         make_transient_to_detached(tip)
         session.add(tip)
+        if tip_rows:
+            outcome.tips.append(tip)
+        if row[0] in pushable:
+            to_push.append(tip)
+    if to_push:
+        quiet = {
+            tip.patient_id: compiled[tip.patient_id].ruleset.settings.quiet_hours for tip in to_push
+        }
+        outbox.enqueue(session, to_push, now, quiet_hours=quiet, channels=channels)
 
 
 def _apply_plans(session: Session, done: list[Outcome], now: dt.datetime) -> None:
@@ -317,33 +405,18 @@ def _apply_alerts(
 
 
 def _record_firings(session: Session, done: list[Outcome], now: dt.datetime) -> None:
-    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    rows: dict[tuple[int, str], tuple[int, str, dt.datetime, int | None]] = {}
     for outcome in done:
         decision = outcome.decision
         assert decision is not None
+        pid = outcome.patient_id
         for rule_id in decision.fired:
-            key = (outcome.patient_id, f"rule:{rule_id}")
-            rows[key] = {"patient_id": key[0], "key": key[1], "last_at": now, "last_variant": None}
+            key = f"rule:{rule_id}"
+            rows[pid, key] = (pid, key, now, None)
         for tip in decision.tips:
-            key = (outcome.patient_id, f"tip:{tip.tip_id}")
-            rows[key] = {
-                "patient_id": key[0],
-                "key": key[1],
-                "last_at": now,
-                "last_variant": tip.variant,
-            }
-    if not rows:
-        return
-    values = list(rows.values())
-    # One multi-row statement per chunk: executemany would cost a round trip per row.
-    for start in range(0, len(values), FIRING_CHUNK):
-        stmt = insert_for(session, RuleFiring).values(values[start : start + FIRING_CHUNK])
-        # Upsert: a pain report and the scheduler may evaluate the same patient at once.
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[RuleFiring.patient_id, RuleFiring.key],
-            set_={"last_at": stmt.excluded.last_at, "last_variant": stmt.excluded.last_variant},
-        )
-        session.execute(stmt)
+            key = f"tip:{tip.tip_id}"
+            rows[pid, key] = (pid, key, now, tip.variant)
+    writes.upsert_firings(session, list(rows.values()))
 
 
 def evaluate_one(

@@ -106,6 +106,18 @@ def _compiled(session: Session, version_ids: set[int]) -> dict[int, rules.RuleSe
     return out
 
 
+def compiled_versions(
+    session: Session, version_ids: Iterable[int | None]
+) -> dict[int | None, rules.RuleSet]:
+    """The compiled rule set of each stored version id (None: the bundled default)."""
+    wanted = set(version_ids)
+    compiled = _compiled(session, {v for v in wanted if v is not None})
+    out: dict[int | None, rules.RuleSet] = {v: compiled[v] for v in compiled}
+    if None in wanted:
+        out[None] = _cache.bundled()
+    return out
+
+
 def resolve(session: Session, patients: Iterable[Assignment]) -> dict[int, CompiledVersion]:
     """The compiled rule set each patient follows, in two queries for the whole batch."""
     patients = list(patients)

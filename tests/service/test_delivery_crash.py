@@ -165,6 +165,18 @@ def test_it_pushes_a_pain_flare_tip_within_seconds_end_to_end(env: PushEnv, seed
             timeout=10,
         )
         assert device.status_code == 201, device.text
+        # The rule set's quiet hours (21:00-08:00) would hold the push at night: give the
+        # patient their own window, well away from the current local time.
+        profile = requests.get(f"{server.url}/v1/me", headers=auth, timeout=10).json()
+        here = dt.datetime.now(ZoneInfo(profile["timezone"]))
+        quiet = {
+            "start": (here + dt.timedelta(hours=6)).strftime("%H:%M"),
+            "end": (here + dt.timedelta(hours=7)).strftime("%H:%M"),
+        }
+        patched = requests.patch(
+            f"{server.url}/v1/me", json={"quiet_hours": quiet}, headers=auth, timeout=10
+        )
+        assert patched.status_code == 200, patched.text
         pain = requests.post(
             f"{server.url}/v1/me/pain", json={"score": 8}, headers=auth, timeout=10
         )
