@@ -176,14 +176,17 @@ class _Builder:
                 )
             facts[name] = frozenset(value) if isinstance(value, list) else value
         expect = spec["expect"]
-        for key in ("fires", "not_fires"):
-            for number, rule_id in enumerate(expect[key]):
-                if rule_id not in rule_ids:
-                    self.issues.append(
-                        self.document.issue(
-                            (*base, "expect", key, number), f"unknown rule '{rule_id}'"
-                        )
-                    )
+        named = [
+            (("expect", key, n), r)
+            for key in ("fires", "not_fires")
+            for n, r in enumerate(expect[key])
+        ]
+        named += [(("cooling", n), r) for n, r in enumerate(spec["cooling"])]
+        for where, rule_id in named:
+            if rule_id not in rule_ids:
+                self.issues.append(
+                    self.document.issue((*base, *where), f"unknown rule '{rule_id}'")
+                )
         tips = tuple(expect["tips"]) if "tips" in expect else None
         return TestCase(
             spec["name"],
@@ -194,6 +197,7 @@ class _Builder:
             expect.get("target"),
             "target" in expect,
             tips,
+            tuple(spec["cooling"]),
         )
 
 
@@ -237,7 +241,8 @@ def run_tests(ruleset: RuleSet) -> list[tuple[int, str]]:
     """Run the embedded tests; return (test index, problem) for each failure."""
     problems = []
     for index, case in enumerate(ruleset.tests):
-        decision = ruleset.evaluate(case.facts, case.trigger, EvaluationState(), _TEST_NOW)
+        state = EvaluationState(last_fired=dict.fromkeys(case.cooling, _TEST_NOW))
+        decision = ruleset.evaluate(case.facts, case.trigger, state, _TEST_NOW)
         label = f"test '{case.name}' failed"
         for rule_id in case.fires:
             if rule_id not in decision.fired:

@@ -117,6 +117,8 @@ class TestCase:
     target: float | None
     has_target: bool
     tips: tuple[str, ...] | None
+    # Rules that fired a moment before the test's evaluation, so they are in cooldown.
+    cooling: tuple[str, ...] = ()
 
 
 class RuleSet:

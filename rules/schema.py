@@ -161,6 +161,7 @@ class TestCaseSchema(_Strict):
     name = _Text(required=True)
     trigger = _Text(load_default="schedule", validate=validate.OneOf(TRIGGERS))
     facts = fields.Dict(keys=_Text(), values=fields.Raw(allow_none=True), load_default=dict)
+    cooling = fields.List(_Text(), load_default=list)
     expect = fields.Nested(ExpectSchema, required=True)
 
 

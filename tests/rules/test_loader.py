@@ -214,3 +214,23 @@ def test_it_loads_and_passes_the_default_rule_set() -> None:
     assert tested == {rule.id for rule in ruleset.rules}
     fires = {rule_id for case in ruleset.tests for rule_id in case.fires}
     assert fires == {rule.id for rule in ruleset.rules}
+
+
+def test_it_runs_embedded_tests_with_rules_in_cooldown() -> None:
+    cooled = yaml_text(
+        "    cooldown: 2d\n"
+        "tests:\n  - name: cooling flare stays quiet\n    facts: {pain.latest: 9}\n"
+        "    cooling: [flare]\n    expect: {not_fires: [flare]}\n"
+    )
+    assert rules.load_ruleset(cooled).tests[0].cooling == ("flare",)
+    # The same expectation without `cooling` fails: the flare rule would fire.
+    error = one_error(cooled.replace("    cooling: [flare]\n", ""))
+    assert (
+        error["message"] == "test 'cooling flare stays quiet' failed: expected 'flare' not to fire"
+    )
+
+
+def test_it_refuses_unknown_rules_in_cooling() -> None:
+    tests = "tests:\n  - name: t\n    cooling: [flair]\n    expect: {fires: []}\n"
+    error = one_error(yaml_text(tests))
+    assert (error["path"], error["message"]) == ("tests[0].cooling[0]", "unknown rule 'flair'")
