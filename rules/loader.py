@@ -176,7 +176,7 @@ class _Builder:
                 )
             facts[name] = frozenset(value) if isinstance(value, list) else value
         expect = spec["expect"]
-        named = [
+        named: list[tuple[tuple[str | int, ...], str]] = [
             (("expect", key, n), r)
             for key in ("fires", "not_fires")
             for n, r in enumerate(expect[key])

@@ -34,24 +34,28 @@ class Job:
     """A scheduled job: explicit id, interval, delay before the first run."""
 
     id: str
-    run: Callable[[], str]
+    run: Callable[[], str | None]  # what happened, or None when there was nothing to do
     every_s: int
     first_after_s: float
 
 
-def sync_connections() -> str:
+def sync_connections() -> str | None:
     """Pull new data from wearables whose next sync time has passed."""
-    return f"synced {sync.sync_due_connections()} connections"
+    synced = sync.sync_due_connections()
+    return f"synced {synced} connections" if synced else None
 
 
-def refresh_tokens() -> str:
+def refresh_tokens() -> str | None:
     """Refresh OAuth tokens that expire soon."""
-    return f"refreshed {sync.refresh_expiring_tokens()} tokens"
+    refreshed = sync.refresh_expiring_tokens()
+    return f"refreshed {refreshed} tokens" if refreshed else None
 
 
-def evaluate_due() -> str:
+def evaluate_due() -> str | None:
     """Evaluate patients whose local decision time has passed."""
     result = population.evaluate_due()
+    if not (result.evaluated or result.duplicates):
+        return None
     return (
         f"evaluated {result.evaluated} patients, tips created: {result.tips}, "
         f"alerts: {result.alerts}, already done: {result.duplicates}"
@@ -67,17 +71,19 @@ def _worker() -> Any | None:
         return None
 
 
-def deliver_outbox() -> str:
+def deliver_outbox() -> str | None:
     """Send pending pushes."""
     worker = _worker()
     if worker is None:
         return "skipped: no delivery worker installed"
-    return f"delivered {worker.deliver_due()} pushes"
+    delivered = worker.deliver_due()
+    return f"delivered {delivered} pushes" if delivered else None
 
 
-def purge_old_data() -> str:
+def purge_old_data() -> str | None:
     """Delete evaluation records past their retention."""
-    return f"purged {population.purge_old_evaluations()} old evaluations"
+    purged = population.purge_old_evaluations()
+    return f"purged {purged} old evaluations" if purged else None
 
 
 JOBS = (
@@ -99,12 +105,18 @@ def run_job(app: Flask, job: Job) -> str | None:
             return None
         finally:
             db.remove()
-        log.info("%s: %s", job.id, outcome)
+        # Quiet ticks (nothing due) stay out of the log; work done is always reported.
+        if outcome is None:
+            log.debug("%s: nothing to do", job.id)
+        else:
+            log.info("%s: %s", job.id, outcome)
         return outcome
 
 
 def build_scheduler(app: Flask, *, blocking: bool, now: dt.datetime | None = None) -> BaseScheduler:
     """A scheduler with every job registered under its id."""
+    # APScheduler logs every run of every job at INFO; our jobs report their own outcomes.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler()
     start = now or utcnow()
     for job in JOBS:

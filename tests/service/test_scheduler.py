@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -126,3 +128,10 @@ def test_it_runs_a_job_in_an_app_context_and_reports_the_outcome(app: Flask) -> 
     outcome = run_job(app, job)
     assert outcome is not None
     assert outcome.startswith("evaluated 2 patients")
+
+
+def test_it_keeps_quiet_ticks_out_of_the_log(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    job = next(job for job in JOBS if job.id == "evaluate_due")
+    with caplog.at_level(logging.INFO, logger="service.scheduler"):
+        assert run_job(app, job) is None  # nobody is due
+    assert [r for r in caplog.records if r.name == "service.scheduler"] == []
