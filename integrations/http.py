@@ -6,8 +6,12 @@ import email.utils
 import logging
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -43,6 +47,53 @@ class IntegrationError(Exception):
 
 class RateLimited(IntegrationError):
     """The provider asked us to slow down (HTTP 429); `retry_after` is in seconds when known."""
+
+
+class BudgetExhausted(RateLimited):
+    """Our own request budget for a provider is spent; no request was sent.
+
+    `scope` is "user" when the caller's own budget ran out (only that caller must wait) and
+    "app" when the whole provider app's budget did (every caller must wait); `retry_after` is
+    when the budget frees, in seconds.
+    """
+
+    def __init__(self, message: str, *, key: str, scope: str, retry_after: float) -> None:
+        super().__init__(message, permanent=False, status=None, retry_after=retry_after)
+        self.key = key
+        self.scope = scope
+
+
+class Budget(Protocol):
+    """A shared request budget (see integrations/budget.py for the `limits`-backed one)."""
+
+    def acquire(self, key: str, cost: int = 1) -> float | None:
+        """Spend `cost` from `key`'s budget: None when spent, else seconds until it frees."""
+
+
+@dataclass
+class BudgetScope:
+    """One caller's budgeted calls (one sync): its own key, app units it prepaid, calls made."""
+
+    key: str | None
+    prepaid: int = 0
+    calls: int = 0
+
+
+# The budget scope of the calls made in this context (a thread's current user): adapters are
+# shared by every thread, so the scope travels with the call, not with the client.
+_budget_scope: ContextVar[BudgetScope | None] = ContextVar("budget_scope", default=None)
+
+
+@contextmanager
+def charged_to(key: str | None, *, prepaid: int = 0) -> Iterator[BudgetScope]:
+    """Charge the budgeted calls made inside the block to `key` as well as the client's key;
+    the first `prepaid` calls take nothing more from the client's key (see `reserve`)."""
+    scope = BudgetScope(key, prepaid)
+    reset = _budget_scope.set(scope)
+    try:
+        yield scope
+    finally:
+        _budget_scope.reset(reset)
 
 
 class TokenExpired(IntegrationError):
@@ -89,6 +140,9 @@ class HttpClient:
         backoff: float = 0.2,
         max_retry_wait: float = 5.0,
         user_agent: str = DEFAULT_USER_AGENT,
+        budget: Budget | None = None,
+        budget_key: str | None = None,
+        max_budget_wait: float = 5.0,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.timeout = timeout
@@ -98,6 +152,12 @@ class HttpClient:
         # reschedules, so a worker thread is never parked for minutes.
         self.max_retry_wait = max_retry_wait
         self.user_agent = user_agent
+        # Consulted before every budgeted request: the caller's key (see `charged_to`), then
+        # `budget_key` (the app-wide one). A short wait is slept through (pacing); a longer
+        # one raises BudgetExhausted so the caller reschedules instead of parking a thread.
+        self.budget = budget
+        self.budget_key = budget_key
+        self.max_budget_wait = max_budget_wait
         if session is None:
             session = requests.Session()
             adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE)
@@ -112,9 +172,19 @@ class HttpClient:
         return urljoin(self.base_url, path.lstrip("/"))
 
     def request(
-        self, method: str, path: str, *, idempotent: bool | None = None, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool | None = None,
+        budgeted: bool = True,
+        **kwargs: Any,
     ) -> requests.Response:
-        """Send one request with retries; return the 2xx response or raise IntegrationError."""
+        """Send one request with retries; return the 2xx response or raise IntegrationError.
+
+        With a budget configured and `budgeted` true, every attempt first spends from it
+        (BudgetExhausted, sending nothing, when it cannot within `max_budget_wait`).
+        """
         method = method.upper()
         url = self.url_for(path)
         retry_safe = idempotent if idempotent is not None else method in IDEMPOTENT_METHODS
@@ -125,6 +195,8 @@ class HttpClient:
         attempt = 0
         while True:
             cause: BaseException | None = None
+            if budgeted and self.budget is not None:
+                self._spend_budget(where)
             try:
                 response = self.session.request(method, url, headers=headers, **kwargs)
             except requests.Timeout as exc:
@@ -177,6 +249,45 @@ class HttpClient:
         return IntegrationError(
             message, permanent=permanent, status=status, retry_after=retry_after, body=response.text
         )
+
+    def reserve(self, cost: int) -> None:
+        """Spend `cost` units of the client's budget at once, waiting briefly or raising
+        BudgetExhausted: admission for a job of several calls, so that a tight budget finishes
+        a few jobs instead of starting many and finishing none (pass `prepaid` to charged_to).
+        """
+        if self.budget is not None and self.budget_key is not None and cost > 0:
+            self._acquire(self.budget_key, "app", cost, 0.0, "reserve")
+
+    def _spend_budget(self, where: str) -> None:
+        """Spend one request from the caller's budget, then the app's; wait briefly or raise."""
+        scope = _budget_scope.get()
+        waited = 0.0
+        if scope is not None:
+            scope.calls += 1
+            if scope.key is not None:
+                waited = self._acquire(scope.key, "user", 1, waited, where)
+        if scope is not None and scope.prepaid > 0:
+            scope.prepaid -= 1
+        elif self.budget_key is not None:
+            # After the caller's key, so a wait here does not spend the caller's twice.
+            self._acquire(self.budget_key, "app", 1, waited, where)
+
+    def _acquire(self, key: str, scope: str, cost: int, waited: float, where: str) -> float:
+        """Spend from one key, sleeping through waits up to `max_budget_wait` in all."""
+        assert self.budget is not None
+        while (wait := self.budget.acquire(key, cost)) is not None:
+            if waited + wait > self.max_budget_wait:
+                raise BudgetExhausted(
+                    f"{where}: {scope} budget {key!r} spent for {wait:.1f}s",
+                    key=key,
+                    scope=scope,
+                    retry_after=wait,
+                )
+            # A little jitter so threads released by the same expiry do not collide.
+            pause = wait + random.uniform(0.0, 0.005)  # noqa: S311 - scheduling
+            time.sleep(pause)
+            waited += pause
+        return waited
 
     def _retry_wait(self, error: IntegrationError, attempt: int, retry_safe: bool) -> float | None:
         """Return how long to sleep before retrying, or None to give up."""

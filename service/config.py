@@ -11,6 +11,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from integrations.budget import parse_limits
+
 PROVIDERS = ("google_health", "oura", "withings", "garmin", "polar", "strava", "sandbox")
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 
@@ -29,6 +31,10 @@ class ProviderSettings:
     auth_url: str | None = None
     token_url: str | None = None
     webhook_secret: str | None = None
+    # Request budgets ('100/minute;2000/day', or 'none'); None keeps the documented default
+    # (integrations/budget.py PROVIDER_QUOTAS).
+    rate_limit: str | None = None
+    user_rate_limit: str | None = None
 
     @property
     def configured(self) -> bool:
@@ -47,6 +53,8 @@ class Settings:
     access_token_ttl_s: int = 3600
     public_base_url: str = "http://127.0.0.1:8000"
     redis_url: str | None = None
+    # Namespace of the provider request budgets in Redis (several deployments may share one).
+    budget_key_prefix: str = "backstride-budget"
     login_rate_limit: str = "10 per minute"
     max_body_bytes: int = 1024 * 1024
     # argon2id cost; tests lower it, production keeps the library's RFC 9106 defaults.
@@ -95,6 +103,15 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _limits(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name) or None
+    try:
+        parse_limits(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must look like '100/minute;2000/day', got {raw!r}") from exc
+    return raw
+
+
 def _provider_settings(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
     result = {}
     for name in PROVIDERS:
@@ -106,6 +123,8 @@ def _provider_settings(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
             auth_url=env.get(f"{prefix}_AUTH_URL") or None,
             token_url=env.get(f"{prefix}_TOKEN_URL") or None,
             webhook_secret=env.get(f"{prefix}_WEBHOOK_SECRET") or None,
+            rate_limit=_limits(env, f"{prefix}_RATE_LIMIT"),
+            user_rate_limit=_limits(env, f"{prefix}_USER_RATE_LIMIT"),
         )
     # The sandbox needs no credentials: it is always linkable.
     result["sandbox"] = ProviderSettings(client_id="sandbox", client_secret="sandbox")  # noqa: S106
@@ -141,6 +160,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         access_token_ttl_s=_int(env, "ACCESS_TOKEN_TTL", defaults.access_token_ttl_s),
         public_base_url=env.get("PUBLIC_BASE_URL", defaults.public_base_url).rstrip("/"),
         redis_url=env.get("REDIS_URL") or None,
+        budget_key_prefix=env.get("BUDGET_KEY_PREFIX") or defaults.budget_key_prefix,
         login_rate_limit=env.get("LOGIN_RATE_LIMIT", defaults.login_rate_limit),
         scheduler_enabled=env.get("SCHEDULER", "0") == "1",
         sync_interval_s=_int(env, "SYNC_INTERVAL", defaults.sync_interval_s),

@@ -9,7 +9,8 @@ import json
 import math
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, ClassVar
@@ -18,16 +19,24 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from integrations.budget import app_key, user_key
 from integrations.http import (
+    Budget,
+    BudgetExhausted,
+    BudgetScope,
     HttpClient,
     IntegrationError,
     RateLimited,
     ReauthRequired,
     TokenExpired,
     WebhookRejected,
+    charged_to,
 )
 
 __all__ = [
+    "Budget",
+    "BudgetExhausted",
+    "BudgetScope",
     "DailyActivity",
     "FetchResult",
     "IntegrationError",
@@ -251,6 +260,7 @@ class WearableProvider(ABC):
         webhook_secret: str | None = None,
         timeout: float = 10.0,
         session: requests.Session | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
@@ -265,9 +275,40 @@ class WearableProvider(ABC):
             self.base_url = self.default_base_url
             self.auth_url = auth_url or self.default_auth_url
             self.token_url = token_url or self.default_token_url
+        # Every data call is charged to the provider app's budget, and inside `charging` to
+        # the user's too; the token endpoint is not (see `token_request`).
         self.http = self.http_client_class(
-            self.base_url or "http://invalid", timeout=timeout, session=session
+            self.base_url or "http://invalid",
+            timeout=timeout,
+            session=session,
+            budget=budget,
+            budget_key=app_key(self.name),
         )
+
+    # --- request budgets ----------------------------------------------------------------------
+
+    def budget_user_key(self, token: TokenSet, *, connection_id: int | None = None) -> str | None:
+        """Return the per-user budget key: the provider's user id, else our connection id."""
+        if token.provider_user_id:
+            return user_key(self.name, token.provider_user_id)
+        if connection_id is not None:
+            return user_key(self.name, f"connection-{connection_id}")
+        return None
+
+    @contextmanager
+    def charging(
+        self, token: TokenSet, *, connection_id: int | None = None, reserve: int = 0
+    ) -> Iterator[BudgetScope]:
+        """Charge the calls made inside the block to this user's budget as well as the app's.
+
+        With `reserve`, that many app-budget units are taken up front (BudgetExhausted if they
+        cannot be): a fetch admitted this way is rarely cut short by the app budget midway.
+        """
+        self.http.reserve(reserve)
+        with charged_to(
+            self.budget_user_key(token, connection_id=connection_id), prepaid=reserve
+        ) as scope:
+            yield scope
 
     # --- OAuth2 -------------------------------------------------------------------------------
 
@@ -327,6 +368,9 @@ class WearableProvider(ABC):
                 data=form,
                 auth=auth,
                 headers={"Accept": "application/json"},
+                # Token endpoints are separate from the data APIs the quotas count, and a
+                # code exchange must not be refused: an authorization code lives minutes.
+                budgeted=False,
             )
         except IntegrationError as exc:
             if exc.status in (400, 401) and "invalid_grant" in (exc.body or ""):

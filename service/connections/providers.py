@@ -1,4 +1,5 @@
-"""Build provider adapters from settings, sharing one HTTP session per provider per process."""
+"""Build provider adapters from settings, sharing one HTTP session per provider per process,
+and one request budget per app (in Redis when REDIS_URL is set, so all processes share it)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import threading
 from functools import lru_cache
 
 import requests
+from flask import current_app, has_app_context
 from requests.adapters import HTTPAdapter
 
+from integrations.budget import RateBudget, app_key, budget_rules
 from integrations.wearables import PROVIDERS, WearableProvider
+from service.config import PROVIDERS as CONFIGURED_PROVIDERS
 from service.config import ProviderSettings, Settings
 from service.errors import Conflict, NotFound
 
@@ -18,6 +22,8 @@ HTTP_TIMEOUT_S = 10.0
 
 _sessions: dict[str, requests.Session] = {}
 _sessions_lock = threading.Lock()
+_budget_lock = threading.Lock()
+BUDGET_EXTENSION = "backstride.provider_budget"
 
 
 def known_provider(name: str) -> type[WearableProvider]:
@@ -67,11 +73,43 @@ def provider_for(
             f"provider {name!r} is not configured on this server "
             f"(set {name.upper()}_CLIENT_ID and {name.upper()}_CLIENT_SECRET)"
         )
-    return _build(name, config)
+    return _build(name, config, provider_budget(settings))
+
+
+def provider_budget(settings: Settings) -> RateBudget | None:
+    """Return the running app's provider request budget (None outside an app)."""
+    if not has_app_context():
+        return None
+    rules = budget_rules(
+        {name: settings.provider(name).rate_limit for name in CONFIGURED_PROVIDERS},
+        {name: settings.provider(name).user_rate_limit for name in CONFIGURED_PROVIDERS},
+        CONFIGURED_PROVIDERS,
+    )
+    storage = settings.redis_url or "memory://"
+    key = (storage, settings.budget_key_prefix, tuple(sorted(rules.items())))
+    extensions = current_app.extensions
+    with _budget_lock:
+        found = extensions.get(BUDGET_EXTENSION)
+        # One budget per app, like one per process: in memory each process counts alone
+        # (right only for a single scheduler process); with Redis every process spends the
+        # same one. Rebuilt only if its settings change (tests swap settings after create_app).
+        if found is None or found[0] != key:
+            budget = RateBudget(rules, storage_uri=storage, key_prefix=settings.budget_key_prefix)
+            found = (key, budget)
+            extensions[BUDGET_EXTENSION] = found
+    current: RateBudget = found[1]
+    return current
+
+
+def app_budget_size(name: str, settings: Settings) -> int | None:
+    """Return the fewest requests any app-wide window of `name` allows (None: unlimited)."""
+    budget = provider_budget(settings)
+    items = budget.limits_for(app_key(name)) if budget is not None else ()
+    return min((item.amount for item in items), default=None)
 
 
 @lru_cache(maxsize=64)
-def _build(name: str, config: ProviderSettings) -> WearableProvider:
+def _build(name: str, config: ProviderSettings, budget: RateBudget | None) -> WearableProvider:
     # Adapters hold no per-user state, so one instance per (provider, settings) serves all threads.
     return PROVIDERS[name](
         client_id=config.client_id or "",
@@ -82,4 +120,5 @@ def _build(name: str, config: ProviderSettings) -> WearableProvider:
         webhook_secret=config.webhook_secret,
         timeout=HTTP_TIMEOUT_S,
         session=shared_session(name),
+        budget=budget,
     )

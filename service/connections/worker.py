@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from integrations.http import BudgetExhausted, BudgetScope
 from integrations.wearables import (
     FetchResult,
     IntegrationError,
@@ -28,7 +29,7 @@ from integrations.wearables import (
 )
 from service.connections import ingest
 from service.connections.models import WearableConnection
-from service.connections.providers import provider_for
+from service.connections.providers import app_budget_size, provider_for
 from service.connections.tokens import (
     mark_needs_reauth,
     reauth_reason,
@@ -48,9 +49,43 @@ JITTER = 0.1  # +-10% of the sync interval, so connections linked together drift
 BACKOFF_BASE_S = 60.0
 BACKOFF_CAP_S = 6 * 3600.0
 DEFAULT_RETRY_AFTER_S = 60.0
+BUDGET_MIN_DEFER_S = 1.0  # a budget freeing sooner still waits for the next tick
+FIRST_CALLS_ESTIMATE = 2.0  # a sync reads days and walks: two calls at least
 LOOKBACK_DAYS = 3
 MAX_DAYS_PER_FETCH = 30  # per-user budget: a connection far behind catches up over several syncs
 ERROR_MAX = 500
+
+
+class CallEstimates:
+    """Provider calls per sync, learnt in this process: what a sync reserves from the app
+    budget before it starts, so a tight budget completes some syncs rather than starting
+    many and cutting them all short."""
+
+    def __init__(self) -> None:
+        self._average: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def reservation(self, provider: str, budget_size: int | None) -> int:
+        """Return the app-budget units to reserve (none when the app budget is unlimited)."""
+        if budget_size is None:
+            return 0
+        with self._lock:
+            average = self._average.get(provider, FIRST_CALLS_ESTIMATE)
+        # Not rounded up: calls beyond the reservation are charged one by one anyway, while
+        # reserved units a sync does not use are lost for the window.
+        return max(1, min(budget_size, round(average)))
+
+    def observe(self, provider: str, calls: int, *, at_least: bool = False) -> None:
+        """Fold one sync's call count into the moving average (`at_least`: a sync cut short,
+        which only says the count is higher than that)."""
+        with self._lock:
+            average = self._average.get(provider, FIRST_CALLS_ESTIMATE)
+            if at_least and calls <= average:
+                return
+            self._average[provider] = 0.8 * average + 0.2 * calls
+
+
+call_estimates = CallEstimates()
 
 
 @dataclass
@@ -152,11 +187,20 @@ def fetch_leased(snap: Snapshot, now: dt.datetime, tick: Tick) -> Fetched | None
     provider = _ready_provider(snap, now, tick)
     if provider is None:
         return None
+    reserve = call_estimates.reservation(
+        snap.provider, app_budget_size(snap.provider, get_settings())
+    )
+    scope: BudgetScope | None = None
     try:
-        result = _fetch(provider, snap, now)
+        # Every call of this sync is charged to the user's budget as well as the app's.
+        with provider.charging(snap.token, connection_id=snap.id, reserve=reserve) as scope:
+            result = _fetch(provider, snap, now)
     except Exception as exc:  # every failure is recorded on the connection; none stops the job
+        if scope is not None and isinstance(exc, BudgetExhausted):
+            call_estimates.observe(snap.provider, scope.calls, at_least=True)
         _record_failure(snap, exc, now, tick)
         return None
+    call_estimates.observe(snap.provider, scope.calls)
     return Fetched(snap, provider, result)
 
 
@@ -169,7 +213,8 @@ def _ready_provider(snap: Snapshot, now: dt.datetime, tick: Tick) -> WearablePro
         return None
     paused = tick.paused(snap.provider)
     if paused is not None:
-        # The provider rate-limited another of our calls this tick: do not add to it.
+        # The provider rate-limited another of our calls this tick, or our app budget for it
+        # is spent: do not add to it.
         with db.transaction() as session:
             release(session, snap.id, snap.claim_token, next_sync_at=paused)
         return None
@@ -215,6 +260,8 @@ def _record_failure(snap: Snapshot, exc: Exception, now: dt.datetime, tick: Tick
         with db.transaction() as session:
             mark_needs_reauth(session, snap.id, now, reauth_reason(exc))
         log.warning("connection %s (%s) needs reauth", snap.id, snap.provider)
+    elif isinstance(exc, BudgetExhausted):
+        _defer(snap, exc, now, tick)
     elif isinstance(exc, RateLimited):
         wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RETRY_AFTER_S
         until = now + dt.timedelta(seconds=wait)
@@ -233,6 +280,26 @@ def _record_failure(snap: Snapshot, exc: Exception, now: dt.datetime, tick: Tick
     else:  # a payload the adapter could not parse: quarantine, never crash
         log.error("connection %s (%s): sync failed", snap.id, snap.provider, exc_info=exc)
         _fail(snap, now, f"quarantined: {type(exc).__name__}")
+
+
+def _defer(snap: Snapshot, exc: BudgetExhausted, now: dt.datetime, tick: Tick) -> None:
+    """Reschedule a sync our own budget refused: not a failure, so no attempt and no error.
+
+    The app's budget stops this provider for the rest of the tick (its other due connections
+    are released to the same time); a user's budget holds back only this connection.
+    """
+    until = now + dt.timedelta(seconds=max(exc.retry_after or 0.0, BUDGET_MIN_DEFER_S))
+    if exc.scope == "app":
+        tick.pause(snap.provider, until)
+    with db.transaction() as session:
+        release(session, snap.id, snap.claim_token, next_sync_at=until)
+    log.info(
+        "connection %s (%s): %s budget spent; next sync at %s",
+        snap.id,
+        snap.provider,
+        exc.scope,
+        until,
+    )
 
 
 def _fail(snap: Snapshot, now: dt.datetime, error: str) -> None:

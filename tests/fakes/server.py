@@ -3,7 +3,7 @@
 Subclasses implement the provider's data endpoints (`route`) and error shapes; this base owns the
 thread, request recording, the consent-page redirect, a rotating-refresh-token token endpoint and
 the switches tests flip: rate_limit, expire_access_token, invalid_grant, fail_500, slow,
-malformed_body, revise_day, corrupt_day, latency.
+malformed_body, revise_day, corrupt_day, latency, quota (a provider's own request quota).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import itertools
 import json
 import threading
 import time
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -147,6 +148,10 @@ class FakeProviderServer:
         self._malformed = 0
         self._invalid_grant = False
         self._server: _Server | None = None
+        self._quota: tuple[int, float, bool] | None = None
+        self._quota_windows: defaultdict[str, deque[float]] = defaultdict(deque)
+        self.quota_calls = 0  # data calls counted against the quota
+        self.quota_refusals = 0  # of them, answered 429 because the quota was spent
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -184,6 +189,31 @@ class FakeProviderServer:
     def rate_limit(self, retry_after: float | str = 30, times: int = 1) -> None:
         """Answer the next `times` data calls with 429 and this Retry-After."""
         self._rate_limit = (str(retry_after), times)
+
+    def quota(self, limit: int, per_s: float, *, per_user: bool = False) -> None:
+        """Enforce a quota like a provider: at most `limit` data calls in any `per_s` seconds
+        (per bearer token with `per_user`), answering 429 beyond it and counting refusals."""
+        with self._lock:
+            self._quota = (limit, per_s, per_user)
+            self._quota_windows.clear()
+            self.quota_calls = self.quota_refusals = 0
+
+    def _over_quota(self, request: FakeRequest) -> bool:
+        """Count a data call against the quota; return True when it must be refused."""
+        if self._quota is None or request.path in (self.authorize_path, self.token_path):
+            return False
+        limit, per_s, per_user = self._quota
+        now = time.monotonic()
+        with self._lock:
+            window = self._quota_windows[(request.bearer or "") if per_user else "app"]
+            while window and now - window[0] >= per_s:
+                window.popleft()
+            self.quota_calls += 1
+            if len(window) >= limit:
+                self.quota_refusals += 1
+                return True
+            window.append(now)  # a refused call does not count (providers differ; be lenient)
+            return False
 
     def expire_access_token(self) -> None:
         """Invalidate every access token issued so far (data calls answer 401)."""
@@ -241,8 +271,12 @@ class FakeProviderServer:
         """Answer one request (runs on a server thread)."""
         with self._lock:
             self.requests.append(request)
+        # Counted on arrival, before the simulated latency, as a provider's edge would.
+        over_quota = self._over_quota(request)
         if self.latency:
             time.sleep(self.latency)
+        if over_quota:
+            return FakeResponse(429, self.rate_limit_body(), {"Retry-After": "1"})
         if request.path == self.authorize_path:
             return self.authorize(request)
         if request.path == self.token_path:
