@@ -1,18 +1,16 @@
-"""The wearable-provider interface: plain records in and out, OAuth2 plumbing shared by all."""
+"""The wearable-provider interface: OAuth2 plumbing, budgets and webhooks shared by all.
+
+The records it takes and returns live in `integrations.wearables.records` (re-exported here).
+"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import math
-import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -32,6 +30,26 @@ from integrations.http import (
     WebhookRejected,
     charged_to,
 )
+from integrations.wearables.records import (
+    DailyActivity,
+    FetchResult,
+    TokenSet,
+    WalkingSession,
+    WebhookEvent,
+    WebhookResponse,
+    as_count,
+    as_distance,
+    body_event_id,
+    fetch_window,
+    header,
+    local_day_bounds,
+    merge_days,
+    merge_sessions,
+    parse_instant,
+    pkce_challenge,
+    pkce_pair,
+    same_secret,
+)
 
 __all__ = [
     "Budget",
@@ -49,183 +67,19 @@ __all__ = [
     "WebhookEvent",
     "WebhookRejected",
     "WebhookResponse",
+    "as_count",
+    "as_distance",
+    "body_event_id",
+    "fetch_window",
+    "header",
+    "local_day_bounds",
+    "merge_days",
+    "merge_sessions",
+    "parse_instant",
+    "pkce_challenge",
     "pkce_pair",
+    "same_secret",
 ]
-
-
-@dataclass(frozen=True)
-class TokenSet:
-    """The credentials of one linked account."""
-
-    access_token: str
-    refresh_token: str | None
-    expires_at: datetime | None  # aware UTC
-    scopes: tuple[str, ...] = ()
-    provider_user_id: str | None = None
-
-    def expires_within(self, seconds: float, now: datetime | None = None) -> bool:
-        """Return True when the access token expires within `seconds` (unknown expiry: False)."""
-        if self.expires_at is None:
-            return False
-        now = now or datetime.now(UTC)
-        return self.expires_at - now <= timedelta(seconds=seconds)
-
-    def __repr__(self) -> str:
-        # Tokens must never reach logs through a repr.
-        return (
-            f"TokenSet(expires_at={self.expires_at!r}, scopes={self.scopes!r}, "
-            f"provider_user_id={self.provider_user_id!r})"
-        )
-
-
-@dataclass(frozen=True)
-class DailyActivity:
-    """One provider's total for one patient-local calendar day."""
-
-    date: date
-    steps: int
-    distance_m: float | None
-    active_minutes: int | None
-    source: str
-
-
-@dataclass(frozen=True)
-class WalkingSession:
-    """One walk recorded by a provider."""
-
-    external_id: str
-    start: datetime
-    end: datetime
-    steps: int | None
-    distance_m: float | None
-    source: str
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """What one fetch brought back, and where the next fetch continues."""
-
-    days: list[DailyActivity]
-    sessions: list[WalkingSession]
-    cursor: str | None
-    rejected: list[str]
-
-
-@dataclass(frozen=True)
-class WebhookEvent:
-    """What a verified webhook says happened."""
-
-    provider_user_id: str | None
-    kind: str
-    event_id: str
-    days: list[DailyActivity] = field(default_factory=list)
-    sessions: list[WalkingSession] = field(default_factory=list)
-    # Callback URLs to pull (Garmin ping): hand them to `cursor_with_pending`, then fetch.
-    pull: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class WebhookResponse:
-    """An immediate answer to a webhook call (verification handshakes)."""
-
-    status: int
-    body: str | dict[str, Any]
-    content_type: str = "application/json"
-
-
-def pkce_pair() -> tuple[str, str]:
-    """Return a fresh PKCE (verifier, S256 challenge) pair."""
-    verifier = secrets.token_urlsafe(64)[:96]
-    return verifier, pkce_challenge(verifier)
-
-
-def pkce_challenge(verifier: str) -> str:
-    """Return the S256 code challenge for `verifier`."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def fetch_window(
-    cursor: str | None, today: date, lookback_days: int, max_days: int
-) -> tuple[date, date]:
-    """Return the inclusive (first, last) local dates one fetch should read.
-
-    From the cursor (the last fully synced date) the window re-reads `lookback_days` days,
-    because providers revise recent days; it never spans more than `max_days`, so a connection
-    that fell far behind catches up over several fetches.
-    """
-    lookback = max(1, lookback_days)
-    if cursor is None:
-        first = today - timedelta(days=max_days - 1)
-    else:
-        first = min(date.fromisoformat(cursor), today) - timedelta(days=lookback - 1)
-    first = min(first, today - timedelta(days=lookback - 1))
-    last = min(today, first + timedelta(days=max_days - 1))
-    return first, last
-
-
-def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """Return the UTC instants where local `day` starts and the next local day starts."""
-    start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
-    return start, end
-
-
-def as_count(value: Any) -> int:
-    """Return a non-negative int from a JSON number or int64 string, or raise ValueError."""
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"not a count: {value!r}")
-    if isinstance(value, str):
-        value = int(value.strip())
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError(f"not a whole count: {value!r}")
-        value = int(value)
-    if not isinstance(value, int) or value < 0:
-        raise ValueError(f"not a count: {value!r}")
-    return value
-
-
-def as_distance(value: Any) -> float | None:
-    """Return a non-negative distance in metres, None when absent, or raise ValueError."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"not a distance: {value!r}")
-    number = float(value)
-    if number < 0 or math.isnan(number):
-        raise ValueError(f"not a distance: {value!r}")
-    return number
-
-
-def parse_instant(value: Any) -> datetime:
-    """Return an aware UTC datetime from an RFC 3339 string, or raise ValueError."""
-    if not isinstance(value, str):
-        raise ValueError(f"not a timestamp: {value!r}")
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError(f"timestamp without offset: {value!r}")
-    return parsed.astimezone(UTC)
-
-
-def body_event_id(provider: str, payload: Any) -> str:
-    """Return a stable id for a webhook payload that carries none."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return f"{provider}:{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
-
-
-def same_secret(given: str | None, expected: str) -> bool:
-    """Compare a presented secret with the expected one in constant time."""
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """Return a header value by case-insensitive name."""
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None
 
 
 class WearableHttpClient(HttpClient):
@@ -237,6 +91,10 @@ class WearableProvider(ABC):
 
     name: ClassVar[str]
     uses_pkce: ClassVar[bool] = False
+    # GET endpoint and field giving the provider's user id, for providers whose token response
+    # does not carry it.
+    identity_path: ClassVar[str | None] = None
+    identity_field: ClassVar[str] = "id"
     polls: ClassVar[bool] = True
     default_scopes: ClassVar[tuple[str, ...]] = ()
     default_base_url: ClassVar[str] = ""
@@ -332,11 +190,21 @@ class WearableProvider(ABC):
         return {}
 
     def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None) -> TokenSet:
-        """Trade an authorization code for tokens."""
+        """Trade an authorization code for tokens (and learn the user id webhooks will name)."""
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
         if self.uses_pkce and code_verifier:
             form["code_verifier"] = code_verifier
-        return self.token_from_payload(self.token_request(form), previous=None)
+        return self.with_identity(self.token_from_payload(self.token_request(form), previous=None))
+
+    def with_identity(self, token: TokenSet) -> TokenSet:
+        """Fill in the provider's user id from its identity endpoint, when it has one."""
+        # Providers whose token response carries no user id name it in their notifications:
+        # without it a webhook cannot be matched to the patient's connection.
+        if self.identity_path is None or token.provider_user_id:
+            return token
+        answer = self.http.json("GET", self.identity_path, headers=self.bearer(token))
+        user_id = answer.get(self.identity_field) if isinstance(answer, dict) else None
+        return replace(token, provider_user_id=str(user_id) if user_id else None)
 
     def refresh(self, token: TokenSet) -> TokenSet:
         """Return a NEW token pair; the old refresh token may be dead once this returns."""
@@ -467,19 +335,3 @@ class WearableProvider(ABC):
             raise WebhookRejected(
                 f"{self.name}: webhook body is not JSON", permanent=True, status=400
             ) from None
-
-
-def merge_days(days: list[DailyActivity]) -> list[DailyActivity]:
-    """Keep one record per date (the last one seen wins: providers list revisions later)."""
-    by_date: dict[date, DailyActivity] = {}
-    for day in days:
-        by_date[day.date] = day
-    return [by_date[d] for d in sorted(by_date)]
-
-
-def merge_sessions(sessions: list[WalkingSession]) -> list[WalkingSession]:
-    """Keep one session per external id, ordered by start."""
-    by_id: dict[str, WalkingSession] = {}
-    for session in sessions:
-        by_id[session.external_id] = session
-    return sorted(by_id.values(), key=lambda s: (s.start, s.external_id))

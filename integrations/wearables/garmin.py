@@ -88,6 +88,8 @@ class GarminProvider(WearableProvider):
 
     name: ClassVar[str] = "garmin"
     uses_pkce: ClassVar[bool] = True
+    identity_path: ClassVar[str | None] = "/wellness-api/rest/user/id"
+    identity_field: ClassVar[str] = "userId"
     polls: ClassVar[bool] = False
     default_scopes: ClassVar[tuple[str, ...]] = ()  # permissions are set per app in the portal
     default_base_url: ClassVar[str] = "https://apis.garmin.com"
@@ -95,21 +97,6 @@ class GarminProvider(WearableProvider):
     default_token_url: ClassVar[str] = "https://diauth.garmin.com/di-oauth2-service/oauth/token"  # noqa: S105
     auth_path: ClassVar[str] = "/oauth2Confirm"
     token_path: ClassVar[str] = "/di-oauth2-service/oauth/token"  # noqa: S105
-
-    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None) -> TokenSet:
-        """Trade the code, then read the Garmin user id that notifications carry."""
-        token = super().exchange_code(
-            code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
-        )
-        answer = self.http.json("GET", "/wellness-api/rest/user/id", headers=self.bearer(token))
-        user = answer.get("userId") if isinstance(answer, dict) else None
-        return TokenSet(
-            token.access_token,
-            token.refresh_token,
-            token.expires_at,
-            token.scopes,
-            str(user) if user else None,
-        )
 
     def revoke(self, token: TokenSet) -> None:
         """Delete the user's registration with our app."""

@@ -130,6 +130,9 @@ class GoogleHealthProvider(WearableProvider):
 
     name: ClassVar[str] = "google_health"
     uses_pkce: ClassVar[bool] = True
+    # health.users.getIdentity -> Identity {name, healthUserId, legacyUserId}
+    identity_path: ClassVar[str | None] = "/v4/users/me/identity"
+    identity_field: ClassVar[str] = "healthUserId"
     default_scopes: ClassVar[tuple[str, ...]] = (SCOPE_ACTIVITY,)
     default_base_url: ClassVar[str] = "https://health.googleapis.com"  # discovery `rootUrl`
     # Not in the discovery document (it lists scopes only): Google's standard OAuth endpoints.
@@ -142,22 +145,6 @@ class GoogleHealthProvider(WearableProvider):
     def extra_authorize_params(self) -> dict[str, str]:
         """Ask for offline access so Google issues a refresh token on every consent."""
         return {"access_type": "offline", "prompt": "consent", "include_granted_scopes": "true"}
-
-    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None) -> TokenSet:
-        """Trade the code, then read the healthUserId that webhooks will name."""
-        token = super().exchange_code(
-            code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
-        )
-        # health.users.getIdentity -> Identity {name, healthUserId, legacyUserId}
-        identity = self.http.json("GET", "/v4/users/me/identity", headers=self.bearer(token))
-        user_id = identity.get("healthUserId") if isinstance(identity, dict) else None
-        return TokenSet(
-            token.access_token,
-            token.refresh_token,
-            token.expires_at,
-            token.scopes,
-            str(user_id) if user_id else None,
-        )
 
     def revoke(self, token: TokenSet) -> None:
         """Revoke the grant at Google's OAuth endpoint (not part of the discovery document)."""

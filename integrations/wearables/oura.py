@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -37,23 +36,11 @@ class OuraProvider(WearableProvider):
     """Oura ring. A `day` is the patient's date: Oura's activity day runs 04:00 to 04:00 local."""
 
     name: ClassVar[str] = "oura"
+    identity_path: ClassVar[str | None] = "/v2/usercollection/personal_info"
     default_scopes: ClassVar[tuple[str, ...]] = ("daily", "workout")
     default_base_url: ClassVar[str] = "https://api.ouraring.com"
     default_auth_url: ClassVar[str] = "https://cloud.ouraring.com/oauth/authorize"
     default_token_url: ClassVar[str] = "https://api.ouraring.com/oauth/token"  # noqa: S105
-
-    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None) -> TokenSet:
-        """Trade the code for tokens, then learn the Oura user id webhooks will name."""
-        token = super().exchange_code(
-            code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
-        )
-        # Oura's token response carries no user id, but its notifications carry `user_id`:
-        # without it a webhook cannot be matched to the patient's connection.
-        info = self.http.json("GET", "/v2/usercollection/personal_info", headers=self.bearer(token))
-        user_id = info.get("id") if isinstance(info, dict) else None
-        if not isinstance(user_id, str) or not user_id:
-            raise IntegrationError("oura: personal_info without an id", permanent=True)
-        return replace(token, provider_user_id=user_id)
 
     def fetch(
         self,
