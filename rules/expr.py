@@ -46,14 +46,6 @@ class _Typed:
 
 
 @dataclass
-class _Atom:
-    text: str
-    ops: list[str]
-    operands: list[Callable[[Facts], object]]
-    result: Callable[[Facts], object]
-
-
-@dataclass
 class Expression:
     """A compiled expression: call `evaluate(facts)`; `trace(facts)` explains it."""
 
@@ -62,18 +54,11 @@ class Expression:
     nullable: bool
     facts: frozenset[str]
     evaluate: Callable[[Facts], Any]
-    _atoms: list[_Atom] = field(default_factory=list, repr=False)
+    _tracer: Callable[[Facts], list[TraceEntry]] | None = field(default=None, repr=False)
 
     def trace(self, facts: Facts) -> list[TraceEntry]:
         """Return the value of every comparison and boolean fact in the expression."""
-        entries = []
-        for atom in self._atoms:
-            values = [format_value(fn(facts), quote=True) for fn in atom.operands]
-            shown = values[0]
-            for op, value in zip(atom.ops, values[1:], strict=True):
-                shown += f" {op} {value}"
-            entries.append(TraceEntry(atom.text, shown, bool(atom.result(facts))))
-        return entries
+        return self._tracer(facts) if self._tracer is not None else []
 
 
 class _Compiler:
@@ -398,13 +383,20 @@ def _compile(text: str, types: Mapping[str, str], want: str | None) -> Expressio
     else:
         body = typed.code
     function = compiler.function(body)
-    atoms = _atoms(tree, compiler, types) if want == "bool" else []
-    return Expression(text, typed.kind, typed.nullable, frozenset(compiler.locals), function, atoms)
+    tracer = _tracer(tree, compiler, types) if want == "bool" else None
+    names = frozenset(compiler.locals)
+    return Expression(text, typed.kind, typed.nullable, names, function, tracer)
 
 
-def _atoms(tree: ast.AST, compiler: _Compiler, types: Mapping[str, str]) -> list[_Atom]:
-    """Compile each comparison and boolean fact on its own, for traces."""
-    atoms = []
+def _tracer(
+    tree: ast.AST, compiler: _Compiler, types: Mapping[str, str]
+) -> Callable[[Facts], list[TraceEntry]] | None:
+    """Compile ONE function giving the trace entry of each comparison and boolean fact.
+
+    Facts are read once; literal operands are formatted now, so a trace is a single call.
+    """
+    sub = _Compiler(compiler.text, types)
+    entries = []
     nodes = sorted(
         ast.walk(tree),
         key=lambda n: (getattr(n, "col_offset", 0), -getattr(n, "end_col_offset", 0)),
@@ -417,20 +409,37 @@ def _atoms(tree: ast.AST, compiler: _Compiler, types: Mapping[str, str]) -> list
             continue
         text = ast.get_source_segment(compiler.text, node) or ""
         if isinstance(node, ast.Compare):
-            ops = [_op_text(op) for op in node.ops]
-            parts: list[ast.AST] = [node.left, *node.comparators]
+            pieces = [_shown(node.left, sub)]
+            for op, part in zip(node.ops, node.comparators, strict=True):
+                pieces += [repr(f" {_op_text(op)} "), _shown(part, sub)]
+            shown = " + ".join(_merged(pieces))
         else:
-            ops, parts = [], [node]
-        operands = [_sub(part, compiler.text, types) for part in parts]
-        atoms.append(_Atom(text, ops, operands, _sub(node, compiler.text, types)))
-    return atoms
+            shown = _shown(node, sub)
+        entries.append(f"_E({text!r}, {shown}, _bool({sub.emit(node).code}))")
+    return sub.function("[" + ", ".join(entries) + "]") if entries else None
 
 
-def _sub(node: ast.AST, text: str, types: Mapping[str, str]) -> Callable[[Facts], object]:
-    sub = _Compiler(text, types)
+def _shown(node: ast.AST, sub: _Compiler) -> str:
+    """Code giving an operand's formatted value (a string literal when it is a literal)."""
+    if isinstance(node, ast.Constant):
+        return repr(format_value(node.value, quote=True))
+    if isinstance(node, ast.Name) and node.id in _LITERALS:
+        return repr(format_value(_LITERALS[node.id], quote=True))
     if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-        return sub.function(sub.set_operand(node).code)
-    return sub.function(sub.emit(node).code)
+        items = frozenset(e.value for e in node.elts if isinstance(e, ast.Constant))
+        return repr(format_value(items, quote=True))
+    return f"_fmt({sub.emit(node).code})"
+
+
+def _merged(pieces: list[str]) -> list[str]:
+    """Join adjacent string literals of generated code into one."""
+    out: list[str] = []
+    for piece in pieces:
+        if out and piece[0] in "'\"" and out[-1][0] in "'\"":
+            out[-1] = repr(ast.literal_eval(out[-1]) + ast.literal_eval(piece))
+        else:
+            out.append(piece)
+    return out
 
 
 def _op_text(op: ast.cmpop) -> str:

@@ -66,7 +66,20 @@ def _round(value: Any, digits: int = 0) -> Any:
     return round(value) if digits == 0 else round(value, digits)
 
 
+def _fmt(value: object) -> str:
+    # Traces format mostly ints and nulls: answer those without the general dispatch.
+    if value is None:
+        return "null"
+    if type(value) is int:
+        return str(value)
+    return format_value(value, quote=True)
+
+
+# Names generated code may call (user text can only reach facts and whitelisted functions).
 HELPERS: dict[str, object] = {
+    "_E": TraceEntry,
+    "_bool": bool,
+    "_fmt": _fmt,
     "_min": _min,
     "_max": _max,
     "_abs": _abs,

@@ -80,7 +80,7 @@ class LoadedPatient:
         "cal",
         "ctx",
         "exercise",
-        "firings",
+        "fired",
         "held_until",
         "last_strength",
         "older",
@@ -89,6 +89,7 @@ class LoadedPatient:
         "shoes_m",
         "steps",
         "tips_today",
+        "variants",
         "walks",
     )
 
@@ -105,7 +106,8 @@ class LoadedPatient:
         self.last_strength: dt.datetime | None = None
         self.tips_today = 0
         self.shoes_m = 0.0
-        self.firings: list[tuple[str, dt.datetime, int | None]] = []
+        self.fired: dict[str, str] = {}  # rule id -> ISO instant it last fired
+        self.variants: dict[str, int] = {}  # tip id -> variant last sent
         self._met: list[bool] | None = None
 
     def target_at_end_of(self, back: int) -> int | None:
@@ -231,16 +233,13 @@ def _target_at(plan: list[tuple[dt.datetime, int]], moment: dt.datetime) -> int 
 
 def _state(p: LoadedPatient, now: dt.datetime) -> EvaluationState:
     last_fired: dict[str, dt.datetime] = {}
-    last_variant: dict[str, int] = {}
-    for key, at, variant in p.firings:
-        kind, _, name = key.partition(":")
-        if kind == "rule" and at <= now:
-            last_fired[name] = at
-        elif kind == "tip" and variant is not None:
-            last_variant[name] = variant
+    for rule_id, text in p.fired.items():
+        at = dt.datetime.fromisoformat(text)
+        if at <= now:  # an evaluation of an earlier moment ignores later firings
+            last_fired[rule_id] = at
     return EvaluationState(
         last_fired=last_fired,
-        last_variant=last_variant,
+        last_variant=dict(p.variants),
         tips_sent_today=p.tips_today,
         max_tips_per_day=p.ctx.max_tips_per_day,
         target_7d_ago=_target_at(p.plan, now - dt.timedelta(days=7)) if p.plan else None,

@@ -12,11 +12,12 @@ Nothing here runs a query per patient.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, any_, case, func, literal, select
+from sqlalchemy import BigInteger, Text, any_, case, cast, func, literal, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -47,6 +48,19 @@ BUCKET = dt.timedelta(days=31)
 __all__ = ["PatientContext", "among", "chunks", "compute", "load_contexts", "local_midnight"]
 
 
+# JSON lists come back as text and are decoded only when not empty (most are "[]").
+_FLAGS = cast(PainReport.red_flags, Text)
+_EMPTY = frozenset({"[]", "null"})
+
+
+def _json_list(text: str | None) -> list[Any] | None:
+    """A JSON list column read as text: None when null or empty."""
+    if text is None or text in _EMPTY:
+        return None
+    value: list[Any] | None = json.loads(text)
+    return value
+
+
 def chunks(session: Session, ids: Sequence[int]) -> Iterable[list[int]]:
     """The ids in lists one query can take (all at once on PostgreSQL: an array parameter)."""
     size = (len(ids) or 1) if session.get_bind().dialect.name == "postgresql" else CHUNK
@@ -62,14 +76,20 @@ def among(session: Session, column: Any, ids: list[int]) -> Any:
     return column.in_(ids)
 
 
+def _query(session: Session, statement: Any) -> Sequence[Any]:
+    """Run a read on the session's connection: Core rows fetched at once, no ORM work."""
+    return session.connection().execute(statement).all()
+
+
 def load_contexts(session: Session, patient_ids: Iterable[int]) -> dict[int, PatientContext]:
     """Read the profiles of these patients (one query per chunk of ids)."""
+    session.flush()  # reads below go straight to the connection
     out: dict[int, PatientContext] = {}
     cols = (
         PatientProfile.user_id,
         PatientProfile.timezone,
         PatientProfile.enrolled_at,
-        PatientProfile.conditions,
+        cast(PatientProfile.conditions, Text),
         PatientProfile.shoes_changed_on,
         PatientProfile.primary_source,
         PatientProfile.max_tips_per_day,
@@ -77,9 +97,10 @@ def load_contexts(session: Session, patient_ids: Iterable[int]) -> dict[int, Pat
         PatientProfile.ruleset_id,
     )
     for chunk in chunks(session, sorted(set(patient_ids))):
-        rows = session.execute(select(*cols).where(among(session, PatientProfile.user_id, chunk)))
+        rows = _query(session, select(*cols).where(among(session, PatientProfile.user_id, chunk)))
         for row in rows:
-            out[row[0]] = PatientContext(row[0], row[1], row[2], frozenset(row[3] or ()), *row[4:])
+            conditions = frozenset(_json_list(row[3]) or ())
+            out[row[0]] = PatientContext(row[0], row[1], row[2], conditions, *row[4:])
     return out
 
 
@@ -110,31 +131,37 @@ def compute(
 
 
 def _effective_days(
-    session: Session, ids: list[int], lo: dt.date, hi: dt.date
+    session: Session, patients: dict[int, LoadedPatient], ids: list[int], lo: dt.date, hi: dt.date
 ) -> Iterable[tuple[int, dt.date, int]]:
     """(patient, day, effective steps) for days lo..hi: the primary source's row, else the
     largest value (sources are never summed)."""
+    # Patients without a primary source need no join: the largest value of each day.
+    plain = [pid for pid in ids if patients[pid].ctx.primary_source is None]
+    chosen = [pid for pid in ids if patients[pid].ctx.primary_source is not None]
+    day = (DailyActivity.patient_id, DailyActivity.date)
+    in_range = DailyActivity.date.between(lo, hi)
+    for chunk in chunks(session, plain):
+        yield from _query(
+            session,
+            select(*day, func.max(DailyActivity.steps))
+            .where(among(session, DailyActivity.patient_id, chunk), in_range)
+            .group_by(*day),
+        )
     primary = case((DailyActivity.source == PatientProfile.primary_source, DailyActivity.steps))
-    for chunk in chunks(session, ids):
-        yield from session.execute(
-            select(
-                DailyActivity.patient_id,
-                DailyActivity.date,
-                func.coalesce(func.max(primary), func.max(DailyActivity.steps)),
-            )
+    for chunk in chunks(session, chosen):
+        yield from _query(
+            session,
+            select(*day, func.coalesce(func.max(primary), func.max(DailyActivity.steps)))
             .join(PatientProfile, PatientProfile.user_id == DailyActivity.patient_id)
-            .where(
-                among(session, DailyActivity.patient_id, chunk),
-                DailyActivity.date.between(lo, hi),
-            )
-            .group_by(DailyActivity.patient_id, DailyActivity.date)
+            .where(among(session, DailyActivity.patient_id, chunk), in_range)
+            .group_by(*day),
         )
 
 
 def _load_steps(session: Session, patients: dict[int, LoadedPatient], ids: list[int]) -> None:
     lo = min(p.cal.today for p in patients.values()) - dt.timedelta(days=STEP_DAYS)
     hi = max(p.cal.today for p in patients.values())
-    for pid, day, steps in _effective_days(session, ids, lo, hi):
+    for pid, day, steps in _effective_days(session, patients, ids, lo, hi):
         patient = patients[pid]
         back = patient.cal.offsets.get(day)
         if back is not None:
@@ -145,17 +172,19 @@ def _load_plan(
     session: Session, patients: dict[int, LoadedPatient], ids: list[int], now: dt.datetime
 ) -> None:
     for chunk in chunks(session, ids):
-        rows = session.execute(
+        rows = _query(
+            session,
             select(PlanChange.patient_id, PlanChange.effective_at, PlanChange.target)
             .where(among(session, PlanChange.patient_id, chunk), PlanChange.effective_at <= now)
-            .order_by(PlanChange.patient_id, PlanChange.effective_at, PlanChange.id)
+            .order_by(PlanChange.patient_id, PlanChange.effective_at, PlanChange.id),
         )
         for pid, effective, target in rows:
             patients[pid].plan.append((effective, target))
-        held = session.execute(
+        held = _query(
+            session,
             select(Plan.patient_id, Plan.progression_held_until).where(
                 among(session, Plan.patient_id, chunk), Plan.progression_held_until.is_not(None)
-            )
+            ),
         )
         for pid, until in held:
             patients[pid].held_until = until
@@ -165,28 +194,30 @@ def _load_pain(
     session: Session, patients: dict[int, LoadedPatient], ids: list[int], now: dt.datetime
 ) -> None:
     lo = now - PAIN_FETCH
-    cols = (PainReport.patient_id, PainReport.recorded_at, PainReport.score, PainReport.red_flags)
+    cols = (PainReport.patient_id, PainReport.recorded_at, PainReport.score, _FLAGS)
     order = (PainReport.patient_id, PainReport.recorded_at, PainReport.id)
     for chunk in chunks(session, ids):
-        rows = session.execute(
+        rows = _query(
+            session,
             select(*cols)
             .where(
                 among(session, PainReport.patient_id, chunk),
                 PainReport.recorded_at.between(lo, now),
             )
-            .order_by(*order)
+            .order_by(*order),
         )
         for pid, at, score, flags in rows:
-            patients[pid].pain.append((at, score, flags))
+            patients[pid].pain.append((at, score, _json_list(flags)))
     # Patients whose latest report is older than the bulk window, or whose latest report's
     # preceding 168 h reach before it, get their own bounds in one OR-ed query per chunk.
     stale = [pid for pid in ids if not patients[pid].pain]
     latest: dict[int, dt.datetime] = {}
     for chunk in chunks(session, stale):
-        maxima = session.execute(
+        maxima = _query(
+            session,
             select(PainReport.patient_id, func.max(PainReport.recorded_at))
             .where(among(session, PainReport.patient_id, chunk), PainReport.recorded_at <= now)
-            .group_by(PainReport.patient_id)
+            .group_by(PainReport.patient_id),
         )
         latest.update((pid, at) for pid, at in maxima)
     for pid in ids:
@@ -216,20 +247,19 @@ def _load_older_pain(
     wanted = dict(bucket)
     first = min(wanted.values()) - WEEK
     last = max(wanted.values())
-    rows = session.execute(
-        select(
-            PainReport.patient_id, PainReport.recorded_at, PainReport.score, PainReport.red_flags
-        )
+    rows = _query(
+        session,
+        select(PainReport.patient_id, PainReport.recorded_at, PainReport.score, _FLAGS)
         .where(
             among(session, PainReport.patient_id, list(wanted)),
             PainReport.recorded_at.between(first, last),
         )
-        .order_by(PainReport.patient_id, PainReport.recorded_at, PainReport.id)
+        .order_by(PainReport.patient_id, PainReport.recorded_at, PainReport.id),
     )
     found: dict[int, list[tuple[dt.datetime, int, Any]]] = defaultdict(list)
     for pid, at, score, flags in rows:
         if wanted[pid] - WEEK <= at <= wanted[pid]:
-            found[pid].append((at, score, flags))
+            found[pid].append((at, score, _json_list(flags)))
     for pid, older in found.items():
         # Rows at or after the bulk window's start came with the bulk query already.
         bulk = patients[pid].pain
@@ -242,57 +272,63 @@ def _load_events(
     lo = min(p.cal.event_lo for p in patients.values())
     day_lo = min(p.cal.day_lo for p in patients.values())
     for chunk in chunks(session, ids):
-        walks = session.execute(
+        walks = _query(
+            session,
             select(WalkingSession.patient_id, WalkingSession.start, WalkingSession.end)
             .where(
                 among(session, WalkingSession.patient_id, chunk),
                 WalkingSession.start.between(lo, now),
             )
-            .order_by(WalkingSession.patient_id, WalkingSession.start, WalkingSession.id)
+            .order_by(WalkingSession.patient_id, WalkingSession.start, WalkingSession.id),
         )
         for pid, start, end in walks:
             patient = patients[pid]
             if start >= patient.cal.event_lo:
                 patient.walks.append((end - start).total_seconds() / 60)
-        exercise = session.execute(
+        exercise = _query(
+            session,
             select(
                 ExerciseSession.patient_id, ExerciseSession.kind, ExerciseSession.performed_at
             ).where(
                 among(session, ExerciseSession.patient_id, chunk),
                 ExerciseSession.performed_at.between(lo, now),
-            )
+            ),
         )
         for pid, kind, at in exercise:
             patient = patients[pid]
             if at >= patient.cal.event_lo:
                 patient.exercise.append(kind)
-        strength = session.execute(
+        strength = _query(
+            session,
             select(ExerciseSession.patient_id, func.max(ExerciseSession.performed_at))
             .where(
                 among(session, ExerciseSession.patient_id, chunk),
                 ExerciseSession.kind == "strength",
                 ExerciseSession.performed_at <= now,
             )
-            .group_by(ExerciseSession.patient_id)
+            .group_by(ExerciseSession.patient_id),
         )
         for pid, at in strength:
             patients[pid].last_strength = at
-        tips = session.execute(
+        tips = _query(
+            session,
             select(Tip.patient_id, Tip.created_at).where(
                 among(session, Tip.patient_id, chunk), Tip.created_at.between(day_lo, now)
-            )
+            ),
         )
         for pid, at in tips:
             patient = patients[pid]
             if at >= patient.cal.day_lo:
                 patient.tips_today += 1
-        firings = session.execute(
-            select(
-                RuleFiring.patient_id, RuleFiring.key, RuleFiring.last_at, RuleFiring.last_variant
-            ).where(among(session, RuleFiring.patient_id, chunk))
+        firings = _query(
+            session,
+            select(RuleFiring.patient_id, RuleFiring.last_fired, RuleFiring.last_variant).where(
+                among(session, RuleFiring.patient_id, chunk)
+            ),
         )
-        for pid, key, at, variant in firings:
-            patients[pid].firings.append((key, at, variant))
+        for pid, fired, variants in firings:
+            patient = patients[pid]
+            patient.fired, patient.variants = fired or {}, variants or {}
 
 
 def _load_shoes(session: Session, patients: dict[int, LoadedPatient]) -> None:
@@ -332,10 +368,11 @@ def _load_shoes(session: Session, patients: dict[int, LoadedPatient]) -> None:
                 )
                 .subquery()
             )
-            rows = session.execute(
+            rows = _query(
+                session,
                 select(ranked.c.pid, func.sum(ranked.c.metres))
                 .where(ranked.c.rank == 1)
-                .group_by(ranked.c.pid)
+                .group_by(ranked.c.pid),
             )
             for pid, metres in rows:
                 patients[pid].shoes_m = float(metres or 0.0)
@@ -348,7 +385,7 @@ def _load_long_streaks(session: Session, patients: dict[int, LoadedPatient]) -> 
         return
     lo = min(p.cal.today for p in long.values()) - dt.timedelta(days=STREAK_MAX)
     hi = max(p.cal.today for p in long.values()) - dt.timedelta(days=STEP_DAYS + 1)
-    for pid, day, steps in _effective_days(session, sorted(long), lo, hi):
+    for pid, day, steps in _effective_days(session, patients, sorted(long), lo, hi):
         patient = long[pid]
         back = (patient.cal.today - day).days
         if STEP_DAYS < back <= STREAK_MAX:

@@ -35,13 +35,16 @@ class Evaluation(Base):
 
 
 class RuleFiring(Base):
-    """When a rule last fired for a patient (cooldowns), and the last tip variant shown."""
+    """A patient's rule state, one row per patient, merged into by every evaluation.
+
+    `last_fired`: rule id -> ISO instant (UTC) it last fired (cooldowns); `last_variant`: tip id
+    -> the variant index last sent (rotation). Rules and tips have separate id spaces.
+    """
 
     __tablename__ = "rule_firings"
 
     patient_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
-    key: Mapped[str] = mapped_column(String(160), primary_key=True)  # "rule:<id>" or "tip:<id>"
-    last_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    last_variant: Mapped[int | None]
+    last_fired: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_variant: Mapped[dict[str, Any]] = mapped_column(default=dict)

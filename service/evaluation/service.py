@@ -6,8 +6,9 @@ action written in bulk (`service.evaluation.writes`: COPY on PostgreSQL): the Ev
 record (facts, the compact decision of `service.evaluation.record`, actions applied), tips
 (handed to the push outbox with the rule set's quiet hours as the fallback for patients without
 their own), plan target changes with a PlanChange whose reason is the rule id, progression
-holds, clinician alerts and the RuleFiring rows that carry cooldowns and tip rotation into the
-next evaluation. Rules run without traces; the record re-derives them on demand.
+holds, clinician alerts and the patient's rule state (one RuleFiring row: when each rule last
+fired, each tip's last variant) that carries cooldowns and tip rotation into the next
+evaluation. Rules run without traces; the record re-derives them on demand.
 
 A scheduled decision point is evaluated at most once: `decision_keys` maps patients to keys
 like `schedule:2026-11-27T08:30` and Evaluation(patient_id, decision_key) is unique, so a
@@ -22,14 +23,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from rules import Decision, EvaluationState
 from service.alerts.models import ClinicianAlert
 from service.delivery import outbox
 from service.evaluation import writes
-from service.evaluation.facts import PatientContext, compute, load_contexts
+from service.evaluation.facts import PatientContext, among, chunks, compute, load_contexts
 from service.evaluation.models import Evaluation
 from service.evaluation.record import decision_record
 from service.extensions import get_settings
@@ -116,17 +117,16 @@ def evaluate(
 
 
 def _taken(session: Session, keys: Mapping[int, str], ids: list[int]) -> set[int]:
-    wanted = [(pid, keys[pid]) for pid in ids if pid in keys]
+    wanted = [pid for pid in ids if pid in keys]
     taken: set[int] = set()
-    for start in range(0, len(wanted), 900):
-        part = wanted[start : start + 900]
-        rows = session.execute(
+    for part in chunks(session, wanted):
+        rows = session.connection().execute(
             select(Evaluation.patient_id, Evaluation.decision_key).where(
-                Evaluation.patient_id.in_([pid for pid, _ in part]),
-                Evaluation.decision_key.in_({key for _, key in part}),
+                among(session, Evaluation.patient_id, part),
+                Evaluation.decision_key.in_(sorted({keys[pid] for pid in part})),
             )
         )
-        taken.update(pid for pid, key in rows if keys.get(pid) == key)
+        taken.update(pid for pid, key in rows.all() if keys.get(pid) == key)
     return taken
 
 
@@ -261,35 +261,28 @@ def _apply(
             )
             owners.append(outcome)
     if rows:
-        ids = writes.insert_rows(session, Tip, TIP_COLUMNS, rows)
-        _hand_over_tips(
-            session,
-            rows=rows,
-            ids=ids,
-            owners=owners,
-            compiled=compiled,
-            now=now,
-            tip_rows=tip_rows,
+        _write_tips(
+            session, rows=rows, owners=owners, compiled=compiled, now=now, tip_rows=tip_rows
         )
     _apply_plans(session, done, now)
     _apply_alerts(session, done, contexts, now)
     _record_firings(session, done, now)
 
 
-def _hand_over_tips(
+def _write_tips(
     session: Session,
     *,
     rows: list[tuple[Any, ...]],
-    ids: list[int],
     owners: list[Outcome],
     compiled: Mapping[int, CompiledVersion],
     now: dt.datetime,
     tip_rows: bool,
 ) -> None:
-    """Give the outcomes their Tip rows (if asked) and the outbox the tips it can push.
+    """Write the tips; give the outcomes their Tip rows (if asked) and the outbox its pushes.
 
-    Tip ORM objects are built only where needed: for the caller, or for patients with a
-    registered device when push channels are configured (the outbox skips everybody else).
+    Tip ORM objects (and so ids) are needed only for the caller, or for patients with a
+    registered device when push channels are configured (the outbox skips everybody else);
+    without either the rows go in without fetching ids.
     """
     channels = outbox.configured_channels(get_settings())
     pushable: set[int] = set()
@@ -300,6 +293,10 @@ def _hand_over_tips(
             pushable.update(
                 session.scalars(select(Device.patient_id).where(Device.patient_id.in_(chunk)))
             )
+    if not (tip_rows or pushable):
+        writes.insert_rows(session, Tip, TIP_COLUMNS, rows, with_ids=False)
+        return
+    ids = writes.insert_rows(session, Tip, TIP_COLUMNS, rows)
     to_push: list[Tip] = []
     for row, tip_id, outcome in zip(rows, ids, owners, strict=True):
         if not tip_rows and row[0] not in pushable:
@@ -321,45 +318,34 @@ def _hand_over_tips(
 
 
 def _apply_plans(session: Session, done: list[Outcome], now: dt.datetime) -> None:
-    changed = [
-        o for o in done if o.decision and (o.decision.target is not None or o.decision.hold_days)
-    ]
-    if not changed:
-        return
-    ids = [o.patient_id for o in changed]
-    rows = session.execute(
-        select(Plan.patient_id, Plan.progression_held_until).where(Plan.patient_id.in_(ids))
-    )
-    existing = dict(rows.all())
-    updates, creates, history = [], [], []
-    for outcome in changed:
+    changes: list[tuple[int, int | None, int | None]] = []
+    history: list[tuple[Any, ...]] = []
+    for outcome in done:
         decision = outcome.decision
         assert decision is not None
-        values: dict[str, Any] = {"patient_id": outcome.patient_id}
+        if decision.target is None and not decision.hold_days:
+            continue
+        changes.append((outcome.patient_id, decision.target, decision.hold_days or None))
         if decision.target is not None:
-            values.update(daily_target=decision.target, changed_at=now)
-            history.append(
-                {
-                    "patient_id": outcome.patient_id,
-                    "effective_at": now,
-                    "target": decision.target,
-                    "reason": decision.target_rule or "rule",
-                }
-            )
-        if decision.hold_days:
-            until = now + dt.timedelta(days=decision.hold_days)
-            held = existing.get(outcome.patient_id)
-            values["progression_held_until"] = max(until, held) if held else until
-        if outcome.patient_id in existing:
-            updates.append(values)
-        elif decision.target is not None:
-            creates.append(values)
-    if updates:
-        session.execute(update(Plan), updates)
+            reason = decision.target_rule or "rule"
+            history.append((outcome.patient_id, now, decision.target, reason))
+    if not changes:
+        return
+    # A patient without a plan gets one when a rule sets a target (a hold alone needs a plan).
+    planned = writes.update_plans(session, changes, now)
+    creates = [
+        {"patient_id": pid, "daily_target": target, "changed_at": now}
+        | ({"progression_held_until": now + dt.timedelta(days=hold)} if hold else {})
+        for pid, target, hold in changes
+        if pid not in planned and target is not None
+    ]
     if creates:
         session.execute(insert(Plan), creates)
     if history:
-        session.execute(insert(PlanChange), history)
+        writes.insert_rows(session, PlanChange, PLAN_CHANGE_COLUMNS, history, with_ids=False)
+
+
+PLAN_CHANGE_COLUMNS = ("patient_id", "effective_at", "target", "reason")
 
 
 def _apply_alerts(
@@ -405,18 +391,17 @@ def _apply_alerts(
 
 
 def _record_firings(session: Session, done: list[Outcome], now: dt.datetime) -> None:
-    rows: dict[tuple[int, str], tuple[int, str, dt.datetime, int | None]] = {}
+    at = now.astimezone(dt.UTC).isoformat()
+    states: dict[int, tuple[dict[str, str], dict[str, int]]] = {}
     for outcome in done:
         decision = outcome.decision
         assert decision is not None
-        pid = outcome.patient_id
-        for rule_id in decision.fired:
-            key = f"rule:{rule_id}"
-            rows[pid, key] = (pid, key, now, None)
-        for tip in decision.tips:
-            key = f"tip:{tip.tip_id}"
-            rows[pid, key] = (pid, key, now, tip.variant)
-    writes.upsert_firings(session, list(rows.values()))
+        if decision.fired or decision.tips:
+            states[outcome.patient_id] = (
+                dict.fromkeys(decision.fired, at),
+                {tip.tip_id: tip.variant for tip in decision.tips},
+            )
+    writes.merge_rule_state(session, states)
 
 
 def evaluate_one(

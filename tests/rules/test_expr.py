@@ -272,6 +272,58 @@ def test_it_agrees_with_a_reference_interpreter_on_conditions(
     assert compiled.evaluate(facts) is expected
 
 
+def reference_trace(text: str, facts: dict[str, Any]) -> list[dict[str, object]]:
+    """Each comparison and boolean fact, in source order, valued by the reference interpreter."""
+    tree = ast.parse(text, mode="eval")
+    nodes = sorted(
+        ast.walk(tree.body),
+        key=lambda n: (getattr(n, "col_offset", 0), -getattr(n, "end_col_offset", 0)),
+    )
+    out: list[dict[str, object]] = []
+    for node in nodes:
+        if isinstance(node, ast.Compare):
+            parts = [node.left, *node.comparators]
+            shown = format_value(_operand(parts[0], facts), quote=True)
+            for op, part in zip(node.ops, parts[1:], strict=True):
+                symbol = {ast.Is: "is", ast.IsNot: "is not", ast.NotIn: "not in", ast.In: "in"}
+                symbol |= {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+                symbol |= {ast.Eq: "==", ast.NotEq: "!="}
+                shown += f" {symbol[type(op)]} {format_value(_operand(part, facts), quote=True)}"
+        elif ast.unparse(node) == "pain.red_flag":
+            shown = format_value(facts.get("pain.red_flag"), quote=True)
+        else:
+            continue
+        expr = ast.get_source_segment(text, node)
+        out.append({"expr": expr, "values": shown, "result": bool(reference(node, facts))})
+    return out
+
+
+def _operand(node: ast.AST, facts: dict[str, Any]) -> Any:
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return frozenset(reference(e, facts) for e in node.elts)
+    return reference(node, facts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(bool_expr(), fact_values)
+def test_it_traces_conditions_as_a_reference_interpreter_values_them(
+    text: str, facts: dict[str, Any]
+) -> None:
+    compiled = compile_expression(text, want="bool")
+    assert [entry.as_dict() for entry in compiled.trace(facts)] == reference_trace(text, facts)
+
+
+def test_it_traces_literal_sets_and_null_tests() -> None:
+    text = "'fever' in ['trauma', 'fever'] and pain.latest is null and not pain.red_flag"
+    compiled = compile_expression(text, want="bool")
+    entries = [(e.values, e.result) for e in compiled.trace({"pain.red_flag": None})]
+    assert entries == [
+        ("'fever' in {'fever', 'trauma'}", True),
+        ("null is null", True),
+        ("null", False),
+    ]
+
+
 @settings(max_examples=200, deadline=None)
 @given(number_expr(), fact_values)
 def test_it_agrees_with_a_reference_interpreter_on_numbers(

@@ -53,8 +53,60 @@ def test_it_answers_a_high_pain_report_with_rest_a_lower_target_and_a_hold(seed:
     assert evaluation.facts["pain.latest"] == 8
     assert evaluation.decision["fired"][0] == "pain-flare"
     assert evaluation.actions["target"] == {"to": 3200, "rule": "pain-flare"}
-    keys = set(db.session.scalars(select(RuleFiring.key)))
-    assert {"rule:pain-flare", "tip:rest-and-reduce"} <= keys
+    state = db.session.get(RuleFiring, seed.patient_a)
+    assert state is not None
+    assert dt.datetime.fromisoformat(state.last_fired["pain-flare"]) == NOW
+    assert state.last_variant == {"rest-and-reduce": 0}
+
+
+def test_it_carries_cooldowns_and_tip_rotation_into_later_evaluations(seed: Seed) -> None:
+    earlier = (NOW - dt.timedelta(days=30)).isoformat()
+    with db.transaction() as session:
+        session.add(
+            RuleFiring(
+                patient_id=seed.patient_a,
+                last_fired={"footwear": earlier},
+                last_variant={"walking-form": 2},
+            )
+        )
+    outcomes = []
+    for hours in (0, 1, 72):
+        at = NOW + dt.timedelta(hours=hours)
+        with db.transaction() as session:
+            _pain(seed.patient_a, 8, at)
+            outcomes.append(service.evaluate_one(session, seed.patient_a, "pain_report", at))
+    first, cooling, later = (o.decision for o in outcomes)
+    assert first is not None
+    assert cooling is not None
+    assert later is not None
+    assert [(t.tip_id, t.variant) for t in first.tips] == [("rest-and-reduce", 0)]
+    assert cooling.suppressed["pain-flare"].startswith("cooldown until")
+    assert [(t.tip_id, t.variant) for t in later.tips] == [("rest-and-reduce", 1)]
+    db.session.expire_all()
+    state = db.session.get(RuleFiring, seed.patient_a)
+    assert state is not None
+    assert state.last_fired["footwear"] == earlier  # merged, not replaced
+    assert dt.datetime.fromisoformat(state.last_fired["pain-flare"]) == NOW + dt.timedelta(hours=72)
+    assert state.last_variant == {"walking-form": 2, "rest-and-reduce": 1}
+
+
+def test_it_extends_a_progression_hold_but_never_shortens_it(seed: Seed) -> None:
+    longer = NOW + dt.timedelta(days=20)
+    with db.transaction() as session:
+        for pid, until in ((seed.patient_a, longer), (seed.patient_b, NOW + dt.timedelta(days=1))):
+            plan = session.get(Plan, pid)
+            assert plan is not None
+            plan.progression_held_until = until
+            _pain(pid, 8, NOW)
+    with db.transaction() as session:
+        outcomes = service.evaluate(session, [seed.patient_a, seed.patient_b], "pain_report", NOW)
+    assert all(o.decision and o.decision.hold_days == 7 for o in outcomes.values())
+    db.session.expire_all()
+    plans = {p.patient_id: p for p in db.session.scalars(select(Plan))}
+    assert plans[seed.patient_a].progression_held_until == longer
+    assert plans[seed.patient_b].progression_held_until == NOW + dt.timedelta(days=7)
+    assert plans[seed.patient_a].daily_target == plans[seed.patient_b].daily_target == 3200
+    assert plans[seed.patient_a].changed_at == NOW
 
 
 def test_it_raises_one_urgent_alert_for_red_flags_and_no_progression(seed: Seed) -> None:

@@ -266,7 +266,7 @@ def test_it_computes_a_batch_of_patients_in_a_few_queries(app: Flask) -> None:
                 reason="initial",
             )
         )
-        session.add(RuleFiring(patient_id=user.id, key="rule:progress", last_at=now))
+        session.add(RuleFiring(patient_id=user.id, last_fired={"progress": now.isoformat()}))
         for back in range(20):
             session.add(
                 DailyActivity(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 00:54:40.578063
+Create Date: 2026-11-27 01:49:10.593317
 """
 
 from __future__ import annotations
@@ -440,16 +440,15 @@ def upgrade() -> None:
         sa.Column(
             "patient_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("key", sa.String(length=160), nullable=False),
-        sa.Column("last_at", service.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_variant", sa.Integer(), nullable=True),
+        sa.Column("last_fired", sa.JSON(), nullable=False),
+        sa.Column("last_variant", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["patient_id"],
             ["users.id"],
             name=op.f("fk_rule_firings_patient_id_users"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("patient_id", "key", name=op.f("pk_rule_firings")),
+        sa.PrimaryKeyConstraint("patient_id", name=op.f("pk_rule_firings")),
     )
     op.create_table(
         "ruleset_versions",
