@@ -28,7 +28,7 @@ def _login_limit() -> str:
 
 @blp.route("/register", methods=["POST"])
 @limiter.limit(_login_limit, scope="auth-register")
-@blp.arguments(RegisterSchema)
+@blp.arguments(RegisterSchema())
 @blp.response(201, RegisteredSchema)
 @problems(blp, 400, 409, 413, 415, 429, 422)
 @blp.doc(security=[])
@@ -54,7 +54,7 @@ def register(body: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/token", methods=["POST"])
 @limiter.limit(_login_limit, scope="auth-token")
-@blp.arguments(TokenRequestSchema)
+@blp.arguments(TokenRequestSchema())
 @blp.response(200, TokenSchema)
 @problems(blp, 400, 401, 413, 415, 429, 422)
 @blp.doc(security=[])

@@ -25,7 +25,7 @@ blp.before_request(reject_non_json_bodies)
 
 @blp.route("/daily", methods=["PUT"])
 @require("patient")
-@blp.arguments(DailyUploadSchema)
+@blp.arguments(DailyUploadSchema())
 @blp.response(200, UpsertedSchema)
 @problems(blp, 400, 401, 403, 413, 415, 422)
 def put_daily(body: dict[str, Any]) -> dict[str, int]:
@@ -37,7 +37,7 @@ def put_daily(body: dict[str, Any]) -> dict[str, int]:
 
 @blp.route("/sessions", methods=["POST"])
 @require("patient")
-@blp.arguments(SessionUploadSchema)
+@blp.arguments(SessionUploadSchema())
 @blp.response(200, UpsertedSchema)
 @problems(blp, 400, 401, 403, 413, 415, 422)
 def post_sessions(body: dict[str, Any]) -> dict[str, int]:
@@ -51,7 +51,7 @@ def post_sessions(body: dict[str, Any]) -> dict[str, int]:
 
 @blp.route("", methods=["GET"])
 @require("patient")
-@blp.arguments(ActivityQueryArgsSchema, location="query")
+@blp.arguments(ActivityQueryArgsSchema(), location="query")
 @blp.response(200, ActivityHistorySchema)
 @problems(blp, 400, 401, 403, 422)
 def get_activity(args: dict[str, Any]) -> dict[str, Any]:

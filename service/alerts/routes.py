@@ -23,7 +23,7 @@ STAFF = ("clinician", "admin")
 
 @blp.route("", methods=["GET"])
 @require(*STAFF)
-@blp.arguments(AlertQueryArgsSchema, location="query")
+@blp.arguments(AlertQueryArgsSchema(), location="query")
 @blp.response(200, AlertListSchema)
 @problems(blp, 401, 403, 422)
 def list_alerts(args: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ STAFF = ("clinician", "admin")
 
 @blp.route("/invites", methods=["POST"])
 @require(*STAFF)
-@blp.arguments(InviteCreateSchema)
+@blp.arguments(InviteCreateSchema())
 @blp.response(201, InviteSchema)
 @problems(blp, 400, 401, 403, 413, 415, 422)
 def create_invite(body: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def get_patient(patient_id: int) -> dict[str, Any]:
 
 @blp.route("/patients/<int:patient_id>/timeline", methods=["GET"])
 @require(*STAFF)
-@blp.arguments(TimelineQueryArgsSchema, location="query")
+@blp.arguments(TimelineQueryArgsSchema(), location="query")
 @blp.response(200, TimelineSchema)
 @problems(blp, 400, 401, 403, 404, 422)
 def get_timeline(args: dict[str, Any], patient_id: int) -> dict[str, Any]:
@@ -79,7 +79,7 @@ def get_timeline(args: dict[str, Any], patient_id: int) -> dict[str, Any]:
 
 @blp.route("/patients/<int:patient_id>/plan", methods=["PATCH"])
 @require(*STAFF)
-@blp.arguments(PlanUpdateSchema)
+@blp.arguments(PlanUpdateSchema())
 @blp.response(200, PlanSchema)
 @problems(blp, 400, 401, 403, 404, 413, 415, 422)
 def patch_plan(body: dict[str, Any], patient_id: int) -> dict[str, Any]:

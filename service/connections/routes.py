@@ -59,7 +59,7 @@ def link(provider: str) -> dict[str, str]:
 
 @blp.route("/<provider>", methods=["DELETE"])
 @require("patient")
-@blp.arguments(UnlinkArgsSchema, location="query")
+@blp.arguments(UnlinkArgsSchema(), location="query")
 @blp.response(204)
 @problems(blp, 401, 403, 404)
 def unlink(args: dict[str, Any], provider: str) -> None:

@@ -22,7 +22,7 @@ blp = Blueprint(
 
 @blp.route("/<int:patient_id>/evaluations", methods=["GET"])
 @require("clinician", "admin")
-@blp.arguments(EvaluationQueryArgsSchema, location="query")
+@blp.arguments(EvaluationQueryArgsSchema(), location="query")
 @blp.response(200, EvaluationListSchema)
 @problems(blp, 401, 403, 404, 422)
 def list_evaluations(args: dict[str, Any], patient_id: int) -> dict[str, Any]:

@@ -34,7 +34,7 @@ def get_me() -> dict[str, Any]:
 
 @blp.route("", methods=["PATCH"])
 @require("patient")
-@blp.arguments(ProfileUpdateSchema)
+@blp.arguments(ProfileUpdateSchema())
 @blp.response(200, ProfileSchema)
 @problems(blp, 400, 401, 403, 413, 415, 422)
 def patch_me(body: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +46,7 @@ def patch_me(body: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/devices", methods=["POST"])
 @require("patient")
-@blp.arguments(DeviceCreateSchema)
+@blp.arguments(DeviceCreateSchema())
 @blp.response(201, DeviceSchema)
 @problems(blp, 400, 401, 403, 413, 415, 422)
 def add_device(body: dict[str, Any]) -> dict[str, Any]:

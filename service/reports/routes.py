@@ -24,7 +24,7 @@ blp.before_request(reject_non_json_bodies)
 
 @blp.route("/pain", methods=["POST"])
 @require("patient")
-@blp.arguments(PainReportCreateSchema)
+@blp.arguments(PainReportCreateSchema())
 @blp.response(201, ReportCreatedSchema)
 @problems(blp, 400, 401, 403, 413, 415, 422)
 def report_pain(body: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def report_pain(body: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/exercise", methods=["POST"])
 @require("patient")
-@blp.arguments(ExerciseCreateSchema)
+@blp.arguments(ExerciseCreateSchema())
 @blp.response(201, ReportCreatedSchema)
 @problems(blp, 400, 401, 403, 413, 415, 422)
 def report_exercise(body: dict[str, Any]) -> dict[str, Any]:

@@ -118,7 +118,7 @@ def publish_version(slug: str, number: int) -> dict[str, Any]:
 
 @blp.route("/<string:slug>/simulate", methods=["POST"])
 @require("clinician")
-@blp.arguments(SimulateRequestSchema)
+@blp.arguments(SimulateRequestSchema())
 @blp.response(200, SimulationSchema)
 @problems(blp, 400, 401, 403, 404, 413, 415, 422)
 def simulate(body: dict[str, Any], slug: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ blp.before_request(reject_non_json_bodies)
 
 @blp.route("", methods=["GET"])
 @require("patient")
-@blp.arguments(TipQueryArgsSchema, location="query")
+@blp.arguments(TipQueryArgsSchema(), location="query")
 @blp.response(200, TipPageSchema)
 @problems(blp, 400, 401, 403, 422)
 def list_tips(args: dict[str, Any]) -> Response:
@@ -64,7 +64,7 @@ def open_tip(tip_id: int) -> dict[str, Any]:
 
 @blp.route("/<int:tip_id>/feedback", methods=["POST"])
 @require("patient")
-@blp.arguments(TipFeedbackSchema)
+@blp.arguments(TipFeedbackSchema())
 @blp.response(200, TipSchema)
 @problems(blp, 400, 401, 403, 404, 413, 415, 422)
 def tip_feedback(body: dict[str, Any], tip_id: int) -> dict[str, Any]:

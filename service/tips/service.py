@@ -8,7 +8,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import Executable, bindparam, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from service.errors import NotFound, ServiceError
@@ -87,21 +87,37 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
     return created_at, tip_id
 
 
-def list_tips(
-    session: Session, patient_id: int, *, unread: bool | None, cursor: str | None, limit: int
-) -> tuple[list[Any], str | None]:
-    """A page of the patient's tips (rows), newest first, and the cursor of the next page."""
-    query = select(*TIP_COLUMNS).where(Tip.patient_id == patient_id)
+def _page_statement(unread: bool | None, after_cursor: bool) -> Executable:
+    query = select(*TIP_COLUMNS).where(Tip.patient_id == bindparam("patient_id"))
     if unread is True:
         query = query.where(Tip.read_at.is_(None))
     elif unread is False:
         query = query.where(Tip.read_at.is_not(None))
-    if cursor:
-        created_at, tip_id = decode_cursor(cursor)
+    if after_cursor:
         # Keyset pagination: stable under inserts, and an index range scan on (created_at, id).
-        query = query.where(tuple_(Tip.created_at, Tip.id) < tuple_(created_at, tip_id))
-    query = query.order_by(Tip.created_at.desc(), Tip.id.desc()).limit(limit + 1)
-    tips = list(session.execute(query))
+        query = query.where(
+            tuple_(Tip.created_at, Tip.id)
+            < tuple_(bindparam("created_at", type_=Tip.created_at.type), bindparam("tip_id"))
+        )
+    return query.order_by(Tip.created_at.desc(), Tip.id.desc()).limit(bindparam("limit"))
+
+
+# Built once: constructing the statement cost as much as running it on every inbox read.
+_PAGES = {
+    (unread, after): _page_statement(unread, after)
+    for unread in (None, True, False)
+    for after in (False, True)
+}
+
+
+def list_tips(
+    session: Session, patient_id: int, *, unread: bool | None, cursor: str | None, limit: int
+) -> tuple[list[Any], str | None]:
+    """A page of the patient's tips (rows), newest first, and the cursor of the next page."""
+    params: dict[str, Any] = {"patient_id": patient_id, "limit": limit + 1}
+    if cursor:
+        params["created_at"], params["tip_id"] = decode_cursor(cursor)
+    tips = list(session.execute(_PAGES[(unread, bool(cursor))], params))
     if len(tips) > limit:
         return tips[:limit], encode_cursor(tips[limit - 1])
     return tips, None
