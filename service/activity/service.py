@@ -54,8 +54,9 @@ def upsert_daily(
         }
         for day in days
     ]
-    # A real upsert: concurrent uploads of the same day cannot both insert.
-    stmt = insert_for(session, DailyActivity).values(rows)
+    # A real upsert: concurrent uploads of the same day cannot both insert. Executed with the
+    # rows as parameters (executemany), so the compiled statement is cached across requests.
+    stmt = insert_for(session, DailyActivity)
     stmt = stmt.on_conflict_do_update(
         index_elements=[DailyActivity.patient_id, DailyActivity.date, DailyActivity.source],
         set_={
@@ -65,7 +66,7 @@ def upsert_daily(
             "updated_at": stmt.excluded.updated_at,
         },
     )
-    session.execute(stmt)
+    session.connection().execute(stmt, rows)
     hooks.after_activity(session, [patient_id], now)
     return len(rows)
 
@@ -104,7 +105,7 @@ def upsert_sessions(
         }
     if not rows:
         return 0
-    stmt = insert_for(session, WalkingSession).values(list(rows.values()))
+    stmt = insert_for(session, WalkingSession)
     stmt = stmt.on_conflict_do_update(
         index_elements=[
             WalkingSession.patient_id,
@@ -118,7 +119,7 @@ def upsert_sessions(
             "distance_m": stmt.excluded.distance_m,
         },
     )
-    session.execute(stmt)
+    session.connection().execute(stmt, list(rows.values()))
     hooks.after_activity(session, [patient_id], now)
     return len(rows)
 
