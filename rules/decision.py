@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from rules.values import TraceEntry, format_value
 
@@ -26,9 +27,12 @@ class EvaluationState:
     target_7d_ago: float | None = None
 
 
-@dataclass(frozen=True)
-class RenderedTip:
-    """A tip ready for the inbox: texts rendered, with the reason it was chosen."""
+class RenderedTip(NamedTuple):
+    """A tip ready for the inbox: texts rendered, with the reason it was chosen.
+
+    Immutable records built thousands of times a second by a population run: named tuples
+    construct several times faster than frozen dataclasses.
+    """
 
     rule_id: str
     tip_id: str
@@ -42,7 +46,7 @@ class RenderedTip:
 
     def as_dict(self) -> dict[str, object]:
         """Return the tip as a JSON-serialisable dict."""
-        return dict(self.__dict__)
+        return self._asdict()
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,7 @@ class Alert:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
-class RuleTrace:
+class RuleTrace(NamedTuple):
     """One rule's outcome: fired or not, the reason, and each sub-condition's value."""
 
     rule_id: str

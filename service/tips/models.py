@@ -18,9 +18,13 @@ class Tip(Base):
 
     id: Mapped[IdPk]
     patient_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
-    evaluation_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("evaluations.id", ondelete="SET NULL"), index=True
-    )
+    # No foreign key, on purpose: a tip and its evaluation are only ever written together, by
+    # `service.evaluation.service.evaluate` in one transaction (the id is the evaluation it just
+    # wrote), and the key's per-row check cost the population run ~7 us a patient. Its
+    # ON DELETE SET NULL is done by `purge_old_evaluations`, the one place evaluations are
+    # deleted without their patient (deleting a patient cascades to both tables); the index
+    # serves that.
+    evaluation_id: Mapped[int | None] = mapped_column(BigId, index=True)
     rule_id: Mapped[str] = mapped_column(String(64))
     tip_key: Mapped[str] = mapped_column(String(64))
     category: Mapped[str] = mapped_column(String(16))

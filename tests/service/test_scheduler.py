@@ -15,6 +15,7 @@ from service.evaluation.population import DueResult, evaluate_due, purge_old_eva
 from service.extensions import db
 from service.patients.models import PatientProfile
 from service.scheduler import JOBS, build_scheduler, run_job
+from service.tips.models import Tip
 from tests.factories import make_patient
 
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
@@ -103,12 +104,29 @@ def test_it_never_double_evaluates_with_two_workers_at_once(app: Flask) -> None:
     assert _evaluations() == 40
 
 
-def test_it_purges_evaluations_past_retention(app: Flask) -> None:
-    _patients(1, NOW - dt.timedelta(minutes=1))
+def test_it_purges_evaluations_past_retention_and_keeps_their_tips(app: Flask) -> None:
+    (pid,) = _patients(1, NOW - dt.timedelta(minutes=1))
     evaluate_due(NOW)
+    with db.transaction() as session:
+        evaluation_id = session.scalars(select(Evaluation.id)).one()
+        session.add(
+            Tip(
+                patient_id=pid,
+                evaluation_id=evaluation_id,
+                rule_id="r",
+                tip_key="t",
+                category="walking",
+                title="Title",
+                text="Text",
+            )
+        )
     assert purge_old_evaluations(NOW + dt.timedelta(days=10)) == 0
     assert purge_old_evaluations(NOW + dt.timedelta(days=200)) == 1
     assert _evaluations() == 0
+    # The tip stays, no longer pointing at the purged record (tips.evaluation_id has no key).
+    tips = db.session.execute(select(Tip.evaluation_id).where(Tip.patient_id == pid)).all()
+    assert tips
+    assert all(row.evaluation_id is None for row in tips)
 
 
 def test_it_registers_every_job_with_an_explicit_id(app: Flask) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 01:49:10.593317
+Create Date: 2026-11-27 02:08:45.143548
 """
 
 from __future__ import annotations
@@ -484,6 +484,46 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "tips",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "patient_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "evaluation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("rule_id", sa.String(length=64), nullable=False),
+        sa.Column("tip_key", sa.String(length=64), nullable=False),
+        sa.Column("category", sa.String(length=16), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("variant", sa.Integer(), nullable=True),
+        sa.Column("urgent", sa.Boolean(), nullable=False),
+        sa.Column("asks", sa.String(length=16), nullable=True),
+        sa.Column("why", sa.Text(), nullable=False),
+        sa.Column("created_at", service.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("read_at", service.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("opened_at", service.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("helpful", sa.Boolean(), nullable=True),
+        sa.Column("done", sa.Boolean(), nullable=True),
+        sa.Column("feedback_at", service.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["patient_id"], ["users.id"], name=op.f("fk_tips_patient_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tips")),
+    )
+    with op.batch_alter_table("tips", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_tips_evaluation_id"), ["evaluation_id"], unique=False)
+        batch_op.create_index(
+            "ix_tips_patient_created", ["patient_id", "created_at", "id"], unique=False
+        )
+
+    op.create_table(
         "walking_sessions",
         sa.Column(
             "id",
@@ -615,6 +655,47 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "push_deliveries",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("tip_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("device_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", service.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("claimed_until", service.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claim_token", sa.String(length=32), nullable=True),
+        sa.Column("quiet_hours", sa.String(length=11), nullable=True),
+        sa.Column("last_attempt_at", service.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("provider_response", sa.Text(), nullable=True),
+        sa.Column("expires_at", service.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", service.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["devices.id"],
+            name=op.f("fk_push_deliveries_device_id_devices"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tip_id"], ["tips.id"], name=op.f("fk_push_deliveries_tip_id_tips"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_push_deliveries")),
+        sa.UniqueConstraint(
+            "tip_id", "device_id", name=op.f("uq_push_deliveries_tip_id_device_id")
+        ),
+    )
+    with op.batch_alter_table("push_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_push_deliveries_device_id"), ["device_id"], unique=False
+        )
+        batch_op.create_index("ix_push_deliveries_due", ["status", "next_attempt_at"], unique=False)
+
+    op.create_table(
         "clinician_alerts",
         sa.Column(
             "id",
@@ -672,114 +753,22 @@ def upgrade() -> None:
             batch_op.f("ix_clinician_alerts_patient_id"), ["patient_id"], unique=False
         )
 
-    op.create_table(
-        "tips",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column(
-            "patient_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column(
-            "evaluation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
-        sa.Column("rule_id", sa.String(length=64), nullable=False),
-        sa.Column("tip_key", sa.String(length=64), nullable=False),
-        sa.Column("category", sa.String(length=16), nullable=False),
-        sa.Column("title", sa.String(length=200), nullable=False),
-        sa.Column("text", sa.Text(), nullable=False),
-        sa.Column("variant", sa.Integer(), nullable=True),
-        sa.Column("urgent", sa.Boolean(), nullable=False),
-        sa.Column("asks", sa.String(length=16), nullable=True),
-        sa.Column("why", sa.Text(), nullable=False),
-        sa.Column("created_at", service.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("read_at", service.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("opened_at", service.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("helpful", sa.Boolean(), nullable=True),
-        sa.Column("done", sa.Boolean(), nullable=True),
-        sa.Column("feedback_at", service.db.UTCDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["evaluation_id"],
-            ["evaluations.id"],
-            name=op.f("fk_tips_evaluation_id_evaluations"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["patient_id"], ["users.id"], name=op.f("fk_tips_patient_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_tips")),
-    )
-    with op.batch_alter_table("tips", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_tips_evaluation_id"), ["evaluation_id"], unique=False)
-        batch_op.create_index(
-            "ix_tips_patient_created", ["patient_id", "created_at", "id"], unique=False
-        )
-
-    op.create_table(
-        "push_deliveries",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("tip_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("device_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
-        sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", service.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("claimed_until", service.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("claim_token", sa.String(length=32), nullable=True),
-        sa.Column("quiet_hours", sa.String(length=11), nullable=True),
-        sa.Column("last_attempt_at", service.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("provider_response", sa.Text(), nullable=True),
-        sa.Column("expires_at", service.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("created_at", service.db.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["device_id"],
-            ["devices.id"],
-            name=op.f("fk_push_deliveries_device_id_devices"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["tip_id"], ["tips.id"], name=op.f("fk_push_deliveries_tip_id_tips"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_push_deliveries")),
-        sa.UniqueConstraint(
-            "tip_id", "device_id", name=op.f("uq_push_deliveries_tip_id_device_id")
-        ),
-    )
-    with op.batch_alter_table("push_deliveries", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_push_deliveries_device_id"), ["device_id"], unique=False
-        )
-        batch_op.create_index("ix_push_deliveries_due", ["status", "next_attempt_at"], unique=False)
-
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     """Revert this revision."""
     # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table("push_deliveries", schema=None) as batch_op:
-        batch_op.drop_index("ix_push_deliveries_due")
-        batch_op.drop_index(batch_op.f("ix_push_deliveries_device_id"))
-
-    op.drop_table("push_deliveries")
-    with op.batch_alter_table("tips", schema=None) as batch_op:
-        batch_op.drop_index("ix_tips_patient_created")
-        batch_op.drop_index(batch_op.f("ix_tips_evaluation_id"))
-
-    op.drop_table("tips")
     with op.batch_alter_table("clinician_alerts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_clinician_alerts_patient_id"))
         batch_op.drop_index("ix_clinician_alerts_clinic_open")
 
     op.drop_table("clinician_alerts")
+    with op.batch_alter_table("push_deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_push_deliveries_due")
+        batch_op.drop_index(batch_op.f("ix_push_deliveries_device_id"))
+
+    op.drop_table("push_deliveries")
     with op.batch_alter_table("evaluations", schema=None) as batch_op:
         batch_op.drop_index("ix_evaluations_patient_at")
 
@@ -793,6 +782,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_walking_sessions_patient_start")
 
     op.drop_table("walking_sessions")
+    with op.batch_alter_table("tips", schema=None) as batch_op:
+        batch_op.drop_index("ix_tips_patient_created")
+        batch_op.drop_index(batch_op.f("ix_tips_evaluation_id"))
+
+    op.drop_table("tips")
     op.drop_table("ruleset_versions")
     op.drop_table("rule_firings")
     op.drop_table("plans")
