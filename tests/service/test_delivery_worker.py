@@ -311,24 +311,7 @@ def test_it_sends_each_push_once_with_two_workers_racing(env: PushEnv, seed: See
         add_device(session, seed.patient_b, "ios", APNS_TOKEN)
     tips = _queue(seed.patient_a, 30) + _queue(seed.patient_b, 30)
     env.fcm.delay = env.apns.delay = 0.002
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            with env.app.app_context():
-                start.wait()
-                while deliver_due(limit=7):
-                    pass
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    assert _race_two_workers(env, limit=7) == []
     sends = Counter(
         [(p.message["token"], p.message["data"]["tip_id"]) for p in env.fcm.received]
         + [(n.device_token, n.payload["tip_id"]) for n in env.apns.received]
@@ -399,6 +382,15 @@ def test_it_survives_two_workers_told_at_once_that_a_device_is_dead(
     _queue(seed.patient_a, 40)
     env.fcm.token_answers[FCM_TOKEN] = fcm_error("fcm_error_unregistered_observed.json")
     env.fcm.delay = env.apns.delay = 0.005
+    assert _race_two_workers(env, limit=10) == []
+    assert not device_exists(device_id)
+    statuses = Counter((row.channel, row.status) for row in all_deliveries())
+    assert statuses == {("fcm", "dead"): 40, ("apns", "sent"): 40}
+    assert len(env.apns.received) == 40
+
+
+def _race_two_workers(env: PushEnv, *, limit: int) -> list[BaseException]:
+    """Run two delivery workers from a common start until the outbox is empty; their errors."""
     start = threading.Barrier(2)
     errors: list[BaseException] = []
 
@@ -406,7 +398,7 @@ def test_it_survives_two_workers_told_at_once_that_a_device_is_dead(
         try:
             with env.app.app_context():
                 start.wait()
-                while deliver_due(limit=10):
+                while deliver_due(limit=limit):
                     pass
         except BaseException as exc:
             errors.append(exc)
@@ -416,8 +408,4 @@ def test_it_survives_two_workers_told_at_once_that_a_device_is_dead(
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert errors == []
-    assert not device_exists(device_id)
-    statuses = Counter((row.channel, row.status) for row in all_deliveries())
-    assert statuses == {("fcm", "dead"): 40, ("apns", "sent"): 40}
-    assert len(env.apns.received) == 40
+    return errors
