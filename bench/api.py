@@ -30,9 +30,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# service.models first: every model must be mapped before anything runs a query (see
-# service_app).
-import service.models  # noqa: F401, I001
 from cryptography.fernet import Fernet
 from flask import Flask, Response, request
 from sqlalchemy import create_engine, text
@@ -57,12 +54,7 @@ PUT_PATH = "/v1/me/activity/daily"
 
 
 def service_app() -> Flask:
-    """The real app (gunicorn factory), every model imported first.
-
-    `wsgi:app` would do, but service/delivery/metrics.py runs a query while the blueprints are
-    imported, before every model is mapped, which leaves the mappers broken; this module
-    imports service.models first, which sidesteps that until it is fixed.
-    """
+    """The real app (gunicorn factory), configured from the environment like `wsgi:app`."""
     return create_app()
 
 

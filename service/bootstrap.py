@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import service.models  # noqa: F401 - maps every model before the first query (CLI processes)
 from integrations.wearables.sandbox import PERSONAS, SandboxProvider, persona_pain_reports
 from service.accounts.models import Clinic, User
 from service.accounts.service import create_user, get_or_create_clinic

@@ -20,7 +20,6 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask, current_app
 
-import service.models  # noqa: F401 - maps every model before the first query (CLI processes)
 from service.connections import sync
 from service.db import utcnow
 from service.evaluation import population
