@@ -11,7 +11,6 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,8 +26,6 @@ from service.db import Base
 from service.extensions import db
 from tests.factories import Seed, seed_named_users
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-PAYLOADS = SHARED / "payloads"
 DB_FIXTURES = {"app", "db_url", "client", "seed", "live_server", "make_app"}
 
 

@@ -27,7 +27,7 @@ from h2.connection import H2Connection
 from h2.events import ConnectionTerminated, DataReceived, RequestReceived, StreamEnded
 from h2.exceptions import H2Error
 
-PAYLOADS = Path(__file__).resolve().parents[2] / ".." / "shared" / "payloads"
+PAYLOADS = Path(__file__).resolve().parents[1] / "fixtures" / "payloads"
 KEY_ID = "ABC123DEFG"
 TEAM_ID = "DEF123GHIJ"
 TOPIC = "org.backstride.app"

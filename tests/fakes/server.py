@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-PAYLOADS = Path(__file__).resolve().parents[2] / ".." / "shared" / "payloads"
+PAYLOADS = Path(__file__).resolve().parents[1] / "fixtures" / "payloads"
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"
 
 
 def load_payload(name: str) -> Any:
-    """Load one of the shared provider payload samples."""
+    """Load one of the provider payload samples kept in `tests/fixtures/payloads`."""
     return json.loads((PAYLOADS / name).read_text())
 
 
