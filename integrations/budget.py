@@ -50,33 +50,6 @@ class Quota:
     user: str = ""
 
 
-# Defaults from the providers' documentation (see /work/shared/notes/wearables.md and
-# google_health.md for the stored copies). Override with <PROVIDER>_RATE_LIMIT and
-# <PROVIDER>_USER_RATE_LIMIT. UNVERIFIED ones come from third-party sources, not the provider.
-PROVIDER_QUOTAS: dict[str, Quota] = {
-    # developers.google.com/health/rate-limits: per project 120,000/min and 86.4 M/day, per
-    # user 300/min.
-    "google_health": Quota(app="120000/minute;86400000/day", user="300/minute"),
-    # cloud.ouraring.com/v2/docs (via Terra's help pages): one limit per access token, one per
-    # application. UNVERIFIED numbers: 5000 requests per 5 minutes per token; app limit unknown.
-    "oura": Quota(user="5000 per 5 minutes"),
-    # Withings Public API plan: 120 requests/minute per application. UNVERIFIED (third-party
-    # reconstruction of the docs: api-evangelist withings-rate-limits.yml).
-    "withings": Quota(app="120/minute"),
-    # developers.strava.com/docs/rate-limits: per application, reads ("non-upload") 100 per
-    # 15 minutes and 1,000 per day (overall 200/15 min, 2,000/day); every call we make reads.
-    "strava": Quota(app="100 per 15 minutes;1000/day"),
-    # Polar AccessLink, per application: 500 + 20 x registered users per 15 minutes and
-    # 5,000 + 100 x users per 24 h (open-wearables polar doc; UNVERIFIED against Polar's own).
-    # The user-independent floor is the default: raise it with POLAR_RATE_LIMIT as users grow.
-    "polar": Quota(app="500 per 15 minutes;5000/day"),
-    # Garmin Health API: open-wearables assumes 100 requests/60 s per app. UNVERIFIED.
-    "garmin": Quota(app="100/minute"),
-    # The sandbox is ours: no quota.
-    "sandbox": Quota(),
-}
-
-
 def parse_limits(text: str | None) -> tuple[RateLimitItem, ...]:
     """Parse '100/minute;2000/day' (or 'none') into limits; raise ValueError when malformed."""
     if text is None or not text.strip() or text.strip().lower() in DISABLED:
@@ -237,17 +210,15 @@ def _guarded(item: RateLimitItem) -> RateLimitItem:
 
 
 def budget_rules(
+    quotas: Mapping[str, Quota],
     app_overrides: Mapping[str, str | None],
     user_overrides: Mapping[str, str | None],
-    providers: tuple[str, ...] = tuple(PROVIDER_QUOTAS),
 ) -> dict[str, str]:
-    """Return RateBudget rules: the documented defaults with configured overrides on top.
-
-    An override of None keeps the default; 'none' removes the limit.
+    """Return RateBudget rules: each provider's documented `quotas` with configured overrides
+    on top. An override of None keeps the default; 'none' removes the limit.
     """
     rules: dict[str, str] = {}
-    for name in providers:
-        quota = PROVIDER_QUOTAS.get(name, Quota())
+    for name, quota in quotas.items():
         app = app_overrides.get(name)
         user = user_overrides.get(name)
         rules[f"{name}:app"] = quota.app if app is None else app

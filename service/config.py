@@ -12,8 +12,10 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 from integrations.budget import parse_limits
+from integrations.wearables import PROVIDERS as PROVIDER_CLASSES
 
-PROVIDERS = ("google_health", "oura", "withings", "garmin", "polar", "strava", "sandbox")
+# Every registered wearable provider; each reads its <NAME>_* variables.
+PROVIDERS = tuple(PROVIDER_CLASSES)
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 
 
@@ -32,7 +34,7 @@ class ProviderSettings:
     token_url: str | None = None
     webhook_secret: str | None = None
     # Request budgets ('100/minute;2000/day', or 'none'); None keeps the documented default
-    # (integrations/budget.py PROVIDER_QUOTAS).
+    # (the provider class's `quota`).
     rate_limit: str | None = None
     user_rate_limit: str | None = None
 

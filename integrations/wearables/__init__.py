@@ -6,8 +6,10 @@ from integrations.wearables.base import (
     DailyActivity,
     FetchResult,
     IntegrationError,
+    Quota,
     RateLimited,
     ReauthRequired,
+    Subscription,
     TokenExpired,
     TokenSet,
     WalkingSession,
@@ -25,6 +27,8 @@ from integrations.wearables.sandbox import SandboxProvider
 from integrations.wearables.strava import StravaProvider
 from integrations.wearables.withings import WithingsProvider
 
+# The one registry of wearable providers: settings (service/config.py), record sources
+# (service/activity/models.py), request budgets and the connection routes all derive from it.
 PROVIDERS: dict[str, type[WearableProvider]] = {
     provider.name: provider
     for provider in (
@@ -43,8 +47,10 @@ __all__ = [
     "DailyActivity",
     "FetchResult",
     "IntegrationError",
+    "Quota",
     "RateLimited",
     "ReauthRequired",
+    "Subscription",
     "TokenExpired",
     "TokenSet",
     "WalkingSession",

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from integrations.budget import app_key, user_key
+from integrations.budget import Quota, app_key, user_key
 from integrations.http import (
     Budget,
     BudgetExhausted,
@@ -33,6 +33,7 @@ from integrations.http import (
 from integrations.wearables.records import (
     DailyActivity,
     FetchResult,
+    Subscription,
     TokenSet,
     WalkingSession,
     WebhookEvent,
@@ -58,8 +59,10 @@ __all__ = [
     "DailyActivity",
     "FetchResult",
     "IntegrationError",
+    "Quota",
     "RateLimited",
     "ReauthRequired",
+    "Subscription",
     "TokenExpired",
     "TokenSet",
     "WalkingSession",
@@ -87,9 +90,18 @@ class WearableHttpClient(HttpClient):
 
 
 class WearableProvider(ABC):
-    """One fitness platform: OAuth2 linking, fetching days and walks, webhook verification."""
+    """One fitness platform: OAuth2 linking, fetching days and walks, webhook verification.
+
+    A subclass is the whole registration of a provider: its `name` (also the prefix of its
+    `<NAME>_*` settings and the `source` of its records), the `title` patients read, and its
+    documented `quota`. Add the class to `PROVIDERS` in `integrations/wearables/__init__.py`.
+    """
 
     name: ClassVar[str]
+    title: ClassVar[str]
+    # The provider's documented request quotas (defaults of <NAME>_RATE_LIMIT and
+    # <NAME>_USER_RATE_LIMIT); empty means none known.
+    quota: ClassVar[Quota] = Quota()
     uses_pkce: ClassVar[bool] = False
     # GET endpoint and field giving the provider's user id, for providers whose token response
     # does not carry it.
@@ -219,6 +231,31 @@ class WearableProvider(ABC):
     def register_user(self, token: TokenSet) -> TokenSet:
         """Finish linking on providers that need it (Polar); default returns the token as is."""
         return token
+
+    # --- notifications and history ------------------------------------------------------------
+
+    def callback_url(self, endpoint: str) -> str:
+        """Return the webhook URL to register with the provider for our `endpoint`."""
+        return endpoint
+
+    def subscribe(self, token: TokenSet, *, callback_url: str) -> list[Subscription]:
+        """Ask the provider to notify `callback_url` of this user's new data (default: the
+        provider has no per-link subscription API, or it is configured once per app)."""
+        return []
+
+    def unsubscribe(  # noqa: B027 - most providers have nothing to cancel per user
+        self, token: TokenSet, subscriptions: Iterable[Subscription], *, callback_url: str
+    ) -> None:
+        """Cancel this user's subscriptions (shared ones stay: other users need them)."""
+
+    def renew(self, subscription: Subscription) -> Subscription:
+        """Extend a subscription that expires; return it with its new expiry."""
+        return subscription
+
+    def request_backfill(self, token: TokenSet, *, now: datetime) -> int:
+        """Ask for history from before the link, where data only arrives pushed (Garmin);
+        return how many requests were accepted."""
+        return 0
 
     def token_request(self, form: dict[str, str]) -> dict[str, Any]:
         """POST to the token endpoint; map invalid_grant to ReauthRequired."""

@@ -4,6 +4,11 @@ How pulls travel: a ping webhook becomes WebhookEvent(kind=..., pull=[callbackUR
 service stores them with `cursor = provider.cursor_with_pending(cursor, event.pull)` and then
 calls `fetch(token, cursor=cursor, ...)`, which GETs exactly those callback URLs with the user's
 token and returns a cursor with none left. With no pending URL, fetch makes no HTTP call.
+
+History from before the link is asked for once, on linking, through the backfill endpoints
+(`/wellness-api/rest/backfill/{summary type}`, at most 90 days a request); Garmin answers 202
+and later pushes or pings the summaries like any others. Checked against the Health API
+specification's prose and its examples (tests/fixtures/contracts/garmin/).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from integrations.wearables.base import (
     DailyActivity,
     FetchResult,
     IntegrationError,
+    Quota,
     TokenSet,
     WalkingSession,
     WearableProvider,
@@ -35,7 +41,17 @@ from integrations.wearables.base import (
 )
 
 WALK_TYPES = frozenset({"WALKING", "HIKING", "CASUAL_WALKING", "SPEED_WALKING"})
-SUMMARY_KINDS = {"dailies": "daily", "activities": "activity", "deregistrations": "deregistration"}
+# Summary types (ping/push envelope keys). Activities the user edited or entered by hand
+# arrive as `manuallyUpdatedActivities`, with the activity summary's shape.
+ACTIVITY_TYPES = ("activities", "manuallyUpdatedActivities")
+SUMMARY_KINDS = {
+    "dailies": "daily",
+    "activities": "activity",
+    "manuallyUpdatedActivities": "activity",
+    "deregistrations": "deregistration",
+}
+BACKFILL_TYPES = ("dailies", "activities")
+BACKFILL_DAYS = 90  # the longest range one backfill request may ask for
 
 
 def parse_dailies(items: Iterable[Any], rejected: list[str]) -> list[DailyActivity]:
@@ -87,6 +103,9 @@ class GarminProvider(WearableProvider):
     """Garmin Connect (Health API, OAuth2 + PKCE)."""
 
     name: ClassVar[str] = "garmin"
+    title: ClassVar[str] = "Garmin"
+    # open-wearables assumes 100 requests/60 s per app. UNVERIFIED.
+    quota: ClassVar[Quota] = Quota(app="100/minute")
     uses_pkce: ClassVar[bool] = True
     identity_path: ClassVar[str | None] = "/wellness-api/rest/user/id"
     identity_field: ClassVar[str] = "userId"
@@ -103,6 +122,30 @@ class GarminProvider(WearableProvider):
         self.http.request(
             "DELETE", "/wellness-api/rest/user/registration", headers=self.bearer(token)
         )
+
+    def request_backfill(self, token: TokenSet, *, now: datetime) -> int:
+        """Ask Garmin to send the last 90 days of dailies and activities (202 Accepted; 409
+        means that backfill was asked for already)."""
+        end = int(now.timestamp())
+        params = {
+            "summaryStartTimeInSeconds": str(end - BACKFILL_DAYS * 86400),
+            "summaryEndTimeInSeconds": str(end),
+        }
+        accepted = 0
+        for summary_type in BACKFILL_TYPES:
+            try:
+                self.http.request(
+                    "GET",
+                    f"/wellness-api/rest/backfill/{summary_type}",
+                    params=params,
+                    headers=self.bearer(token),
+                )
+            except IntegrationError as exc:
+                if exc.status != 409:
+                    raise
+                continue
+            accepted += 1
+        return accepted
 
     def cursor_with_pending(self, cursor: str | None, urls: Iterable[str]) -> str | None:
         """Return `cursor` with callback URLs added to its pending list."""
@@ -138,7 +181,7 @@ class GarminProvider(WearableProvider):
                 raise IntegrationError("garmin callback: not a list", permanent=True)
             if parts.path.endswith("/dailies"):
                 days.extend(parse_dailies(items, rejected))
-            elif parts.path.endswith("/activities"):
+            elif parts.path.rsplit("/", 1)[-1] in ACTIVITY_TYPES:
                 sessions.extend(parse_activities(items, rejected))
         known = [state["synced"], *(d.date.isoformat() for d in days)]
         synced = max((k for k in known if k), default=None)
@@ -182,7 +225,7 @@ class GarminProvider(WearableProvider):
         pushed = [i for i in items if not (isinstance(i, dict) and "callbackURL" in i)]
         rejected: list[str] = []  # a malformed pushed summary is dropped, never half-stored
         days = parse_dailies(pushed, rejected) if key == "dailies" else []
-        sessions = parse_activities(pushed, rejected) if key == "activities" else []
+        sessions = parse_activities(pushed, rejected) if key in ACTIVITY_TYPES else []
         return WebhookEvent(
             user, kind, event_id, merge_days(days), merge_sessions(sessions), pull=pull
         )

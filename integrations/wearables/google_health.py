@@ -27,6 +27,7 @@ from integrations.wearables.base import (
     DailyActivity,
     FetchResult,
     IntegrationError,
+    Quota,
     RateLimited,
     TokenExpired,
     TokenSet,
@@ -129,6 +130,10 @@ class GoogleHealthProvider(WearableProvider):
     """
 
     name: ClassVar[str] = "google_health"
+    title: ClassVar[str] = "Fitbit / Google Health"
+    # developers.google.com/health/rate-limits: per project 120,000/min and 86.4 M/day, per
+    # user 300/min.
+    quota: ClassVar[Quota] = Quota(app="120000/minute;86400000/day", user="300/minute")
     uses_pkce: ClassVar[bool] = True
     # health.users.getIdentity -> Identity {name, healthUserId, legacyUserId}
     identity_path: ClassVar[str | None] = "/v4/users/me/identity"
@@ -288,8 +293,14 @@ class GoogleHealthProvider(WearableProvider):
         From the discovery document (projects.subscribers.create, EndpointAuthorization): the
         `Authorization` header carries the subscriber's secret verbatim (scheme included);
         verification is `{"type": "verification"}` POSTed twice, expecting 201 with the secret
-        and 401/403 without it. Payloads are also ECDSA P-256 signed in `X-HEALTHAPI-SIGNATURE`,
-        but the document names no key source, so only the secret is checked here.
+        and 401/403 without it.
+
+        Payloads are also ECDSA P-256 signed (EndpointAuthorization: `X-HEALTHAPI-SIGNATURE` in
+        revision 20260527, `GOOGLE-HEALTH-API-SIGNATURE` in 20261030), to be verified "using
+        Google Health API's public key". Google publishes no such key: not in the discovery
+        document, the reference or the webhooks guide (developers asked on the Fitbit
+        community forum, unanswered). Until it does, only the secret is checked; see
+        README, "A wearable provider".
         """
         secret = self.require_webhook_secret()
         presented = header(headers, "Authorization")

@@ -14,6 +14,7 @@ from integrations.wearables.base import (
     DailyActivity,
     FetchResult,
     IntegrationError,
+    Quota,
     TokenSet,
     WalkingSession,
     WearableProvider,
@@ -30,6 +31,8 @@ from integrations.wearables.base import (
 )
 
 MAX_RANGE_DAYS = 28  # AccessLink refuses longer activity ranges
+# Exercise.sport is a coarse family (e.g. "OTHER"); the Polar Flow sport that tells walks
+# apart is `detailed_sport_info`.
 WALK_SPORTS = frozenset({"WALKING", "HIKING", "NORDIC_WALKING"})
 EVENT_KINDS = {"ACTIVITY_SUMMARY": "daily", "EXERCISE": "activity"}
 _DURATION = re.compile(r"^PT(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?$")
@@ -48,6 +51,11 @@ class PolarProvider(WearableProvider):
     """Polar. Activity `start_time` is local wall time: its date is the patient's day."""
 
     name: ClassVar[str] = "polar"
+    title: ClassVar[str] = "Polar"
+    # Per application: 500 + 20 x registered users per 15 minutes and 5,000 + 100 x users per
+    # 24 h (open-wearables polar doc; UNVERIFIED against Polar's own). The user-independent
+    # floor is the default: raise it with POLAR_RATE_LIMIT as users grow.
+    quota: ClassVar[Quota] = Quota(app="500 per 15 minutes;5000/day")
     default_scopes: ClassVar[tuple[str, ...]] = ("accesslink.read_all",)
     default_base_url: ClassVar[str] = "https://www.polaraccesslink.com"
     default_auth_url: ClassVar[str] = "https://flow.polar.com/oauth2/authorization"
@@ -135,7 +143,9 @@ class PolarProvider(WearableProvider):
             raise IntegrationError("polar exercises: not a list", permanent=True)
         sessions: list[WalkingSession] = []
         for item in items:
-            if not isinstance(item, dict) or item.get("sport") not in WALK_SPORTS:
+            if not isinstance(item, dict):
+                continue
+            if str(item.get("detailed_sport_info") or "").upper() not in WALK_SPORTS:
                 continue
             try:
                 offset = timedelta(minutes=int(item.get("start_time_utc_offset", 0)))

@@ -87,6 +87,20 @@ class WebhookEvent:
 
 
 @dataclass(frozen=True)
+class Subscription:
+    """A notification subscription held at the provider.
+
+    `shared` subscriptions belong to the provider app and serve every user (Oura's are per
+    application and data type); the others belong to one linked user (Withings, per appli).
+    """
+
+    external_id: str
+    data_type: str
+    expires_at: datetime | None = None  # aware UTC; None: does not expire
+    shared: bool = False
+
+
+@dataclass(frozen=True)
 class WebhookResponse:
     """An immediate answer to a webhook call (verification handshakes)."""
 

@@ -118,6 +118,7 @@ class SandboxProvider(WearableProvider):
     """The demo provider: consent is instant, data is synthetic and reproducible."""
 
     name: ClassVar[str] = "sandbox"
+    title: ClassVar[str] = "Sandbox"  # ours: no quota
     default_scopes: ClassVar[tuple[str, ...]] = ("steps",)
 
     @staticmethod

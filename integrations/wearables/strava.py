@@ -1,17 +1,28 @@
-"""Strava API v3: walks and hikes as sessions (Strava has no daily step totals)."""
+"""Strava API v3: walks and hikes as sessions (Strava has no daily step totals).
+
+Checked against Strava's Swagger document (developers.strava.com/swagger/swagger.json, copy in
+tests/fixtures/contracts/) and developers.strava.com/docs/rate-limits.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+import requests
+
 from integrations.wearables.base import (
     FetchResult,
     IntegrationError,
+    Quota,
+    RateLimited,
     TokenSet,
     WalkingSession,
+    WearableHttpClient,
     WearableProvider,
     WebhookEvent,
     WebhookRejected,
@@ -28,17 +39,89 @@ from integrations.wearables.base import (
 WALK_TYPES = frozenset({"Walk", "Hike"})
 PER_PAGE = 100
 MAX_PAGES = 20
+QUARTER_HOUR_S = 900
+DAY_S = 86400
+# Each pair is "<15-minute>,<daily>"; the read limits are the tighter ones for our calls.
+RATE_HEADERS = (
+    ("X-RateLimit-Limit", "X-RateLimit-Usage"),
+    ("X-ReadRateLimit-Limit", "X-ReadRateLimit-Usage"),
+)
+
+
+def _pair(value: str | None) -> tuple[int, int] | None:
+    """Parse a "15-minute,daily" header pair."""
+    try:
+        short, daily = (int(part) for part in (value or "").split(","))
+    except ValueError:
+        return None
+    return short, daily
+
+
+class StravaClient(WearableHttpClient):
+    """Paces calls by Strava's own counts: every response carries the app's limits and usage
+    for the 15-minute window (reset at :00, :15, :30 and :45 UTC) and the day (reset at
+    midnight UTC); once a window is used up, calls wait for its reset without being sent
+    (Strava would answer 429 and still count them)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.clock = time.time  # seconds since the epoch; tests pin it
+        self.paused_until = 0.0
+        self._pause_lock = threading.Lock()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Refuse (RateLimited, nothing sent) while a window is spent; note the counts."""
+        wait = self.paused_until - self.clock()
+        if wait > 0:
+            raise RateLimited(
+                f"{method.upper()} {path}: Strava's request window is used up",
+                permanent=False,
+                retry_after=wait,
+            )
+        response = super().request(method, path, **kwargs)
+        self.note(response.headers)
+        return response
+
+    def error_for(self, response: requests.Response) -> IntegrationError:
+        """Note the counts an error carries; a 429 waits for the window that is spent."""
+        self.note(response.headers)
+        error = super().error_for(response)
+        if isinstance(error, RateLimited) and error.retry_after is None:
+            error.retry_after = max(0.0, self.paused_until - self.clock()) or None
+        return error
+
+    def note(self, headers: Mapping[str, str]) -> None:
+        """Pause until the reset of any window whose usage has reached its limit."""
+        now = self.clock()
+        until = 0.0
+        for limit_name, usage_name in RATE_HEADERS:
+            limits, usage = _pair(headers.get(limit_name)), _pair(headers.get(usage_name))
+            if limits is None or usage is None:
+                continue
+            if usage[0] >= limits[0]:
+                until = max(until, (now // QUARTER_HOUR_S + 1) * QUARTER_HOUR_S)
+            if usage[1] >= limits[1]:
+                until = max(until, (now // DAY_S + 1) * DAY_S)
+        if until:
+            with self._pause_lock:
+                self.paused_until = max(self.paused_until, until)
 
 
 class StravaProvider(WearableProvider):
     """Strava. Only sessions: the service derives nothing else from it."""
 
     name: ClassVar[str] = "strava"
+    title: ClassVar[str] = "Strava"
+    # developers.strava.com/docs/rate-limits: per application, reads ("non-upload") 100 per
+    # 15 minutes and 1,000 per day (overall 200/15 min, 2,000/day); every call we make reads.
+    # The response headers carry the live counts too (see StravaClient).
+    quota: ClassVar[Quota] = Quota(app="100 per 15 minutes;1000/day")
     default_scopes: ClassVar[tuple[str, ...]] = ("read", "activity:read_all")
     default_base_url: ClassVar[str] = "https://www.strava.com/api/v3"
     default_auth_url: ClassVar[str] = "https://www.strava.com/oauth/authorize"
     default_token_url: ClassVar[str] = "https://www.strava.com/api/v3/oauth/token"  # noqa: S105
     scope_separator: ClassVar[str] = ","
+    http_client_class: ClassVar[type[WearableHttpClient]] = StravaClient
 
     def extra_authorize_params(self) -> dict[str, str]:
         """Show the consent page only when needed."""

@@ -1,21 +1,34 @@
-"""Withings: `{status, body}` envelopes, requesttoken, measure getactivity, notify callbacks."""
+"""Withings: `{status, body}` envelopes, requesttoken, getactivity and getworkouts, notify
+subscriptions, and the signed (nonce) calls such as revoke.
+
+Checked against Withings' OpenAPI document (developer.withings.com/openapi.yaml; the copy in
+tests/fixtures/contracts/ says which operations): oauth2-getaccesstoken, oauth2-revoke,
+signaturev2-getnonce, measurev2-getactivity, measurev2-getworkouts, notify-subscribe and
+notify-revoke.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import date
+import hashlib
+import hmac
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from integrations.wearables.base import (
     DailyActivity,
     FetchResult,
     IntegrationError,
+    Quota,
     RateLimited,
     ReauthRequired,
+    Subscription,
     TokenExpired,
     TokenSet,
+    WalkingSession,
     WearableProvider,
     WebhookEvent,
     WebhookRejected,
@@ -24,20 +37,39 @@ from integrations.wearables.base import (
     as_distance,
     fetch_window,
     merge_days,
+    merge_sessions,
 )
 
-# Withings answers HTTP 200 and puts the outcome in `status` (0 = ok).
-AUTH_STATUSES = frozenset({100, 101, 102, 200, 401})
+# Withings answers HTTP 200 and puts the outcome in `status` (0 = ok). The status table
+# (section "Response status" of the API reference) groups them in families:
+AUTH_STATUSES = frozenset({100, 101, 102, 200, 401, 2555})  # authentication failed
+INVALID_PARAMS = frozenset(range(501, 512))  # invalid parameters: the same call fails again
 RATE_LIMIT_STATUS = 601
-TRANSIENT_STATUSES = frozenset({2555, 522, 500, 502})  # 503 is 'invalid params'
+TRANSIENT_STATUSES = frozenset({500, 522})  # internal error, timeout
 MAX_PAGES = 20
+# Notify `appli` values (Notifications section): 16 is activity (steps, workouts).
+APPLI_ACTIVITY = 16
 APPLI_KINDS = {"16": "daily", "44": "sleep", "1": "weight", "4": "blood_pressure"}
+# getworkouts `category` values that are walks: Walk, Hiking, Indoor walk, Walk with walker,
+# Walk with cane, Dog walking, Nordic walking (workout_object.category in the reference).
+WALK_CATEGORIES = frozenset({1, 3, 306, 542, 543, 559, 566})
+
+
+def sign(secret: str, params: Mapping[str, str]) -> str:
+    """Return Withings' request signature: HMAC-SHA256, keyed with the client secret, of the
+    values of `params` ordered by parameter name and joined by commas."""
+    message = ",".join(str(params[key]) for key in sorted(params))
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
 class WithingsProvider(WearableProvider):
     """Withings. `date` in getactivity is the day in the activity's own `timezone`."""
 
     name: ClassVar[str] = "withings"
+    title: ClassVar[str] = "Withings"
+    # Withings Public API plan: 120 requests/minute per application. UNVERIFIED (third-party
+    # reconstruction of the docs: api-evangelist withings-rate-limits.yml).
+    quota: ClassVar[Quota] = Quota(app="120/minute")
     default_scopes: ClassVar[tuple[str, ...]] = ("user.activity",)
     default_base_url: ClassVar[str] = "https://wbsapi.withings.net"
     default_auth_url: ClassVar[str] = "https://account.withings.com/oauth2_user/authorize2"
@@ -60,17 +92,24 @@ class WithingsProvider(WearableProvider):
                 ) from None
             raise
 
-    def token_request_form(self, form: dict[str, str]) -> dict[str, str]:
-        """Return the form with client credentials (Withings wants them in the body)."""
-        return {**form, "client_id": self.client_id, "client_secret": self.client_secret}
+    def call(
+        self, path: str, form: dict[str, str], token: TokenSet | None, *, app_auth: str = "secret"
+    ) -> dict[str, Any]:
+        """POST a Withings action and return the envelope's body or raise by its status.
 
-    def call(self, path: str, form: dict[str, str], token: TokenSet | None) -> dict[str, Any]:
-        """POST a Withings action and return the envelope's body or raise by its status."""
+        Without a token the call authenticates as the app: with the client secret
+        (`app_auth="secret"`), with a nonce and a signature (`"signed"`, the secret never
+        travels), or with what `form` already carries (`"form"`).
+        """
         headers = self.bearer(token) if token else {"Accept": "application/json"}
-        if token is None:
-            form = self.token_request_form(form)
-        # Withings reads are POSTs; they change nothing, so retrying is safe.
-        payload = self.http.json("POST", path, data=form, headers=headers, idempotent=True)
+        signed = token is None and app_auth == "signed"
+        if signed:
+            form = self.signed_form(form)
+        elif token is None and app_auth == "secret":
+            form = {**form, "client_id": self.client_id, "client_secret": self.client_secret}
+        # Withings reads are POSTs; they change nothing, so retrying is safe. Signed calls
+        # spend their nonce: never repeated.
+        payload = self.http.json("POST", path, data=form, headers=headers, idempotent=not signed)
         if not isinstance(payload, dict) or not isinstance(payload.get("status"), int):
             raise IntegrationError("withings: response without status", permanent=True)
         status = payload["status"]
@@ -86,8 +125,24 @@ class WithingsProvider(WearableProvider):
         if status == RATE_LIMIT_STATUS:
             raise RateLimited(message, permanent=False, status=429, body=error_text)
         raise IntegrationError(
-            message, permanent=status not in TRANSIENT_STATUSES, status=status, body=error_text
+            message,
+            permanent=status not in TRANSIENT_STATUSES,
+            status=status,
+            body=error_text,
         )
+
+    def signed_form(self, form: Mapping[str, str]) -> dict[str, str]:
+        """Return `form` signed per "Signature v2": a fresh nonce, then the signature of
+        action, client_id and nonce."""
+        timestamp = str(int(time.time()))
+        nonce_form = {"action": "getnonce", "client_id": self.client_id, "timestamp": timestamp}
+        nonce_form["signature"] = sign(self.client_secret, nonce_form)
+        answer = self.call("/v2/signature", nonce_form, None, app_auth="form")
+        nonce = answer.get("nonce")
+        if not isinstance(nonce, str) or not nonce:
+            raise IntegrationError("withings getnonce: no nonce", permanent=True)
+        signed = {"action": form["action"], "client_id": self.client_id, "nonce": nonce}
+        return {**form, **signed, "signature": sign(self.client_secret, signed)}
 
     def user_id_from_token(self, payload: Mapping[str, Any]) -> str | None:
         """Withings returns the user id with the tokens."""
@@ -104,45 +159,93 @@ class WithingsProvider(WearableProvider):
         lookback_days: int = 3,
         max_days: int = 30,
     ) -> FetchResult:
-        """Read daily activity (getactivity) for the window; Withings walks are not read."""
+        """Read daily activity (getactivity) and walking workouts (getworkouts)."""
         first, last = fetch_window(cursor, today, lookback_days, max_days)
-        form = {
-            "action": "getactivity",
-            "startdateymd": first.isoformat(),
-            "enddateymd": last.isoformat(),
-            "data_fields": "steps,distance,soft,moderate,intense",
-        }
+        window = {"startdateymd": first.isoformat(), "enddateymd": last.isoformat()}
         rejected: list[str] = []
         days: list[DailyActivity] = []
-        for _ in range(MAX_PAGES):
-            body = self.call("/v2/measure", form, token)
-            activities = body.get("activities")
-            if not isinstance(activities, list):
-                raise IntegrationError("withings getactivity: no activities list", permanent=True)
-            for item in activities:
-                try:
-                    day = date.fromisoformat(item["date"])
-                    record = DailyActivity(
-                        date=day,
-                        steps=as_count(item["steps"]),
-                        distance_m=as_distance(item.get("distance")),
-                        active_minutes=_active_minutes(item),
+        fields = "steps,distance,soft,moderate,intense"
+        form = {"action": "getactivity", **window, "data_fields": fields}
+        for item in self._pages(token, form, "activities"):
+            try:
+                day = date.fromisoformat(item["date"])
+                record = DailyActivity(
+                    date=day,
+                    steps=as_count(item["steps"]),
+                    distance_m=as_distance(item.get("distance")),
+                    active_minutes=_active_minutes(item),
+                    source=self.name,
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                rejected.append(f"withings activity {str(item.get('date', '?'))[:10]}: {exc}")
+                continue
+            if first <= day <= last:
+                days.append(record)
+        sessions: list[WalkingSession] = []
+        form = {"action": "getworkouts", **window, "data_fields": "steps,distance"}
+        for item in self._pages(token, form, "series"):
+            if item.get("category") not in WALK_CATEGORIES:
+                continue
+            try:
+                data = item.get("data") or {}
+                steps = data.get("steps")
+                sessions.append(
+                    WalkingSession(
+                        external_id=f"withings:{item['id']}",
+                        start=datetime.fromtimestamp(as_count(item["startdate"]), UTC),
+                        end=datetime.fromtimestamp(as_count(item["enddate"]), UTC),
+                        steps=as_count(steps) if steps is not None else None,
+                        distance_m=as_distance(data.get("distance")),
                         source=self.name,
                     )
-                except (KeyError, TypeError, ValueError) as exc:
-                    rejected.append(f"withings activity {str(item.get('date', '?'))[:10]}: {exc}")
-                    continue
-                if first <= day <= last:
-                    days.append(record)
+                )
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                rejected.append(f"withings workout {str(item.get('id', '?'))[:30]}: {exc}")
+        return FetchResult(merge_days(days), merge_sessions(sessions), last.isoformat(), rejected)
+
+    def _pages(self, token: TokenSet, form: dict[str, str], key: str) -> Iterator[dict[str, Any]]:
+        """Yield the items of a paged measure action (`more` / `offset`)."""
+        for _ in range(MAX_PAGES):
+            body = self.call("/v2/measure", form, token)
+            items = body.get(key)
+            if not isinstance(items, list):
+                raise IntegrationError(f"withings {form['action']}: no {key} list", permanent=True)
+            yield from (item for item in items if isinstance(item, dict))
             if not body.get("more"):
-                break
+                return
             form = {**form, "offset": str(body.get("offset", 0))}
-        else:
-            raise IntegrationError("withings getactivity: too many pages", permanent=False)
-        return FetchResult(merge_days(days), [], last.isoformat(), rejected)
+        raise IntegrationError(f"withings {form['action']}: too many pages", permanent=False)
 
     def revoke(self, token: TokenSet) -> None:
-        """Withings has no revoke call; unsubscribing notifications is the service's job."""
+        """Revoke our access (oauth2 action=revoke, signed); Withings also drops the user's
+        notification subscriptions."""
+        if token.provider_user_id:
+            form = {"action": "revoke", "userid": token.provider_user_id}
+            self.call(self.token_url, form, None, app_auth="signed")
+
+    # --- notifications ------------------------------------------------------------------------
+
+    def callback_url(self, endpoint: str) -> str:
+        """Withings does not sign notifications: the URL carries our secret."""
+        parts = urlsplit(endpoint)
+        query = urlencode([*parse_qsl(parts.query), ("secret", self.require_webhook_secret())])
+        return urlunsplit(parts._replace(query=query))
+
+    def subscribe(self, token: TokenSet, *, callback_url: str) -> list[Subscription]:
+        """Subscribe the user's activity notifications (notify subscribe, appli 16)."""
+        form = {"action": "subscribe", "callbackurl": callback_url, "appli": str(APPLI_ACTIVITY)}
+        self.call("/notify", {**form, "comment": "Backstride"}, token)
+        user = token.provider_user_id or "?"
+        return [Subscription(f"{user}:{APPLI_ACTIVITY}", "activity")]
+
+    def unsubscribe(
+        self, token: TokenSet, subscriptions: Iterable[Subscription], *, callback_url: str
+    ) -> None:
+        """Cancel the user's notifications (notify revoke, per appli)."""
+        for subscription in subscriptions:
+            appli = subscription.external_id.rsplit(":", 1)[-1]
+            form = {"action": "revoke", "callbackurl": callback_url, "appli": appli}
+            self.call("/notify", form, token)
 
     def handle_webhook(
         self, *, method: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
@@ -163,8 +266,10 @@ class WithingsProvider(WearableProvider):
             )
         appli = form.get("appli", "")
         kind = APPLI_KINDS.get(appli, f"appli_{appli}")
-        event_id = f"withings:{user}:{appli}:{form.get('startdate', '')}:{form.get('enddate', '')}"
-        return [WebhookEvent(user, kind, event_id)]
+        # Measure notifications name a range (startdate, enddate); activity ones (appli 16)
+        # name the day that changed (`date`): the id needs whichever the notification has.
+        span = ":".join(form.get(key, "") for key in ("startdate", "enddate", "date"))
+        return [WebhookEvent(user, kind, f"withings:{user}:{appli}:{span}")]
 
 
 def _active_minutes(item: Mapping[str, Any]) -> int | None:

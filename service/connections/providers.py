@@ -12,7 +12,6 @@ from requests.adapters import HTTPAdapter
 
 from integrations.budget import RateBudget, app_key, budget_rules
 from integrations.wearables import PROVIDERS, WearableProvider
-from service.config import PROVIDERS as CONFIGURED_PROVIDERS
 from service.config import ProviderSettings, Settings
 from service.errors import Conflict, NotFound
 
@@ -81,9 +80,9 @@ def provider_budget(settings: Settings) -> RateBudget | None:
     if not has_app_context():
         return None
     rules = budget_rules(
-        {name: settings.provider(name).rate_limit for name in CONFIGURED_PROVIDERS},
-        {name: settings.provider(name).user_rate_limit for name in CONFIGURED_PROVIDERS},
-        CONFIGURED_PROVIDERS,
+        {name: adapter.quota for name, adapter in PROVIDERS.items()},
+        {name: settings.provider(name).rate_limit for name in PROVIDERS},
+        {name: settings.provider(name).user_rate_limit for name in PROVIDERS},
     )
     storage = settings.redis_url or "memory://"
     key = (storage, settings.budget_key_prefix, tuple(sorted(rules.items())))

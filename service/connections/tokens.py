@@ -9,7 +9,7 @@ import secrets
 from sqlalchemy import Table, or_, update
 from sqlalchemy.orm import Session
 
-from integrations.wearables import ReauthRequired, TokenSet, WearableProvider
+from integrations.wearables import PROVIDERS, ReauthRequired, TokenSet, WearableProvider
 from service.connections.models import WearableConnection
 from service.crypto import TokenCipher
 from service.delivery.outbox import enqueue
@@ -21,15 +21,6 @@ log = logging.getLogger(__name__)
 # Longer than any sync can take (HTTP timeouts bound it), short enough that a crashed worker's
 # connection is picked up again soon.
 LEASE = dt.timedelta(minutes=5)
-PROVIDER_TITLES = {
-    "google_health": "Fitbit / Google Health",
-    "oura": "Oura",
-    "withings": "Withings",
-    "garmin": "Garmin",
-    "polar": "Polar",
-    "strava": "Strava",
-    "sandbox": "Sandbox",
-}
 
 
 def token_of(conn: WearableConnection, cipher: TokenCipher) -> TokenSet:
@@ -128,7 +119,8 @@ def mark_needs_reauth(session: Session, conn_id: int, now: dt.datetime, reason: 
     conn = session.get(WearableConnection, conn_id)
     assert conn is not None
     session.refresh(conn)
-    title = PROVIDER_TITLES.get(conn.provider, conn.provider)
+    adapter = PROVIDERS.get(conn.provider)
+    title = adapter.title if adapter is not None else conn.provider
     tip = Tip(
         patient_id=conn.patient_id,
         rule_id="system:reconnect",

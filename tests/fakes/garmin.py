@@ -20,6 +20,8 @@ class FakeGarmin(FakeProviderServer):
 
     def __init__(self) -> None:
         super().__init__()
+        # (summary type, start, end) of every backfill asked for; Garmin takes each once.
+        self.backfills: list[tuple[str, int, int]] = []
         self.daily_template = load_payload("garmin_health_dailies_push.json")[0]
         self.activity_template = load_payload("garmin_health_activities_push.json")["activities"][0]
 
@@ -77,10 +79,29 @@ class FakeGarmin(FakeProviderServer):
             return FakeResponse(200, {"userId": GARMIN_USER_ID})
         if request.path == "/wellness-api/rest/user/registration":
             return FakeResponse(204)
-        if request.path in ("/wellness-api/rest/dailies", "/wellness-api/rest/activities"):
+        if request.path.startswith("/wellness-api/rest/backfill/"):
+            return self.backfill(request)
+        if request.path in (
+            "/wellness-api/rest/dailies",
+            "/wellness-api/rest/activities",
+            "/wellness-api/rest/manuallyUpdatedActivities",
+        ):
             start = datetime.fromtimestamp(int(request.query["uploadStartTimeInSeconds"]), UTC)
             end = datetime.fromtimestamp(int(request.query["uploadEndTimeInSeconds"]), UTC)
             days = [start.date() + timedelta(n) for n in range((end - start).days)]
             make = self.daily if request.path.endswith("dailies") else self.walk
             return FakeResponse(200, [make(d) for d in days])
         return FakeResponse(404, {"errorMessage": "not found"})
+
+    def backfill(self, request: FakeRequest) -> FakeResponse:
+        """GET /wellness-api/rest/backfill/{type}: 202, or 400 beyond 90 days, 409 if repeated."""
+        summary_type = request.path.rsplit("/", 1)[-1]
+        start = int(request.query["summaryStartTimeInSeconds"])
+        end = int(request.query["summaryEndTimeInSeconds"])
+        if end <= start or end - start > 90 * 86400:
+            return FakeResponse(400, {"errorMessage": "Invalid time range"})
+        with self._lock:
+            if any(kind == summary_type for kind, _, _ in self.backfills):
+                return FakeResponse(409, {"errorMessage": "Duplicate backfill"})
+            self.backfills.append((summary_type, start, end))
+        return FakeResponse(202)

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import copy
-from datetime import date, timedelta
+import itertools
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from tests.fakes.server import FakeProviderServer, FakeRequest, FakeResponse, load_payload
+import requests
+
+from tests.fakes.server import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeProviderServer,
+    FakeRequest,
+    FakeResponse,
+    load_payload,
+)
 
 PAGE_SIZE = 2  # small, so every test crosses a next_token page boundary
+SUBSCRIPTION_TTL = timedelta(days=30)
 
 
 def _dates(request: FakeRequest) -> list[date]:
@@ -31,6 +43,11 @@ class FakeOura(FakeProviderServer):
         workouts = load_payload("oura_v2_usercollection_workout.json")["data"]
         self.walk_template = next(w for w in workouts if w["activity"] == "walking")
         self.run_template = next(w for w in workouts if w["activity"] == "running")
+        # WebhookSubscriptionModel by id; `now` is when the fake thinks it is (expiry times).
+        self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.now = datetime.now(UTC)  # tests that look at expiry times pin it
+        self.verify_callbacks = False  # GET the callback with a challenge, as Oura does
+        self._ids = itertools.count(1)
 
     def daily_item(self, day: date) -> dict[str, Any]:
         """Return one daily_activity document in Oura's shape."""
@@ -62,6 +79,57 @@ class FakeOura(FakeProviderServer):
             run.update(id=f"run-{day.isoformat()}", day=day.isoformat())
             items.append(run)
         return items
+
+    def public(self, request: FakeRequest) -> FakeResponse | None:
+        """Serve the webhook subscription API (app credentials, no bearer token)."""
+        if not request.path.startswith("/v2/webhook/subscription"):
+            return None
+        credentials = (request.headers.get("x-client-id"), request.headers.get("x-client-secret"))
+        if credentials != (CLIENT_ID, CLIENT_SECRET):
+            return FakeResponse(401, {"detail": "Unauthorized"})
+        parts = request.path.split("/")[4:]  # after /v2/webhook/subscription
+        if not parts and request.method == "GET":
+            with self._lock:
+                return FakeResponse(200, list(self.subscriptions.values()))
+        if not parts and request.method == "POST":
+            return self.create_subscription(request.json())
+        if len(parts) == 2 and parts[0] == "renew" and request.method == "PUT":
+            with self._lock:
+                found = self.subscriptions.get(parts[1])
+                if found is None:
+                    return FakeResponse(403, {"detail": "Forbidden"})
+                found["expiration_time"] = (self.now + SUBSCRIPTION_TTL).isoformat()
+                return FakeResponse(200, dict(found))
+        if len(parts) == 1 and request.method == "DELETE":
+            with self._lock:
+                self.subscriptions.pop(parts[0], None)
+            return FakeResponse(204)
+        return FakeResponse(404, {"detail": "Not Found"})
+
+    def create_subscription(self, body: dict[str, Any]) -> FakeResponse:
+        """POST /v2/webhook/subscription: verify the callback (when asked to), then store."""
+        missing = {"callback_url", "verification_token", "event_type", "data_type"} - set(body)
+        if missing:
+            return FakeResponse(422, {"detail": f"missing {sorted(missing)}"})
+        if self.verify_callbacks:
+            challenge = f"challenge-{next(self._ids)}"
+            answer = requests.get(
+                body["callback_url"],
+                params={"verification_token": body["verification_token"], "challenge": challenge},
+                timeout=5,
+            )
+            if answer.status_code != 200 or answer.json() != {"challenge": challenge}:
+                return FakeResponse(422, {"detail": "Callback verification failed"})
+        item = {
+            "id": str(uuid.UUID(int=next(self._ids))),
+            "callback_url": body["callback_url"],
+            "event_type": body["event_type"],
+            "data_type": body["data_type"],
+            "expiration_time": (self.now + SUBSCRIPTION_TTL).isoformat(),
+        }
+        with self._lock:
+            self.subscriptions[item["id"]] = item
+        return FakeResponse(201, dict(item))
 
     def route(self, request: FakeRequest) -> FakeResponse:
         """Serve the usercollection endpoints."""

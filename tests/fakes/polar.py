@@ -53,7 +53,8 @@ class FakePolar(FakeProviderServer):
         return item
 
     def exercise(self, day: date, sport: str, ident: str) -> dict[str, Any]:
-        """One exercise summary."""
+        """One exercise summary: `sport` is the coarse family Polar reports ("OTHER" for most),
+        the Flow sport is in `detailed_sport_info`."""
         return {
             "id": ident,
             "upload_time": f"{day.isoformat()}T12:00:00.000Z",
@@ -64,7 +65,7 @@ class FakePolar(FakeProviderServer):
             "duration": "PT45M30S",
             "calories": 210,
             "distance": 3800.0,
-            "sport": sport,
+            "sport": "RUNNING" if sport.startswith("RUNNING") else "OTHER",
             "has_route": False,
             "detailed_sport_info": sport,
         }
@@ -96,6 +97,6 @@ class FakePolar(FakeProviderServer):
                 day = self.today - timedelta(days=n)
                 items.append(self.exercise(day, "WALKING", f"walk{day.toordinal()}"))
                 if day.toordinal() % 2 == 0:
-                    items.append(self.exercise(day, "RUNNING", f"run{day.toordinal()}"))
+                    items.append(self.exercise(day, "RUNNING_ROAD", f"run{day.toordinal()}"))
             return FakeResponse(200, items)
         return FakeResponse(404, {"error": "Not found"})

@@ -72,6 +72,35 @@ class FakeResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Exchange:
+    """One request the fake received and the answer it gave (recorded for contract tests)."""
+
+    request: FakeRequest
+    response: FakeResponse
+
+    @property
+    def body(self) -> bytes:
+        """The response body as sent."""
+        return encode(self.response)[0]
+
+    @property
+    def content_type(self) -> str:
+        """The response Content-Type as sent."""
+        return self.response.headers.get("Content-Type") or encode(self.response)[1]
+
+
+def encode(response: FakeResponse) -> tuple[bytes, str]:
+    """Return the bytes and default Content-Type the fake sends for `response`."""
+    if isinstance(response.body, bytes):
+        return response.body, "application/octet-stream"
+    if isinstance(response.body, str):
+        return response.body.encode(), "text/plain"
+    if response.body is None:
+        return b"", "text/plain"
+    return json.dumps(response.body).encode(), "application/json"
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Keep-alive responses written in two sends otherwise wait ~40 ms on Nagle + delayed ACK.
@@ -89,18 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=self.rfile.read(length) if length else b"",
         )
         response = self.server.fake.dispatch(request)
-        if isinstance(response.body, bytes):
-            payload = response.body
-            content_type = "application/octet-stream"
-        elif isinstance(response.body, str):
-            payload = response.body.encode()
-            content_type = "text/plain"
-        elif response.body is None:
-            payload = b""
-            content_type = "text/plain"
-        else:
-            payload = json.dumps(response.body).encode()
-            content_type = "application/json"
+        payload, content_type = encode(response)
         try:
             self.send_response(response.status)
             headers = {"Content-Type": content_type, **response.headers}
@@ -134,6 +152,8 @@ class FakeProviderServer:
 
     def __init__(self) -> None:
         self.requests: list[FakeRequest] = []
+        # Every request and the answer it got, for the contract tests (tests/fakes/contracts.py).
+        self.exchanges: list[Exchange] = []
         self.latency = 0.0
         self.steps_override: dict[date, int] = {}
         self.corrupt_days: set[date] = set()
@@ -268,7 +288,13 @@ class FakeProviderServer:
     # --- dispatch -----------------------------------------------------------------------------
 
     def dispatch(self, request: FakeRequest) -> FakeResponse:
-        """Answer one request (runs on a server thread)."""
+        """Answer one request (runs on a server thread) and record the exchange."""
+        response = self._answer(request)
+        with self._lock:
+            self.exchanges.append(Exchange(request, response))
+        return response
+
+    def _answer(self, request: FakeRequest) -> FakeResponse:
         with self._lock:
             self.requests.append(request)
         # Counted on arrival, before the simulated latency, as a provider's edge would.

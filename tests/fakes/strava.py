@@ -22,6 +22,28 @@ class FakeStrava(FakeProviderServer):
         self.template = load_payload("strava_athlete_activities.json")[0]
         self.deauthorized: list[str] = []
         self.extra: list[dict[str, Any]] = []  # activities a test adds
+        # The app's counts in Strava's response headers: (15-minute, daily) limits and usage.
+        self.read_limits = (100, 1000)
+        self.read_usage = [0, 0]
+
+    def dispatch(self, request: FakeRequest) -> FakeResponse:
+        """Count the call and stamp every answer with the rate-limit headers, as Strava does."""
+        response = super().dispatch(request)
+        if request.path not in (self.authorize_path, self.token_path):
+            with self._lock:
+                self.read_usage = [self.read_usage[0] + 1, self.read_usage[1] + 1]
+                usage = ",".join(str(n) for n in self.read_usage)
+            limits = ",".join(str(n) for n in self.read_limits)
+            overall = ",".join(str(2 * n) for n in self.read_limits)
+            response.headers.update(
+                {
+                    "X-RateLimit-Limit": overall,
+                    "X-RateLimit-Usage": usage,
+                    "X-ReadRateLimit-Limit": limits,
+                    "X-ReadRateLimit-Usage": usage,
+                }
+            )
+        return response
 
     def token_response(self, access: str, refresh: str) -> FakeResponse:
         """Strava's token answer: expires_at epoch and the athlete."""

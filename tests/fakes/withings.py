@@ -1,15 +1,34 @@
-"""Fake Withings API: requesttoken and getactivity in their `{status, body}` envelopes."""
+"""Fake Withings API in its `{status, body}` envelopes: requesttoken, getactivity, getworkouts,
+notify subscribe/revoke, and the signed calls (getnonce, oauth2 revoke) per Withings' OpenAPI
+document (tests/fixtures/contracts/withings_openapi_excerpt.yaml)."""
 
 from __future__ import annotations
 
 import copy
-from datetime import date, timedelta
+import hashlib
+import hmac
+import itertools
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from tests.fakes.server import FakeProviderServer, FakeRequest, FakeResponse, load_payload
+from tests.fakes.server import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeProviderServer,
+    FakeRequest,
+    FakeResponse,
+    load_payload,
+)
 
 USER_ID = "12345678"
 PAGE_SIZE = 2
+UNKNOWN_ACTION = {"status": 2554, "body": {}, "error": "Unknown action"}
+
+
+def signature_of(params: dict[str, str]) -> str:
+    """Withings' signature: HMAC-SHA256 (client secret) of the values sorted by name."""
+    message = ",".join(params[key] for key in sorted(params))
+    return hmac.new(CLIENT_SECRET.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
 class FakeWithings(FakeProviderServer):
@@ -23,17 +42,73 @@ class FakeWithings(FakeProviderServer):
         self.token_sample = load_payload("withings_oauth2_requesttoken.json")
         activity = load_payload("withings_measure_getactivity.json")
         self.activity_template = activity["body"]["activities"][0]
+        self.nonces: set[str] = set()
+        self._nonce_counter = itertools.count(1)
+        self.revoked_users: list[str] = []
+        # (userid, appli) -> callbackurl, as notify subscribe left them.
+        self.subscriptions: dict[tuple[str, str], str] = {}
+        self.status_override: int | None = None  # answer data calls with this status
+
+    # --- OAuth and signed calls ---------------------------------------------------------------
 
     def token(self, request: FakeRequest) -> FakeResponse:
-        """Withings multiplexes the token endpoint on `action`."""
-        if request.form().get("action") != "requesttoken":
-            return FakeResponse(200, {"status": 2554, "body": {}, "error": "Unknown action"})
+        """Withings multiplexes /v2/oauth2 on `action`: requesttoken, revoke (signed)."""
+        action = request.form().get("action")
+        if action == "revoke":
+            return self.revoke(request.form())
+        if action != "requesttoken":
+            return FakeResponse(200, UNKNOWN_ACTION)
         return super().token(request)
+
+    def take_nonce(self, form: dict[str, str]) -> bool:
+        """Check a signed call: a nonce we issued, unused, and the signature over it."""
+        signed = {key: form.get(key, "") for key in ("action", "client_id", "nonce")}
+        with self._lock:
+            fresh = form.get("nonce") in self.nonces
+            self.nonces.discard(form.get("nonce", ""))
+        return (
+            fresh
+            and form.get("client_id") == CLIENT_ID
+            and "client_secret" not in form
+            and hmac.compare_digest(form.get("signature", ""), signature_of(signed))
+        )
+
+    def revoke(self, form: dict[str, str]) -> FakeResponse:
+        """oauth2 action=revoke: tokens die and the user's notifications go with them."""
+        if not self.take_nonce(form):
+            return FakeResponse(200, {"status": 293, "body": {}, "error": "Invalid signature"})
+        user = form.get("userid", "")
+        with self._lock:
+            self.revoked_users.append(user)
+            self.access_tokens.clear()
+            self.refresh_tokens.clear()
+            for key in [key for key in self.subscriptions if key[0] == user]:
+                del self.subscriptions[key]
+        return FakeResponse(200, {"status": 0, "body": {}})
+
+    def getnonce(self, form: dict[str, str]) -> FakeResponse:
+        """signaturev2-getnonce: signed over action, client_id and timestamp."""
+        signed = {key: form.get(key, "") for key in ("action", "client_id", "timestamp")}
+        good = form.get("client_id") == CLIENT_ID and hmac.compare_digest(
+            form.get("signature", ""), signature_of(signed)
+        )
+        if not good:
+            return FakeResponse(200, {"status": 293, "body": {}, "error": "Invalid signature"})
+        nonce = f"nonce-{next(self._nonce_counter)}"
+        with self._lock:
+            self.nonces.add(nonce)
+        return FakeResponse(200, {"status": 0, "body": {"nonce": nonce}})
+
+    def public(self, request: FakeRequest) -> FakeResponse | None:
+        """Serve /v2/signature (no bearer token: signed with the client secret)."""
+        if request.path == "/v2/signature" and request.form().get("action") == "getnonce":
+            return self.getnonce(request.form())
+        return None
 
     def token_response(self, access: str, refresh: str) -> FakeResponse:
         """Answer in the requesttoken envelope."""
         body = dict(self.token_sample["body"], access_token=access, refresh_token=refresh)
-        body["userid"] = USER_ID
+        body["userid"] = int(USER_ID)  # an integer in oauth2-getaccesstoken's response
         return FakeResponse(200, {"status": 0, "body": body})
 
     def token_error(self, status: int, error: str) -> FakeResponse:
@@ -53,6 +128,8 @@ class FakeWithings(FakeProviderServer):
             200, {"status": 401, "body": {}, "error": "XRequestID: Not provided invalid_token"}
         )
 
+    # --- data ---------------------------------------------------------------------------------
+
     def activity(self, day: date) -> dict[str, Any]:
         """Return one getactivity record."""
         item = copy.deepcopy(self.activity_template)
@@ -65,19 +142,61 @@ class FakeWithings(FakeProviderServer):
             item["steps"] = None
         return item
 
-    def route(self, request: FakeRequest) -> FakeResponse:
-        """Serve POST /v2/measure action=getactivity with offset paging."""
-        form = request.form()
-        if request.path != "/v2/measure" or form.get("action") != "getactivity":
-            return FakeResponse(200, {"status": 2554, "body": {}, "error": "Unknown action"})
-        start = date.fromisoformat(form["startdateymd"])
-        end = date.fromisoformat(form["enddateymd"])
-        items = [self.activity(start + timedelta(n)) for n in range((end - start).days + 1)]
+    def workouts(self, day: date) -> list[dict[str, Any]]:
+        """A walk (category 1) every day at 07:30 UTC and a run (category 2) on even days."""
+        items = []
+        kinds = (1, 2) if day.toordinal() % 2 == 0 else (1,)
+        for n, category in enumerate(kinds):
+            start = datetime(day.year, day.month, day.day, 7, 30, tzinfo=UTC) + timedelta(hours=n)
+            items.append(
+                {
+                    "id": day.toordinal() * 10 + n,
+                    "category": category,
+                    "timezone": "Europe/Paris",
+                    "model": 93,
+                    "attrib": 7,
+                    "startdate": int(start.timestamp()),
+                    "enddate": int((start + timedelta(minutes=40)).timestamp()),
+                    "date": day.isoformat(),
+                    "modified": int(start.timestamp()) + 3600,
+                    "deviceid": "892359876fd8805ac45bab078c4828692f0276b1",
+                    "data": {"steps": 4200, "distance": 3100},
+                }
+            )
+        return items
+
+    def page(self, form: dict[str, str], key: str, items: list[dict[str, Any]]) -> FakeResponse:
+        """Answer one page of a paged measure action."""
         offset = int(form.get("offset", "0"))
         more = offset + PAGE_SIZE < len(items)
-        body = {
-            "activities": items[offset : offset + PAGE_SIZE],
-            "more": more,
-            "offset": offset + PAGE_SIZE if more else 0,
-        }
+        body = {key: items[offset : offset + PAGE_SIZE], "more": more, "offset": offset + PAGE_SIZE}
+        if not more:
+            body["offset"] = 0
         return FakeResponse(200, {"status": 0, "body": body})
+
+    def route(self, request: FakeRequest) -> FakeResponse:
+        """Serve /v2/measure (getactivity, getworkouts) and /notify (subscribe, revoke)."""
+        form = request.form()
+        if self.status_override is not None:
+            return FakeResponse(200, {"status": self.status_override, "body": {}, "error": "x"})
+        action = form.get("action")
+        if request.path == "/notify" and action in ("subscribe", "revoke"):
+            return self.notify(action, form)
+        if request.path != "/v2/measure" or action not in ("getactivity", "getworkouts"):
+            return FakeResponse(200, UNKNOWN_ACTION)
+        start = date.fromisoformat(form["startdateymd"])
+        end = date.fromisoformat(form["enddateymd"])
+        days = [start + timedelta(n) for n in range((end - start).days + 1)]
+        if action == "getactivity":
+            return self.page(form, "activities", [self.activity(d) for d in days])
+        return self.page(form, "series", [w for d in days for w in self.workouts(d)])
+
+    def notify(self, action: str, form: dict[str, str]) -> FakeResponse:
+        """notify-subscribe / notify-revoke for the token's user."""
+        key = (USER_ID, form.get("appli", ""))
+        with self._lock:
+            if action == "subscribe":
+                self.subscriptions[key] = form.get("callbackurl", "")
+            else:
+                self.subscriptions.pop(key, None)
+        return FakeResponse(200, {"status": 0, "body": {}})

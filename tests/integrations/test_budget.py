@@ -13,14 +13,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from integrations.budget import PROVIDER_QUOTAS, RateBudget, budget_rules, parse_limits
+from integrations.budget import RateBudget, budget_rules, parse_limits
 from integrations.http import BudgetExhausted, HttpClient, charged_to
-from integrations.wearables import TokenSet
+from integrations.wearables import PROVIDERS, TokenSet
 from integrations.wearables.oura import OuraProvider
 from tests.fakes.oura import FakeOura
 from tests.fakes.server import CLIENT_ID, CLIENT_SECRET, FakeProviderServer, FakeRequest
 from tests.fakes.server import FakeResponse as Answer
 
+PROVIDER_QUOTAS = {name: adapter.quota for name, adapter in PROVIDERS.items()}
 REDIS_URL = os.environ.get("BUDGET_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -149,7 +150,8 @@ def test_it_parses_every_documented_default() -> None:
 
 
 def test_it_lays_overrides_over_the_documented_defaults() -> None:
-    rules = budget_rules({"oura": "10/minute", "strava": "none"}, {}, ("oura", "strava", "polar"))
+    quotas = {name: PROVIDER_QUOTAS[name] for name in ("oura", "strava", "polar")}
+    rules = budget_rules(quotas, {"oura": "10/minute", "strava": "none"}, {})
 
     assert rules["oura:app"] == "10/minute"
     assert rules["oura:user"] == PROVIDER_QUOTAS["oura"].user

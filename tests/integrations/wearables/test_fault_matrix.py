@@ -35,10 +35,7 @@ def test_it_fetches_one_record_per_day_and_session(linked: Linked) -> None:
         assert all(d.steps == linked.fake.steps_for(d.date) for d in result.days)
         assert {d.source for d in result.days} == {linked.provider.name}
     ids = [s.external_id for s in result.sessions]
-    if linked.provider.name == "withings":
-        assert ids == []  # Withings workouts are not read
-    else:
-        assert len(ids) == 4  # one walk a day; runs and rides are left out
+    assert len(ids) == 4  # one walk a day; runs and rides are left out
     assert len(ids) == len(set(ids))
     assert result.cursor == TODAY.isoformat()
     assert result.rejected == []

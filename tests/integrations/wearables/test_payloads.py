@@ -26,15 +26,17 @@ TOKEN = TokenSet("sample-access", "sample-refresh", None)
 
 
 class Verbatim(FakeProviderServer):
-    """Answers each path with a stored sample, untouched."""
+    """Answers each path with a stored sample, untouched (or with what a function of the
+    request picks, for APIs that multiplex one path)."""
 
-    def __init__(self, answers: dict[str, tuple[int, Any]]) -> None:
+    def __init__(self, answers: dict[str, Any]) -> None:
         super().__init__()
         self.answers = answers
         self.access_tokens.add(TOKEN.access_token)
 
     def route(self, request: FakeRequest) -> FakeResponse:
-        status, body = self.answers[request.path]
+        answer = self.answers[request.path]
+        status, body = answer(request) if callable(answer) else answer
         return FakeResponse(status, body)
 
 
@@ -43,7 +45,7 @@ def serve() -> Iterator[Any]:
     """Start a verbatim fake and build the named adapter against it."""
     fakes: list[Verbatim] = []
 
-    def start(name: str, answers: dict[str, tuple[int, Any]]) -> WearableProvider:
+    def start(name: str, answers: dict[str, Any]) -> WearableProvider:
         fake = Verbatim(answers).start()
         fakes.append(fake)
         return PROVIDERS[name](
@@ -137,9 +139,12 @@ def test_it_parses_the_oura_samples(serve: Any) -> None:
 
 
 def test_it_parses_the_withings_getactivity_sample(serve: Any) -> None:
-    provider = serve(
-        "withings", {"/v2/measure": (200, load_payload("withings_measure_getactivity.json"))}
-    )
+    def measure(request: FakeRequest) -> tuple[int, Any]:
+        if request.form()["action"] == "getactivity":
+            return 200, load_payload("withings_measure_getactivity.json")
+        return 200, {"status": 0, "body": {"series": [], "more": False, "offset": 0}}
+
+    provider = serve("withings", {"/v2/measure": measure})
     result = provider.fetch(
         TOKEN, cursor="2015-06-20", tz=ZoneInfo("America/Los_Angeles"), today=date(2015, 6, 20)
     )

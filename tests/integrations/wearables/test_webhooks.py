@@ -19,8 +19,10 @@ def adapter(name: str, secret: str | None = WEBHOOK_SECRET):
 
 
 def oura_headers(body: bytes, key: str = CLIENT_SECRET) -> dict[str, str]:
+    """Sign as Oura documents it: timestamp + JSON.stringify(body), upper-case hex."""
     ts = "1715000000"
-    sig = hmac.new(key.encode(), ts.encode() + body, hashlib.sha256).hexdigest().upper()
+    text = json.dumps(json.loads(body), separators=(",", ":"), ensure_ascii=False)
+    sig = hmac.new(key.encode(), (ts + text).encode(), hashlib.sha256).hexdigest().upper()
     return {"x-oura-signature": sig, "x-oura-timestamp": ts}
 
 
