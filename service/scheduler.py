@@ -1,4 +1,4 @@
-"""Scheduled jobs (APScheduler): sync, evaluate, deliver, refresh, purge.
+"""Scheduled jobs (APScheduler): sync, evaluate, deliver, refresh, renew, purge.
 
 Each job is thin: enter the app context, call one use case, log the outcome, drop the session.
 Every use case is safe with several scheduler processes at once (row claims), so running
@@ -20,7 +20,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask, current_app
 
-from service.connections import sync
+from service.connections import subscriptions, sync
 from service.db import utcnow
 from service.evaluation import population
 from service.extensions import db
@@ -48,6 +48,12 @@ def refresh_tokens() -> str | None:
     """Refresh OAuth tokens that expire soon."""
     refreshed = sync.refresh_expiring_tokens()
     return f"refreshed {refreshed} tokens" if refreshed else None
+
+
+def renew_subscriptions() -> str | None:
+    """Renew provider webhook subscriptions before they expire."""
+    renewed = subscriptions.renew_due(utcnow())
+    return f"renewed {renewed} subscriptions" if renewed else None
 
 
 def evaluate_due() -> str | None:
@@ -90,6 +96,7 @@ JOBS = (
     Job("evaluate_due", evaluate_due, 30, 12),
     Job("deliver_outbox", deliver_outbox, 10, 20),
     Job("refresh_tokens", refresh_tokens, 300, 30),
+    Job("renew_subscriptions", renew_subscriptions, 3600, 40),
     Job("purge_old_data", purge_old_data, 86400, 600),
 )
 
@@ -137,7 +144,7 @@ def build_scheduler(app: Flask, *, blocking: bool, now: dt.datetime | None = Non
 
 
 def scheduler_command() -> None:
-    """Run the scheduled jobs (sync, evaluate, deliver, refresh, purge) until stopped."""
+    """Run the scheduled jobs (sync, evaluate, deliver, refresh, renew, purge) until stopped."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     scheduler = build_scheduler(app, blocking=True)
     click.echo(f"scheduler running jobs: {', '.join(job.id for job in JOBS)}")

@@ -78,3 +78,32 @@ class WebhookReceipt(Base):
     provider: Mapped[str] = mapped_column(String(32))
     event_id: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ProviderSubscription(Base):
+    """A notification subscription held at a provider, so webhooks arrive: one linked user's
+    (Withings, per appli) or the provider app's, shared by every user (Oura), renewed by the
+    scheduler before `expires_at`."""
+
+    __tablename__ = "provider_subscriptions"
+    __table_args__ = (
+        UniqueConstraint("provider", "external_id"),
+        Index("ix_provider_subscriptions_expires_at", "expires_at"),
+    )
+
+    id: Mapped[IdPk]
+    provider: Mapped[str] = mapped_column(String(32))
+    # The link it belongs to; NULL for the app's shared subscriptions.
+    connection_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("wearable_connections.id", ondelete="CASCADE"), index=True
+    )
+    external_id: Mapped[str] = mapped_column(String(128))
+    data_type: Mapped[str] = mapped_column(String(64))
+    # Our webhook endpoint as registered (before the adapter adds any secret to it).
+    endpoint: Mapped[str] = mapped_column(String(500))
+    expires_at: Mapped[dt.datetime | None]
+    # Lease of the renewal job (several scheduler processes): see subscriptions.renew_due.
+    claimed_until: Mapped[dt.datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from integrations.wearables import IntegrationError, ReauthRequired, pkce_pair
 from service.activity.models import DailyActivity, WalkingSession
 from service.config import Settings
+from service.connections import subscriptions
 from service.connections.models import OAuthState, WearableConnection
 from service.connections.providers import known_provider, provider_for
 from service.connections.tokens import store_token, token_of
@@ -144,6 +145,8 @@ def finish_link(
         conn.claim_token = None
         # Polled providers sync at the next tick; Garmin waits for its first notification.
         conn.next_sync_at = now if provider.polls else None
+    # After the commit: the provider may call our webhook to verify it while we subscribe.
+    subscriptions.after_link(conn.id, provider, token, settings, now)
     return conn
 
 
@@ -163,7 +166,9 @@ def unlink(patient_id: int, provider_name: str, *, delete_data: bool, settings: 
     if conn.access_token_enc is not None:
         token = token_of(conn, cipher_for(settings))
         try:
-            provider_for(provider_name, settings).revoke(token)
+            provider = provider_for(provider_name, settings)
+            subscriptions.before_unlink(conn.id, provider, token, settings)
+            provider.revoke(token)
         except (IntegrationError, requests.RequestException, ServiceError) as exc:
             log.info("%s: revoke failed (ignored): %s", provider_name, type(exc).__name__)
         except Exception:  # best effort: the patient's unlink must not fail on the provider

@@ -251,7 +251,11 @@ def _fetch(provider: WearableProvider, snap: Snapshot, now: dt.datetime) -> Fetc
         if refreshed or not token.refresh_token:
             raise ReauthRequired("access token refused after refresh", permanent=True) from None
         token = refresh_claimed(snap.id, token, provider, cipher)
+    try:
         return provider.fetch(token, **options)
+    except TokenExpired:
+        # Refused with a token just issued: the grant itself is gone.
+        raise ReauthRequired("access token refused after refresh", permanent=True) from None
 
 
 def _record_failure(snap: Snapshot, exc: Exception, now: dt.datetime, tick: Tick) -> None:

@@ -48,6 +48,7 @@ class FakeWithings(FakeProviderServer):
         # (userid, appli) -> callbackurl, as notify subscribe left them.
         self.subscriptions: dict[tuple[str, str], str] = {}
         self.status_override: int | None = None  # answer data calls with this status
+        self.page_size = PAGE_SIZE
 
     # --- OAuth and signed calls ---------------------------------------------------------------
 
@@ -167,9 +168,9 @@ class FakeWithings(FakeProviderServer):
 
     def page(self, form: dict[str, str], key: str, items: list[dict[str, Any]]) -> FakeResponse:
         """Answer one page of a paged measure action."""
-        offset = int(form.get("offset", "0"))
-        more = offset + PAGE_SIZE < len(items)
-        body = {key: items[offset : offset + PAGE_SIZE], "more": more, "offset": offset + PAGE_SIZE}
+        offset, size = int(form.get("offset", "0")), self.page_size
+        more = offset + size < len(items)
+        body = {key: items[offset : offset + size], "more": more, "offset": offset + size}
         if not more:
             body["offset"] = 0
         return FakeResponse(200, {"status": 0, "body": body})

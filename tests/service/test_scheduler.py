@@ -136,6 +136,7 @@ def test_it_registers_every_job_with_an_explicit_id(app: Flask) -> None:
         "evaluate_due",
         "deliver_outbox",
         "refresh_tokens",
+        "renew_subscriptions",
         "purge_old_data",
     }
 

@@ -38,6 +38,7 @@ PROVIDER = "withings"  # two calls a sync (activities, workouts)
 @pytest.fixture
 def fake() -> Iterator[FakeWithings]:
     with FakeWithings() as server:
+        server.page_size = 100  # one page each: a sync is exactly two calls
         yield server
 
 

@@ -181,7 +181,8 @@ def test_it_checks_oura_signatures_and_marks_due(wearables: Wearables) -> None: 
             "object_id": "daily-1",
             "event_time": "2026-05-01T10:00:00+00:00",
             "user_id": user_id,
-        }
+        },
+        separators=(",", ":"),  # as JSON.stringify writes it: Oura signs that text
     ).encode()
     timestamp = "1777630000"
     signature = hmac.new(CLIENT_SECRET.encode(), timestamp.encode() + body, hashlib.sha256)
