@@ -49,6 +49,12 @@ class FakeOura(FakeProviderServer):
         self.verify_callbacks = False  # GET the callback with a challenge, as Oura does
         self._ids = itertools.count(1)
 
+    @staticmethod
+    def meta(day: date) -> dict[str, Any]:
+        """Metadata, required on every document since OpenAPI 1.29 (the recorded 2024
+        samples predate it)."""
+        return {"updated_at": f"{day.isoformat()}T23:00:00Z", "version": 1}
+
     def daily_item(self, day: date) -> dict[str, Any]:
         """Return one daily_activity document in Oura's shape."""
         item = copy.deepcopy(self.daily_template)
@@ -58,6 +64,7 @@ class FakeOura(FakeProviderServer):
             timestamp=f"{day.isoformat()}T04:00:00+01:00",
             steps=self.steps_for(day),
             equivalent_walking_distance=round(self.steps_for(day) * 0.75),
+            meta=self.meta(day),
         )
         if day in self.corrupt_days:
             item["steps"] = "lots"
@@ -72,11 +79,12 @@ class FakeOura(FakeProviderServer):
             start_datetime=f"{day.isoformat()}T09:07:00+02:00",
             end_datetime=f"{day.isoformat()}T09:48:00+02:00",
             distance=2400.5,
+            meta=self.meta(day),
         )
         items = [walk]
         if day.toordinal() % 2 == 0:
             run = copy.deepcopy(self.run_template)
-            run.update(id=f"run-{day.isoformat()}", day=day.isoformat())
+            run.update(id=f"run-{day.isoformat()}", day=day.isoformat(), meta=self.meta(day))
             items.append(run)
         return items
 

@@ -21,7 +21,7 @@ from tests.fakes.server import (
 )
 
 USER_ID = "12345678"
-PAGE_SIZE = 2
+PAGE_SIZE = 3  # small, so fetches cross page boundaries
 UNKNOWN_ACTION = {"status": 2554, "body": {}, "error": "Unknown action"}
 
 
