@@ -1,7 +1,8 @@
 """Google Health API v4 (the Fitbit Web API's successor): daily step rollups, walking exercise.
 
-Checked against the public discovery document (googleapis/google-api-go-client
-`health/v4/health-api.json`, revision 20260527). Method ids used here:
+Checked against the public discovery document (revision 20261030, copy and source in
+tests/fixtures/contracts/; revision 20260527 is `health/v4/health-api.json` in
+googleapis/google-api-go-client). Method ids used here:
 
 - `health.users.getIdentity`: GET v4/users/me/identity
 - `health.users.dataTypes.dataPoints.dailyRollUp`:
@@ -9,8 +10,13 @@ Checked against the public discovery document (googleapis/google-api-go-client
 - `health.users.dataTypes.dataPoints.list`: GET v4/users/me/dataTypes/exercise/dataPoints
 
 The OAuth endpoints (accounts.google.com, oauth2.googleapis.com, /revoke) and the webhook
-notification body are NOT described by the discovery document; they follow
-/work/shared/notes/google_health.md (Google-wide OAuth conventions and open-wearables).
+notification body are NOT described by the discovery document; they follow Google-wide OAuth
+conventions and open-wearables' reading of the webhook guide.
+
+Notifications: subscribers belong to a Google Cloud project and are created with project
+credentials (`projects.subscribers.create`, scope cloud-platform), not with a user's token.
+With `subscriptionCreatePolicy: AUTOMATIC` no per-user subscription exists, so linking a
+patient subscribes nothing here: the operator creates the subscriber once (README).
 """
 
 from __future__ import annotations
