@@ -1,4 +1,9 @@
-"""Web Push (RFC 8030/8291) sender with VAPID (RFC 8292), through pywebpush."""
+"""Web Push (RFC 8030/8291) sender with VAPID (RFC 8292), through pywebpush.
+
+The endpoint is a URL a browser handed us, so every send goes through `PinnedAdapter`
+(integrations/netguard.py): its host is resolved and checked at send time too, and the
+connection goes to the very address that was checked.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,17 @@ from urllib.parse import urlparse
 import requests
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush
-from requests.adapters import HTTPAdapter
 
 from integrations.http import parse_retry_after
+from integrations.netguard import (
+    PUBLIC_ONLY,
+    AddressPolicy,
+    PinnedAdapter,
+    Resolver,
+    UnresolvableEndpoint,
+    UnsafeEndpoint,
+    system_resolver,
+)
 from integrations.push.base import (
     Outcome,
     PayloadTooLargeError,
@@ -70,6 +83,24 @@ def classify_webpush_status(status: int, retry_after_header: str | None = None) 
     return result(Outcome.FAILED, status, f"HTTP {status}")
 
 
+def _failure(exc: Exception) -> PushResult:
+    """Map what sending raised to a PushResult."""
+    if isinstance(exc, UnresolvableEndpoint):
+        return result(Outcome.RETRY, None, "UnresolvableEndpoint")
+    if isinstance(exc, UnsafeEndpoint):
+        # Valid when subscribed, refused now (e.g. the name re-pointed inward): drop it.
+        return result(Outcome.DEAD_TOKEN, None, f"UnsafeEndpoint: {exc}")
+    if isinstance(exc, WebPushException):
+        if exc.status_code is None:
+            # Raised before sending: the subscription's keys could not be used.
+            return result(Outcome.DEAD_TOKEN, None, "InvalidSubscription keys")
+        return classify_webpush_status(exc.status_code, exc.retry_after)
+    if isinstance(exc, requests.RequestException):
+        return result(Outcome.RETRY, None, type(exc).__name__)
+    # http_ece / cryptography reject malformed p256dh or auth values with ValueError/TypeError.
+    return result(Outcome.DEAD_TOKEN, None, f"InvalidSubscription keys ({type(exc).__name__})")
+
+
 class WebPushSender:
     """Send encrypted Web Push messages signed with the VAPID key."""
 
@@ -83,6 +114,8 @@ class WebPushSender:
         timeout: float = 10,
         session: requests.Session | None = None,
         allow_http_endpoints: bool = False,
+        resolver: Resolver = system_resolver,
+        policy: AddressPolicy = PUBLIC_ONLY,
     ) -> None:
         if not vapid_claims_sub.startswith(("mailto:", "https:")):
             raise PushConfigError("VAPID sub must be a mailto: or https: URL")
@@ -99,9 +132,11 @@ class WebPushSender:
         self._owns_session = session is None
         if session is None:
             session = requests.Session()
-            adapter = HTTPAdapter(pool_maxsize=16)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
+        # A given session is re-fitted too: no endpoint may be reached unchecked or unpinned.
+        session.trust_env = False
+        adapter = PinnedAdapter(resolver=resolver, policy=policy, pool_maxsize=16)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
         self._session = session
 
     def send(self, message: PushMessage) -> PushResult:
@@ -133,18 +168,14 @@ class WebPushSender:
                 headers=headers,
                 requests_session=self._session,
             )
-        except WebPushException as exc:
-            if exc.status_code is None:
-                # Raised before sending: the subscription's keys could not be used.
-                return result(Outcome.DEAD_TOKEN, None, "InvalidSubscription keys")
-            return classify_webpush_status(exc.status_code, exc.retry_after)
-        except requests.RequestException as exc:
-            return result(Outcome.RETRY, None, type(exc).__name__)
-        except (ValueError, TypeError) as exc:
-            # http_ece / cryptography reject malformed p256dh or auth values this way.
-            return result(
-                Outcome.DEAD_TOKEN, None, f"InvalidSubscription keys ({type(exc).__name__})"
-            )
+        except (
+            UnsafeEndpoint,
+            WebPushException,
+            requests.RequestException,
+            ValueError,
+            TypeError,
+        ) as exc:
+            return _failure(exc)
         if isinstance(response, str):  # only with curl=True, which is never passed
             return result(Outcome.FAILED, None, "unexpected curl answer")
         return classify_webpush_status(response.status_code, response.headers.get("Retry-After"))

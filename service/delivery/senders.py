@@ -14,20 +14,31 @@ from pathlib import Path
 
 from flask import Flask
 
+from integrations.netguard import Resolver, system_resolver
 from integrations.push import ApnsSender, FcmSender, PushConfigError, PushSender, WebPushSender
 from service.config import Settings
 
 log = logging.getLogger(__name__)
 
 _EXTENSION = "backstride.push_senders"
+# The name resolver Web Push endpoints are checked with (tests install one they control).
+RESOLVER_EXTENSION = "backstride.resolver"
 _create_lock = threading.Lock()
+
+
+def endpoint_resolver(app: Flask) -> Resolver:
+    """The resolver this app checks client-supplied push endpoints with."""
+    resolver: Resolver = app.extensions.get(RESOLVER_EXTENSION, system_resolver)
+    return resolver
 
 
 class SenderUnavailableError(RuntimeError):
     """A channel's sender cannot be built (missing or unreadable credentials)."""
 
 
-def build_sender(channel: str, settings: Settings) -> PushSender:
+def build_sender(
+    channel: str, settings: Settings, resolver: Resolver = system_resolver
+) -> PushSender:
     """Build the sender of one channel from the settings, or raise SenderUnavailableError."""
     try:
         if channel == "fcm" and settings.fcm_credentials_file:
@@ -54,6 +65,7 @@ def build_sender(channel: str, settings: Settings) -> PushSender:
             return WebPushSender(
                 vapid_private_key=settings.vapid_private_key,
                 vapid_claims_sub=settings.vapid_subject,
+                resolver=resolver,
             )
     except (OSError, ValueError, PushConfigError) as exc:  # ValueError covers bad JSON
         raise SenderUnavailableError(f"{channel}: {type(exc).__name__}: {exc}") from exc
@@ -63,8 +75,9 @@ def build_sender(channel: str, settings: Settings) -> PushSender:
 class Senders:
     """The senders of one app, built on first use and kept until close()."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, resolver: Resolver = system_resolver) -> None:
         self._settings = settings
+        self._resolver = resolver
         self._lock = threading.Lock()
         self._senders: dict[str, PushSender] = {}
 
@@ -73,7 +86,7 @@ class Senders:
         with self._lock:
             sender = self._senders.get(channel)
             if sender is None:
-                sender = build_sender(channel, self._settings)
+                sender = build_sender(channel, self._settings, self._resolver)
                 self._senders[channel] = sender
             return sender
 
@@ -90,7 +103,7 @@ def senders_for(app: Flask) -> Senders:
     with _create_lock:
         senders = app.extensions.get(_EXTENSION)
         if senders is None:
-            senders = Senders(app.extensions["backstride.settings"])
+            senders = Senders(app.extensions["backstride.settings"], endpoint_resolver(app))
             app.extensions[_EXTENSION] = senders
         return senders
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask_smorest import Blueprint
 
 from service.apidoc import problems, reject_non_json_bodies
 from service.auth import current_principal, require
 from service.db import utcnow
+from service.delivery.senders import endpoint_resolver
 from service.extensions import db
 from service.patients import service
 from service.patients.schemas import (
@@ -51,6 +53,9 @@ def patch_me(body: dict[str, Any]) -> dict[str, Any]:
 @problems(blp, 400, 401, 403, 413, 415, 422)
 def add_device(body: dict[str, Any]) -> dict[str, Any]:
     """Register a push token (idempotent; moves the token to the caller)."""
+    if body["platform"] == "web":
+        # Resolved before the transaction: no lock is held while DNS answers.
+        service.check_web_endpoint(body["token"], endpoint_resolver(current_app))
     with db.transaction() as session:
         device_id = service.register_device(
             session, current_principal().user_id, body["platform"], body["token"], utcnow()

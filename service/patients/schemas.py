@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from integrations.netguard import UnsafeEndpoint, canonical_host, is_public
 from rules.facts import CONDITIONS
 from service.activity.models import SOURCES
 
@@ -19,30 +20,33 @@ LOCALE = validate.Regexp(
 
 
 def web_subscription_problem(token: str) -> str | None:
-    """Why a Web Push subscription is unusable, or None when it looks deliverable."""
+    """Why a Web Push subscription is unusable as written, or None (its name is resolved later)."""
     try:
         subscription = json.loads(token)
         endpoint = urlsplit(subscription["endpoint"])
         keys = subscription["keys"]
         if not (isinstance(keys, dict) and keys.get("p256dh") and keys.get("auth")):
             return "a Web Push subscription needs keys.p256dh and keys.auth"
-    except (ValueError, TypeError, KeyError):
+        host = endpoint.hostname or ""
+    except (ValueError, TypeError, KeyError, AttributeError):
         return "must be a Web Push subscription: {endpoint, keys: {p256dh, auth}}"
-    host = endpoint.hostname or ""
     if endpoint.scheme != "https" or not host:
         return "the subscription endpoint must be an https URL"
-    if not _public_host(host):
+    try:
+        name = canonical_host(host)
+    except UnsafeEndpoint as exc:
+        return f"the subscription endpoint must be a public host: {exc}"
+    if _ip_literal(name) is False:
         return "the subscription endpoint must be a public host"
     return None
 
 
-def _public_host(host: str) -> bool:
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-        return False
+def _ip_literal(name: str) -> bool | None:
+    """Whether an IP-literal host is public; None when the host is a name."""
     try:
-        return ipaddress.ip_address(host).is_global
+        return is_public(ipaddress.ip_address(name))
     except ValueError:
-        return True  # a name; push services are public hosts (names are not resolved here)
+        return None
 
 
 class QuietHoursSchema(Schema):

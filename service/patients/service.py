@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zoneinfo
 from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from integrations.netguard import Resolver, UnresolvableEndpoint, UnsafeEndpoint, public_endpoint
 from service.accounts.models import User
 from service.accounts.service import check_timezone
 from service.errors import NotFound, field_error
@@ -80,6 +82,22 @@ def update_profile(
         profile.primary_source = changes["primary_source"]
     session.flush()
     return profile
+
+
+def check_web_endpoint(token: str, resolver: Resolver) -> None:
+    """Refuse (422 on `token`) a Web Push endpoint whose host does not resolve to public addresses.
+
+    The sender checks again at every send and connects to the address it checked, so a name
+    re-pointed inward later is refused then too.
+    """
+    endpoint = json.loads(token)["endpoint"]  # the schema has checked its shape
+    try:
+        public_endpoint(endpoint, resolver)
+    except UnresolvableEndpoint as exc:
+        raise field_error("token", f"the subscription endpoint does not resolve ({exc})") from exc
+    except UnsafeEndpoint as exc:
+        message = f"the subscription endpoint must be a public host: {exc}"
+        raise field_error("token", message) from exc
 
 
 def register_device(

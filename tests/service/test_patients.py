@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from service.extensions import db
@@ -89,45 +87,3 @@ def test_it_refuses_an_unknown_platform(client: Any, seed: Seed) -> None:
     response = client.post("/v1/me/devices", json=body, headers=seed.headers("patient_a"))
     assert response.status_code == 422
     assert response.json["errors"][0]["field"] == "platform"
-
-
-SUBSCRIPTION_KEYS = {
-    "p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQ",
-    "auth": "tBHItJI5svbpez7KI4CCXg",
-}
-
-
-@pytest.mark.parametrize(
-    "endpoint",
-    [
-        "http://push.example/1",
-        "https://127.0.0.1/hook",
-        "https://10.0.0.8/hook",
-        "https://[::1]/hook",
-        "https://169.254.169.254/latest",
-        "https://localhost/hook",
-    ],
-)
-def test_it_refuses_web_push_endpoints_inside_the_network(
-    client: Any, seed: Seed, endpoint: str
-) -> None:
-    token = json.dumps({"endpoint": endpoint, "keys": SUBSCRIPTION_KEYS})
-    response = client.post(
-        "/v1/me/devices",
-        json={"platform": "web", "token": token},
-        headers=seed.headers("patient_a"),
-    )
-    assert response.status_code == 422
-    assert response.json["errors"][0]["field"] == "token"
-
-
-def test_it_accepts_a_public_web_push_subscription(client: Any, seed: Seed) -> None:
-    token = json.dumps(
-        {"endpoint": "https://fcm.googleapis.com/fcm/send/abc", "keys": SUBSCRIPTION_KEYS}
-    )
-    response = client.post(
-        "/v1/me/devices",
-        json={"platform": "web", "token": token},
-        headers=seed.headers("patient_a"),
-    )
-    assert response.status_code == 201

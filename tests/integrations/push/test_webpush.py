@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from py_vapid import Vapid
 
+from integrations.netguard import AddressPolicy
 from integrations.push import Outcome, PushConfigError, WebPushSender
 from integrations.push.webpush import web_push_topic
 from tests.integrations.push.support import message
@@ -102,9 +103,14 @@ def vapid() -> Vapid:
 
 @pytest.fixture
 def sender(vapid: Vapid) -> Iterator[WebPushSender]:
-    """Return a WebPushSender allowed to reach the loopback endpoint."""
+    """Return a WebPushSender allowed to reach the loopback endpoint (http, loopback allowed)."""
     pem = vapid.private_pem().decode()
-    web = WebPushSender(vapid_private_key=pem, vapid_claims_sub=SUB, allow_http_endpoints=True)
+    web = WebPushSender(
+        vapid_private_key=pem,
+        vapid_claims_sub=SUB,
+        allow_http_endpoints=True,
+        policy=AddressPolicy.allowing(["127.0.0.0/8"]),
+    )
     yield web
     web.close()
 
