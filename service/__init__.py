@@ -34,9 +34,14 @@ def _settings(config: Settings | Mapping[str, Any] | None) -> Settings:
 
 
 def _configure(app: Flask, settings: Settings) -> None:
+    from service.logscrub import install_scrub_filter
+
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    install_scrub_filter(logging.getLogger().handlers)
+    # Alembic announces each of its autogenerate plugins at INFO on every run: noise.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     app.extensions["backstride.settings"] = settings
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -48,7 +53,9 @@ def _configure(app: Flask, settings: Settings) -> None:
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
-        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        # Without Redis the limits live in the database (service/ratelimit.py), so that every
+        # gunicorn worker shares them; Flask-Limiter's memory storage would count per process.
+        RATELIMIT_STORAGE_URI=settings.redis_url or "backstride+db://",
         RATELIMIT_HEADERS_ENABLED=True,
         JSON_SORT_KEYS=False,
     )

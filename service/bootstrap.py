@@ -1,7 +1,8 @@
 """First-run setup: default rule set for every clinic, demo data (evaluation-pipeline issue).
 
-`run(settings)` (called by `flask setup`, i.e. `make run`) installs and publishes the bundled
-rule set `low-back-walking` for every clinic and, on the first run only, seeds the demo clinic
+`run(settings, demo=...)` (called by `flask setup`, i.e. `make run`) installs and publishes the
+bundled rule set `low-back-walking` for every clinic and, when asked (in development, or with
+`flask setup --demo`; never in production) and only once, seeds the demo clinic
 of SPEC §2: clinician `clinician@example.org` / `demo-clinician` and one patient per sandbox
 persona (password `demo-patient`), each linked to the `sandbox` wearable with the persona name
 as its token, four weeks into the program, with the persona's pain reports. Their first sync
@@ -52,14 +53,18 @@ def ensure_clinic_defaults(session: Session, clinic: Clinic) -> None:
     ensure_default(session, clinic, utcnow())
 
 
-def run(settings: Settings) -> None:
-    """Install defaults for every clinic and seed the demo clinic once."""
+def run(settings: Settings, *, demo: bool) -> None:
+    """Install defaults for every clinic; with `demo`, seed the demo clinic once."""
     with db.transaction() as session:
-        seeded = session.scalar(select(User.id).where(User.email == DEMO_CLINICIAN[0]))
-        if seeded is None:
+        if demo and not demo_seeded(session):
             seed_demo(session, settings, utcnow())
         for clinic in session.scalars(select(Clinic)):
             ensure_clinic_defaults(session, clinic)
+
+
+def demo_seeded(session: Session) -> bool:
+    """Whether the demo clinician exists."""
+    return session.scalar(select(User.id).where(User.email == DEMO_CLINICIAN[0])) is not None
 
 
 def seed_demo(session: Session, settings: Settings, now: dt.datetime) -> list[int]:

@@ -13,10 +13,14 @@ from cryptography.fernet import Fernet
 
 from integrations.budget import parse_limits
 from integrations.wearables import PROVIDERS as PROVIDER_CLASSES
+from service.keystrength import GENERATE_HINT, encoding_of, entropy_bits
 
 # Every registered wearable provider; each reads its <NAME>_* variables.
 PROVIDERS = tuple(PROVIDER_CLASSES)
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+DEFAULT_BIND = "127.0.0.1:8000"
+# HS256 tokens are only as strong as the key: 256 bits, the hash's own size (RFC 7518 3.2).
+MIN_SECRET_KEY_BITS = 256
 
 
 class ConfigError(RuntimeError):
@@ -53,7 +57,12 @@ class Settings:
     secret_key: str = ""
     token_encryption_keys: tuple[str, ...] = ()
     access_token_ttl_s: int = 3600
-    public_base_url: str = "http://127.0.0.1:8000"
+    public_base_url: str = f"http://{DEFAULT_BIND}"
+    # Where `flask serve` binds gunicorn, and its worker count.
+    bind: str = DEFAULT_BIND
+    web_concurrency: int = 2
+    # When set, GET /metrics wants `Authorization: Bearer <metrics_token>`.
+    metrics_token: str | None = None
     redis_url: str | None = None
     # Namespace of the provider request budgets in Redis (several deployments may share one).
     budget_key_prefix: str = "backstride-budget"
@@ -145,6 +154,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ]
         if missing:
             raise ConfigError(f"production requires {', '.join(missing)}")
+        _check_secret_key(secret_key)
     else:
         secret_key = secret_key or _development_secret("secret_key", lambda: secrets.token_hex(32))
         keys = keys or (_development_secret("fernet_key", lambda: Fernet.generate_key().decode()),)
@@ -154,13 +164,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         except ValueError as exc:
             raise ConfigError("TOKEN_ENCRYPTION_KEY must be Fernet keys, comma-separated") from exc
     defaults = Settings()
+    bind = env.get("BIND") or defaults.bind
     return Settings(
         env=mode,
         database_url=env.get("DATABASE_URL") or defaults.database_url,
         secret_key=secret_key,
         token_encryption_keys=keys,
         access_token_ttl_s=_int(env, "ACCESS_TOKEN_TTL", defaults.access_token_ttl_s),
-        public_base_url=env.get("PUBLIC_BASE_URL", defaults.public_base_url).rstrip("/"),
+        public_base_url=(env.get("PUBLIC_BASE_URL") or _url_of_bind(bind)).rstrip("/"),
+        bind=bind,
+        web_concurrency=_int(env, "WEB_CONCURRENCY", defaults.web_concurrency),
+        metrics_token=env.get("METRICS_TOKEN") or None,
         redis_url=env.get("REDIS_URL") or None,
         budget_key_prefix=env.get("BUDGET_KEY_PREFIX") or defaults.budget_key_prefix,
         login_rate_limit=env.get("LOGIN_RATE_LIMIT", defaults.login_rate_limit),
@@ -181,6 +195,29 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         vapid_private_key=env.get("VAPID_PRIVATE_KEY") or None,
         log_level=env.get("LOG_LEVEL", "INFO"),
     )
+
+
+def _check_secret_key(key: str) -> None:
+    """Refuse a production SECRET_KEY with less than 256 bits of entropy (service/keystrength)."""
+    bits = entropy_bits(key)
+    if bits < MIN_SECRET_KEY_BITS:
+        raise ConfigError(
+            f"SECRET_KEY must carry at least {MIN_SECRET_KEY_BITS // 8} bytes of entropy in "
+            f"production; read as {encoding_of(key)} it carries about {bits // 8} "
+            f"(hex counts 4 bits a digit, base64 6 bits a character; repeats count once). "
+            f"Generate one with: {GENERATE_HINT}"
+        )
+
+
+def _url_of_bind(bind: str) -> str:
+    """The URL a gunicorn bound at `bind` answers on (wildcard addresses become loopback)."""
+    if bind.startswith(("unix:", "fd://")):
+        return f"http://{DEFAULT_BIND}"
+    host, colon, port = bind.removeprefix("tcp://").rpartition(":")
+    if not colon or (host.startswith("[") and not host.endswith("]")):
+        host, port = bind, "8000"  # gunicorn's default port
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(host, host)  # noqa: S104
+    return f"http://{host}:{port}"
 
 
 def _development_secret(name: str, make: Any) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.accounts.models import Clinic, Invite, User
+from service.accounts.models import Clinic, Invite, LoginThrottle, User
 from service.activity.models import DailyActivity, WalkingSession
 from service.alerts.models import ClinicianAlert
 from service.audit.models import AuditEvent
@@ -12,6 +12,7 @@ from service.delivery.models import PushDelivery
 from service.evaluation.models import Evaluation, RuleFiring
 from service.patients.models import Device, PatientProfile
 from service.plans.models import Plan, PlanChange
+from service.ratelimit import RateLimitCounter
 from service.reports.models import ExerciseSession, PainReport
 from service.rulesets.models import RuleSet, RuleSetVersion
 from service.tips.models import Tip
@@ -26,12 +27,14 @@ __all__ = [
     "Evaluation",
     "ExerciseSession",
     "Invite",
+    "LoginThrottle",
     "OAuthState",
     "PainReport",
     "PatientProfile",
     "Plan",
     "PlanChange",
     "PushDelivery",
+    "RateLimitCounter",
     "RuleFiring",
     "RuleSet",
     "RuleSetVersion",

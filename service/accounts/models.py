@@ -64,3 +64,19 @@ class Invite(Base):
     expires_at: Mapped[dt.datetime]
     used_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id", ondelete="SET NULL"))
     used_at: Mapped[dt.datetime | None]
+
+
+class LoginThrottle(Base):
+    """Recent failed sign-ins of one account key, so lockouts hold across processes.
+
+    The key is an HMAC of the normalised email, whether or not an account has that email: unknown
+    emails are throttled alike (telling them apart would reveal which accounts exist), and the
+    table holds no email addresses.
+    """
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[dt.datetime | None]
+    last_failure_at: Mapped[dt.datetime] = mapped_column(index=True)

@@ -59,9 +59,8 @@ def register(body: dict[str, Any]) -> dict[str, Any]:
 @problems(blp, 400, 401, 413, 415, 429, 422)
 @blp.doc(security=[])
 def token(body: dict[str, Any]) -> dict[str, Any]:
-    """Exchange an email and password for an access token."""
-    with db.transaction() as session:
-        issued = service.authenticate(session, get_settings(), body["email"], body["password"])
+    """Exchange an email and password for an access token (failures lock the account a while)."""
+    issued = service.sign_in(get_settings(), body["email"], body["password"], utcnow())
     return {
         "access_token": issued.access_token,
         "token_type": issued.token_type,

@@ -7,10 +7,11 @@ import zoneinfo
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service.accounts import throttle
 from service.accounts.models import ROLES, Clinic, Invite, User
 from service.accounts.security import (
     TokenClaims,
@@ -22,6 +23,7 @@ from service.accounts.security import (
 from service.config import Settings
 from service.errors import Conflict, Unauthorized, field_error
 from service.evaluation import hooks
+from service.extensions import db
 from service.patients.models import PatientProfile
 
 TOKEN_TYPE = "Bearer"  # noqa: S105 - a scheme name, not a secret
@@ -43,6 +45,14 @@ def check_timezone(name: str, field: str = "timezone") -> str:
     if name not in _known_zones():
         raise field_error(field, f"unknown IANA time zone {name!r}")
     return name
+
+
+def find_clinic(session: Session, name: str) -> Clinic | None:
+    """The clinic of this name, ignoring case and surrounding blanks (None when there is none)."""
+    wanted = name.strip().lower()
+    found = session.scalars(select(Clinic).where(func.lower(Clinic.name) == wanted)).all()
+    # Names are unique as written; should two differ only by case, the exact one wins.
+    return next((c for c in found if c.name == name.strip()), found[0] if found else None)
 
 
 def get_or_create_clinic(session: Session, name: str) -> Clinic:
@@ -122,6 +132,21 @@ def authenticate(session: Session, settings: Settings, email: str, password: str
     if not verify_password(user.password_hash, password, settings):
         raise Unauthorized("wrong email or password")
     return token_for_user(user, settings)
+
+
+def sign_in(settings: Settings, email: str, password: str, now: dt.datetime) -> IssuedToken:
+    """Authenticate under the per-account throttle (service/accounts/throttle.py).
+
+    Two transactions on purpose: the attempt is counted and committed before the password is
+    checked, so every other worker sees it at once; the second clears the count on success.
+    """
+    key = throttle.account_key(normalise_email(email), settings)
+    with db.transaction() as session:
+        throttle.reserve_attempt(session, key, now)
+    with db.transaction() as session:
+        issued = authenticate(session, settings, email, password)
+        throttle.clear(session, key)
+    return issued
 
 
 def claim_invite(session: Session, code: str, user_id: int, now: dt.datetime) -> Invite:

@@ -66,6 +66,9 @@ class OAuthState(Base):
     code_verifier_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     redirect_uri: Mapped[str] = mapped_column(String(500))
     expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    # The link the app opens (service/connections/binding.py) works once, soon after creation.
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    opened_at: Mapped[dt.datetime | None]
 
 
 class WebhookReceipt(Base):

@@ -12,15 +12,17 @@ from flask_smorest import Blueprint
 from integrations.wearables import WebhookRejected, WebhookResponse
 from service.apidoc import problems
 from service.auth import current_principal, require
-from service.connections import service, webhooks
+from service.connections import binding, service, webhooks
 from service.connections.models import WearableConnection
 from service.connections.schemas import (
+    AuthorizeArgsSchema,
     AuthorizeUrlSchema,
     CallbackArgsSchema,
     ConnectionListSchema,
     LinkedSchema,
     UnlinkArgsSchema,
 )
+from service.db import utcnow
 from service.errors import problem
 from service.extensions import get_settings
 
@@ -52,7 +54,11 @@ def list_connections() -> dict[str, list[WearableConnection]]:
 @blp.response(200, AuthorizeUrlSchema)
 @problems(blp, 401, 403, 404, 409)
 def link(provider: str) -> dict[str, str]:
-    """Start linking a provider: open `authorize_url` in a browser to give consent."""
+    """Start linking a provider: open `authorize_url` once, in a browser tab, within 5 minutes.
+
+    The URL is this server's: it ties the browser tab to the link with a cookie, then redirects
+    to the provider's consent page. Consent must be finished in that same tab.
+    """
     url = service.start_link(current_principal().user_id, provider, get_settings())
     return {"authorize_url": url}
 
@@ -72,24 +78,52 @@ def unlink(args: dict[str, Any], provider: str) -> None:
     )
 
 
+@integrations_blp.route("/<provider>/authorize", methods=["GET"])
+@integrations_blp.doc(security=[])
+@integrations_blp.arguments(AuthorizeArgsSchema, location="query")
+@integrations_blp.response(302)
+@problems(integrations_blp, 400, 404, 409)
+def authorize(args: dict[str, Any], provider: str) -> Response:
+    """Open a link the app started (once): bind this browser with a cookie, go to consent."""
+    opened = binding.open_link(provider, args.get("state"), get_settings(), utcnow())
+    response = Response(status=302, headers={"Location": opened.consent_url})
+    response.set_cookie(
+        binding.COOKIE,
+        opened.cookie,
+        max_age=opened.max_age,
+        path=opened.cookie_path,
+        secure=opened.secure,
+        httponly=True,
+        samesite="Lax",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 @integrations_blp.route("/<provider>/callback", methods=["GET"])
 @integrations_blp.doc(security=[])
 @integrations_blp.arguments(CallbackArgsSchema, location="query")
 @integrations_blp.response(200, LinkedSchema)
-@problems(integrations_blp, 400, 404, 409, 503)
-def callback(args: dict[str, Any], provider: str) -> Any:
-    """Finish linking (OAuth redirect; state and PKCE checked): a "connected" page or JSON."""
+@problems(integrations_blp, 400, 403, 404, 409, 503)
+def callback(args: dict[str, Any], provider: str) -> Response:
+    """Finish linking (OAuth redirect; state, PKCE and the browser's binding cookie checked)."""
+    settings = get_settings()
     conn = service.finish_link(
         provider,
         code=args.get("code"),
         state=args.get("state"),
         error=args.get("error"),
-        settings=get_settings(),
+        browser_binding=request.cookies.get(binding.COOKIE),
+        settings=settings,
     )
-    body = {"provider": conn.provider, "status": conn.status}
     if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "text/html":
-        return Response(_connected_page(conn.provider), mimetype="text/html")
-    return body
+        response = Response(_connected_page(conn.provider), mimetype="text/html")
+    else:
+        body = {"provider": conn.provider, "status": conn.status}
+        response = Response(json.dumps(body), mimetype="application/json")
+    response.delete_cookie(binding.COOKIE, path=binding.callback_path(provider, settings))
+    return response
 
 
 def _connected_page(provider: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 
 class ConnectionSchema(Schema):
@@ -27,6 +27,12 @@ class AuthorizeUrlSchema(Schema):
     """Where to send the patient's browser to give consent."""
 
     authorize_url = fields.String(dump_only=True)
+
+
+class AuthorizeArgsSchema(Schema):
+    """The start link the app opens: the state it was issued with."""
+
+    state = fields.String(validate=validate.Length(max=64))
 
 
 class UnlinkArgsSchema(Schema):

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from integrations.wearables import IntegrationError, ReauthRequired, pkce_pair
 from service.activity.models import DailyActivity, WalkingSession
 from service.config import Settings
-from service.connections import subscriptions
+from service.connections import binding, subscriptions
 from service.connections.models import OAuthState, WearableConnection
 from service.connections.providers import known_provider, provider_for
 from service.connections.tokens import store_token, token_of
@@ -44,11 +44,15 @@ def list_connections(patient_id: int) -> list[WearableConnection]:
 
 
 def start_link(patient_id: int, provider_name: str, settings: Settings) -> str:
-    """Begin linking: remember state (and the encrypted PKCE verifier); return the consent URL."""
+    """Begin linking: remember state (and the encrypted PKCE verifier); return the start URL.
+
+    The app opens the start URL, which binds the browser and redirects to the consent page
+    (service/connections/binding.py).
+    """
     provider = provider_for(provider_name, settings)
     now = utcnow()
     state = secrets.token_urlsafe(32)
-    verifier, challenge = pkce_pair() if provider.uses_pkce else (None, None)
+    verifier = pkce_pair()[0] if provider.uses_pkce else None
     redirect_uri = redirect_uri_for(provider_name, settings)
     with db.transaction() as session:
         # Abandoned handshakes are cleared here rather than by a separate job.
@@ -61,9 +65,10 @@ def start_link(patient_id: int, provider_name: str, settings: Settings) -> str:
                 code_verifier_enc=cipher_for(settings).encrypt(verifier),
                 redirect_uri=redirect_uri,
                 expires_at=now + STATE_TTL,
+                created_at=now,
             )
         )
-    return provider.authorize_url(state=state, redirect_uri=redirect_uri, code_challenge=challenge)
+    return binding.start_url(provider_name, state, settings)
 
 
 @dataclass(frozen=True)
@@ -100,14 +105,16 @@ def finish_link(
     code: str | None,
     state: str | None,
     error: str | None,
+    browser_binding: str | None,
     settings: Settings,
 ) -> WearableConnection:
-    """Complete linking at the OAuth callback: check state, exchange the code, store tokens."""
+    """Complete linking at the OAuth callback: check state and browser, exchange the code."""
     known_provider(provider_name)
     if not state:
         raise BadRequest("missing state")
     now = utcnow()
     pending = _consume_state(provider_name, state, now, settings)
+    binding.check_binding(provider_name, state, browser_binding, settings)
     if error:
         # access_denied and friends: the patient declined; the state is spent either way.
         raise BadRequest(f"the provider did not grant access ({error[:60]})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 
 from flask import Blueprint, Flask, Response, g, request
@@ -9,8 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.errors import Unavailable
-from service.extensions import db
+from service.errors import Unauthorized, Unavailable
+from service.extensions import db, get_settings
 
 blp = Blueprint("ops", __name__)
 
@@ -41,7 +42,19 @@ def readyz() -> dict[str, str]:
 
 @blp.get("/metrics")
 def metrics() -> Response:
-    """Expose Prometheus metrics."""
+    """Expose Prometheus metrics (to `Authorization: Bearer METRICS_TOKEN` when it is set)."""
+    expected = get_settings().metrics_token
+    if expected is not None:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        # Compared as bytes: compare_digest refuses non-ASCII str, and headers may carry any.
+        ok = scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), expected.encode()
+        )
+        if not ok:
+            raise Unauthorized(
+                "metrics need the METRICS_TOKEN bearer token",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
     return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
 
 

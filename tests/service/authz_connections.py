@@ -49,7 +49,8 @@ ROWS = [
     ("POST", "/v1/me/connections/{provider}", patients(200)),
     # Patient B has no sandbox link (404); A's is removed (204).
     ("DELETE", "/v1/me/connections/{provider}", patients(204, patient_b=404)),
-    # No state: refused for everyone alike.
+    # No state: refused for everyone alike (the start link is opened in a browser, no token).
+    ("GET", "/v1/integrations/{provider}/authorize", everyone(400)),
     ("GET", "/v1/integrations/{provider}/callback", everyone(400)),
     # The sandbox sends no webhooks, so it refuses every call.
     ("GET", "/v1/integrations/{provider}/webhook", everyone(403)),

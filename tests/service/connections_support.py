@@ -64,18 +64,31 @@ class Wearables:
         return self.seed.headers(who)
 
     def link(self, provider: str, who: str = "patient_a") -> requests.Response:
-        """Link like the app and a browser would: POST, follow consent, land on the callback."""
+        """Link as the app and a browser would: POST, open the link, consent, reach the callback."""
         answer = requests.post(
             f"{self.url}/v1/me/connections/{provider}", headers=self.headers(who), timeout=10
         )
         assert answer.status_code == 200, answer.text
-        authorize_url = answer.json()["authorize_url"]
-        consent = requests.get(authorize_url, allow_redirects=False, timeout=10)
-        if consent.status_code != 302:  # the sandbox points straight at our callback
-            return consent
-        location = consent.headers["Location"]
-        assert location.startswith(f"{self.url}/v1/integrations/{provider}/callback")
-        return requests.get(location, headers={"Accept": "application/json"}, timeout=10)
+        browser, callback = self.consent(provider, answer.json()["authorize_url"])
+        return browser.get(callback, headers={"Accept": "application/json"}, timeout=10)
+
+    def consent(self, provider: str, authorize_url: str) -> tuple[requests.Session, str]:
+        """Open the app's link in a fresh browser and consent; return it and the callback URL.
+
+        The link (our server) sets the binding cookie and redirects to the provider's consent
+        page, which (the fakes consent at once) redirects to our callback, not yet followed.
+        """
+        browser = requests.Session()
+        opened = browser.get(authorize_url, allow_redirects=False, timeout=10)
+        assert opened.status_code == 302, opened.text
+        location = opened.headers["Location"]
+        callback = f"{self.url}/v1/integrations/{provider}/callback"
+        if not location.startswith(callback):  # the sandbox points straight at our callback
+            consent = browser.get(location, allow_redirects=False, timeout=10)
+            assert consent.status_code == 302, consent.text
+            location = consent.headers["Location"]
+        assert location.startswith(callback)
+        return browser, location
 
     def connection(self, provider: str, who: str = "patient_a") -> WearableConnection:
         """Read a connection row afresh."""

@@ -58,17 +58,19 @@ def test_it_links_each_provider_end_to_end(wearables: Wearables, provider: str) 
 
 def test_it_sends_the_pkce_challenge_and_verifier(wearables: Wearables) -> None:  # noqa: F811
     state, url = _state_of(wearables, "google_health")
-    params = query_of(url)
-    assert params["code_challenge_method"] == ["S256"]
-    assert params["redirect_uri"] == [f"{wearables.url}/v1/integrations/google_health/callback"]
     row = db.session.get(OAuthState, state)
     assert row is not None
     # The verifier is stored encrypted, never as the challenge's plain preimage.
     assert row.code_verifier_enc is not None
     assert len(row.code_verifier_enc) > 100
+    browser = requests.Session()
+    consent_url = browser.get(url, allow_redirects=False, timeout=10).headers["Location"]
+    params = query_of(consent_url)
+    assert params["code_challenge_method"] == ["S256"]
+    assert params["redirect_uri"] == [f"{wearables.url}/v1/integrations/google_health/callback"]
 
-    consent = requests.get(url, allow_redirects=False, timeout=10)
-    landed = requests.get(consent.headers["Location"], timeout=10)
+    consent = browser.get(consent_url, allow_redirects=False, timeout=10)
+    landed = browser.get(consent.headers["Location"], timeout=10)
     assert landed.status_code == 200
     token_calls = [r for r in wearables.fakes["google_health"].requests if r.path == "/token"]
     assert token_calls[0].form()["code_verifier"]
@@ -85,8 +87,8 @@ def test_it_registers_polar_users_after_the_exchange(wearables: Wearables) -> No
 
 def test_it_shows_a_connected_page_to_browsers(wearables: Wearables) -> None:  # noqa: F811
     _state, url = _state_of(wearables, "oura")
-    location = requests.get(url, allow_redirects=False, timeout=10).headers["Location"]
-    page = requests.get(location, headers={"Accept": "text/html"}, timeout=10)
+    browser, callback = wearables.consent("oura", url)
+    page = browser.get(callback, headers={"Accept": "text/html"}, timeout=10)
     assert page.status_code == 200
     assert page.headers["Content-Type"].startswith("text/html")
     assert "oura is connected" in page.text
@@ -96,9 +98,9 @@ def test_it_links_the_sandbox_without_an_outside_server(wearables: Wearables) ->
     answer = requests.post(
         f"{wearables.url}/v1/me/connections/sandbox", headers=wearables.headers("patient_a")
     )
-    url = answer.json()["authorize_url"]
-    assert url.startswith(f"{wearables.url}/v1/integrations/sandbox/callback")
-    landed = requests.get(url, headers={"Accept": "application/json"}, timeout=10)
+    browser, callback = wearables.consent("sandbox", answer.json()["authorize_url"])
+    assert callback.startswith(f"{wearables.url}/v1/integrations/sandbox/callback")
+    landed = browser.get(callback, headers={"Accept": "application/json"}, timeout=10)
     assert landed.json() == {"provider": "sandbox", "status": "active"}
     assert wearables.access_token("sandbox") == "steady_improver"
 
@@ -133,9 +135,9 @@ def test_it_refuses_unknown_and_unconfigured_providers(client: Any, seed: Seed) 
 
 def test_it_accepts_each_state_once(wearables: Wearables) -> None:  # noqa: F811
     _state, url = _state_of(wearables, "strava")
-    location = requests.get(url, allow_redirects=False, timeout=10).headers["Location"]
-    first = requests.get(location, headers={"Accept": "application/json"}, timeout=10)
-    replay = requests.get(location, headers={"Accept": "application/json"}, timeout=10)
+    browser, location = wearables.consent("strava", url)
+    first = browser.get(location, headers={"Accept": "application/json"}, timeout=10)
+    replay = browser.get(location, headers={"Accept": "application/json"}, timeout=10)
     assert first.status_code == 200
     assert replay.status_code == 400
     assert "state" in replay.json()["detail"]
@@ -154,20 +156,22 @@ def test_it_refuses_a_state_issued_for_another_provider(wearables: Wearables) ->
 
 def test_it_refuses_an_expired_state(wearables: Wearables) -> None:  # noqa: F811
     state, url = _state_of(wearables, "oura")
+    browser, location = wearables.consent("oura", url)
     with db.transaction() as session:
         row = session.get(OAuthState, state)
         assert row is not None
         row.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-    location = requests.get(url, allow_redirects=False, timeout=10).headers["Location"]
-    answer = requests.get(location, timeout=10)
+    answer = browser.get(location, timeout=10)
     assert answer.status_code == 400
     assert "expired" in answer.json()["detail"]
     assert db.session.scalar(select(func.count()).select_from(WearableConnection)) == 0
 
 
 def test_it_handles_a_denied_consent(wearables: Wearables) -> None:  # noqa: F811
-    state, _url = _state_of(wearables, "oura")
-    answer = requests.get(
+    state, url = _state_of(wearables, "oura")
+    browser = requests.Session()
+    assert browser.get(url, allow_redirects=False, timeout=10).status_code == 302
+    answer = browser.get(
         f"{wearables.url}/v1/integrations/oura/callback",
         params={"error": "access_denied", "state": state},
         timeout=10,
