@@ -1,12 +1,12 @@
 """How much entropy a configured secret carries, estimated from how it is written.
 
-A key is read the way people generate them: 64+ hex digits (`secrets.token_hex(32)`,
-`openssl rand -hex 32`) count 4 bits a digit; base64 or base64url (`secrets.token_urlsafe(32)`,
-`openssl rand -base64 32`) 6 bits a character; anything else is raw text and counts log2 of the
-character classes it draws from (lower case 26, upper case 26, digits 10, other 33) per character,
-an upper bound that is generous to human-chosen phrases. Repetition is not entropy: only the
-shortest unit the key repeats counts (`"ab" * 32` is two characters), and a key of fewer than
-eight distinct characters counts zero.
+A key is read the way people generate them: hex (`secrets.token_hex(32)`, `openssl rand -hex
+32`) counts 4 bits a digit; base64 or base64url (`secrets.token_urlsafe(32)`, `openssl rand
+-base64 32`) 6 bits a character; anything else is raw text and counts log2 of the character
+classes it draws from (lower case 26, upper case 26, digits 10, other 33) per character, an upper
+bound that is generous to human-chosen phrases. Repetition is not entropy: when a key repeats a
+unit twice or more, only the unit counts (`"0123456789abcdef" * 4` is sixteen characters), and a
+key of fewer than eight distinct characters counts zero.
 """
 
 from __future__ import annotations
@@ -45,7 +45,11 @@ def encoding_of(key: str) -> str:
 
 
 def _shortest_period(text: str) -> int:
-    """Length of the shortest prefix that, repeated, spells `text` (its own length if none)."""
+    """Length of the unit `text` repeats at least twice over (its own length if none).
+
+    A border shorter than half the text is chance, not repetition (a random key whose last
+    character equals its first would otherwise lose a character).
+    """
     # Prefix function (Knuth-Morris-Pratt): the longest proper border gives the period.
     border = [0] * len(text)
     for i in range(1, len(text)):
@@ -53,7 +57,10 @@ def _shortest_period(text: str) -> int:
         while k and text[i] != text[k]:
             k = border[k - 1]
         border[i] = k + 1 if text[i] == text[k] else 0
-    return len(text) - border[-1] if text else 0
+    if not text:
+        return 0
+    period = len(text) - border[-1]
+    return period if 2 * period <= len(text) else len(text)
 
 
 def _alphabet_size(text: str) -> int:

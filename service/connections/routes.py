@@ -82,7 +82,7 @@ def unlink(args: dict[str, Any], provider: str) -> None:
 @integrations_blp.doc(security=[])
 @integrations_blp.arguments(AuthorizeArgsSchema, location="query")
 @integrations_blp.response(302)
-@problems(integrations_blp, 400, 404, 409)
+@problems(integrations_blp, 400, 404, 409, 422)
 def authorize(args: dict[str, Any], provider: str) -> Response:
     """Open a link the app started (once): bind this browser with a cookie, go to consent."""
     opened = binding.open_link(provider, args.get("state"), get_settings(), utcnow())

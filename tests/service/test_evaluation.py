@@ -221,8 +221,8 @@ def test_it_finds_the_due_and_next_decision_points_in_local_time(
 
 
 def test_it_seeds_the_demo_once_with_sandbox_connections_and_pain_history(app: Flask) -> None:
-    run(get_settings())
-    run(get_settings())
+    run(get_settings(), demo=True)
+    run(get_settings(), demo=True)
     connections = db.session.scalars(select(WearableConnection)).all()
     assert len(connections) == 6
     assert {c.provider for c in connections} == {"sandbox"}

@@ -10,6 +10,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -93,15 +94,19 @@ def test_it_keeps_control_socket_paths_within_the_unix_limit() -> None:
 
 
 def test_it_runs_two_gunicorns_side_by_side_with_their_own_sockets(
-    app: Flask, base_settings: Settings, db_url: str, tmp_path: Path
+    app: Flask, base_settings: Settings, db_url: str
 ) -> None:
-    one = start_gunicorn(base_settings, db_url, tmp_path)
+    # A short directory: pytest's own tmp_path can exceed what an AF_UNIX path may hold.
+    with tempfile.TemporaryDirectory(prefix="bs-") as short:
+        _two_gunicorns(base_settings, db_url, Path(short))
+
+
+def _two_gunicorns(base_settings: Settings, db_url: str, workdir: Path) -> None:
+    one = start_gunicorn(base_settings, db_url, workdir)
     try:
-        two = start_gunicorn(base_settings, db_url, tmp_path)
+        two = start_gunicorn(base_settings, db_url, workdir)
         try:
-            paths = [
-                control_socket_path(s.settings.bind, tmp_path / "instance") for s in (one, two)
-            ]
+            paths = [control_socket_path(s.settings.bind, workdir / "instance") for s in (one, two)]
             assert paths[0] != paths[1]
             for path in paths:
                 assert path is not None
