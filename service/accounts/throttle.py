@@ -50,27 +50,7 @@ def lock_after(failures: int) -> dt.timedelta | None:
 
 def reserve_attempt(session: Session, key: str, now: dt.datetime) -> None:
     """Count an attempt as failed until it succeeds; raise 429 while the key is locked."""
-    # The INSERT comes first: it takes SQLite's write lock, and the row FOR UPDATE then takes
-    # PostgreSQL's row lock, so concurrent attempts on one key are counted one after another.
-    created = session.execute(
-        insert_for(session, LoginThrottle)
-        .values(key=key, failures=0, last_failure_at=now)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(LoginThrottle.key)
-    ).first()
-    if created is not None:
-        session.execute(
-            delete(LoginThrottle).where(
-                LoginThrottle.last_failure_at < now - FORGET_AFTER,
-                (LoginThrottle.locked_until.is_(None)) | (LoginThrottle.locked_until < now),
-            )
-        )
-    row = session.scalars(
-        select(LoginThrottle)
-        .where(LoginThrottle.key == key)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    row = _locked_row(session, key, now)
     if row.locked_until is not None and row.locked_until > now:
         wait = math.ceil((row.locked_until - now).total_seconds())
         raise TooManyRequests(
@@ -83,6 +63,36 @@ def reserve_attempt(session: Session, key: str, now: dt.datetime) -> None:
     row.last_failure_at = now
     lock = lock_after(row.failures)
     row.locked_until = now + lock if lock else None
+
+
+def _locked_row(session: Session, key: str, now: dt.datetime) -> LoginThrottle:
+    """The key's row, created if missing, locked for this transaction."""
+    # A second round only when another attempt's sweep deleted a stale row in between.
+    for _ in range(2):
+        # The INSERT comes first: it takes SQLite's write lock, and the row FOR UPDATE then
+        # takes PostgreSQL's row lock, so concurrent attempts on one key queue up.
+        created = session.execute(
+            insert_for(session, LoginThrottle)
+            .values(key=key, failures=0, last_failure_at=now)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(LoginThrottle.key)
+        ).first()
+        if created is not None:  # a new key: sweep runs of failures long forgotten
+            session.execute(
+                delete(LoginThrottle).where(
+                    LoginThrottle.last_failure_at < now - FORGET_AFTER,
+                    LoginThrottle.locked_until.is_(None) | (LoginThrottle.locked_until < now),
+                )
+            )
+        row = session.scalars(
+            select(LoginThrottle)
+            .where(LoginThrottle.key == key)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+        if row is not None:
+            return row
+    raise RuntimeError("login throttle row deleted twice under us")
 
 
 def clear(session: Session, key: str) -> None:

@@ -18,7 +18,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from service.accounts.models import LoginThrottle
-from service.accounts.throttle import FREE_FAILURES, account_key, lock_after
+from service.accounts.throttle import FORGET_AFTER, FREE_FAILURES, account_key, lock_after
 from service.config import Settings
 from service.extensions import db, get_settings
 from tests.conftest import LiveServer
@@ -114,6 +114,33 @@ def test_it_steps_the_lock_up_after_each_later_failure(live_server: LiveServer, 
     assert row.failures == FREE_FAILURES + 1  # attempts refused during a lock do not count
     assert row.locked_until is not None
     assert row.locked_until - row.last_failure_at == dt.timedelta(seconds=60)
+
+
+def test_it_forgets_failures_older_than_a_day_and_sweeps_them(
+    live_server: LiveServer, seed: Seed
+) -> None:
+    settings = get_settings()
+    old = dt.datetime.now(dt.UTC) - FORGET_AFTER - dt.timedelta(minutes=1)
+    stale = account_key(_email(seed, "patient_b"), settings)
+    with db.transaction() as session:
+        session.add(
+            LoginThrottle(
+                key=account_key(_email(seed, "patient_a"), settings),
+                failures=FREE_FAILURES - 1,
+                last_failure_at=old,
+            )
+        )
+        session.add(LoginThrottle(key=stale, failures=3, last_failure_at=old))
+
+    a = [_sign_in(live_server.url, _email(seed, "patient_a"), "wrong") for _ in range(2)]
+    _sign_in(live_server.url, UNKNOWN, "wrong")  # a new key: old runs are swept
+
+    assert [r.status_code for r in a] == [401, 401]  # the run of four restarted at one
+    db.session.remove()
+    row = db.session.get(LoginThrottle, account_key(_email(seed, "patient_a"), settings))
+    assert row is not None
+    assert row.failures == 2
+    assert db.session.get(LoginThrottle, stale) is None
 
 
 def test_it_keeps_no_email_addresses_in_the_throttle_table(
