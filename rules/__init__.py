@@ -12,14 +12,26 @@ Public surface, stable for the service:
   `compute_facts(history, now)` in `rules.reference` (the oracle for the service's SQL).
 - `CATALOGUE` (`rules.facts`): every fact's name, type, unit and precise definition.
 - `default_ruleset_text()`: the YAML of the default rule set `low-back-walking`.
+- `warnings(ruleset)`: advice that does not block a rule set (the CLI and the API print it).
+- `RuleRuntimeError`: a rule that failed at run time (rule id, expression, message);
+  `SimulationTooLarge`: a simulation past `rules.simulation.MAX_WORK`; `HistoryError`: an
+  invalid history (`.errors` as `(where, message)`), from `rules.history.parse_history`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from rules.advice import warnings
 from rules.decision import Alert, Decision, EvaluationState, RenderedTip, RuleTrace
-from rules.errors import ExpressionError, Issue, RuleSetError
+from rules.errors import (
+    ExpressionError,
+    HistoryError,
+    Issue,
+    RuleRuntimeError,
+    RuleSetError,
+    SimulationTooLarge,
+)
 from rules.expr import Expression, TraceEntry, compile_expression
 from rules.facts import CATALOGUE, Fact
 from rules.loader import load_ruleset, run_tests
@@ -46,11 +58,14 @@ __all__ = [
     "ExpressionError",
     "Fact",
     "History",
+    "HistoryError",
     "Issue",
     "RenderedTip",
+    "RuleRuntimeError",
     "RuleSet",
     "RuleSetError",
     "RuleTrace",
+    "SimulationTooLarge",
     "TraceEntry",
     "compile_expression",
     "compute_facts",
@@ -58,4 +73,5 @@ __all__ = [
     "load_ruleset",
     "run_tests",
     "simulate",
+    "warnings",
 ]

@@ -1,12 +1,23 @@
-"""What an evaluation takes in besides facts (`EvaluationState`) and gives back (`Decision`)."""
+"""What an evaluation takes in besides facts (`EvaluationState`) and gives back (`Decision`).
+
+A decision is complete when `RuleSet.evaluate` returns: what fired, what did not and why, the
+tips (rendered, unless the caller asked for `texts=False`), the target, holds and alerts. The
+per-condition traces are derived from the decision's own copy of the facts the first time
+someone reads them (`traces`, `explain()`, `to_dict()`), so an evaluation nobody asks "why"
+about never pays for them; they are the same values either way.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rules.values import TraceEntry, format_value
+
+if TYPE_CHECKING:
+    from rules.model import Rule
 
 
 @dataclass
@@ -27,26 +38,83 @@ class EvaluationState:
     target_7d_ago: float | None = None
 
 
-class RenderedTip(NamedTuple):
-    """A tip ready for the inbox: texts rendered, with the reason it was chosen.
+_FIELDS = ("rule_id", "tip_id", "category", "title", "text", "variant", "urgent", "asks", "why")
 
-    Immutable records built thousands of times a second by a population run: named tuples
-    construct several times faster than frozen dataclasses.
+
+class RenderedTip:
+    """A tip for the inbox: its texts and `why` (the rule's reason, in plain words).
+
+    Texts are strings when the evaluation rendered them; with `evaluate(..., texts=False)` they
+    are rendered on first read (`render` is the callable that does it).
     """
 
-    rule_id: str
-    tip_id: str
-    category: str
-    title: str
-    text: str
-    variant: int
-    urgent: bool
-    asks: str | None
-    why: str
+    __slots__ = ("_render", "_text", "_title", "_why", *_FIELDS[:3], *_FIELDS[5:8])
+
+    def __init__(  # noqa: PLR0917 - the field order of the named tuple it replaced
+        self,
+        rule_id: str,
+        tip_id: str,
+        category: str,
+        title: str | None,
+        text: str | None,
+        variant: int,
+        urgent: bool,
+        asks: str | None,
+        why: str | None,
+        render: Callable[[], tuple[str, str, str]] | None = None,
+    ) -> None:
+        self.rule_id = rule_id
+        self.tip_id = tip_id
+        self.category = category
+        self._title = title
+        self._text = text
+        self.variant = variant
+        self.urgent = urgent
+        self.asks = asks
+        self._why = why
+        self._render = render
+
+    def _texts(self) -> None:
+        if self._render is not None:
+            self._title, self._text, self._why = self._render()
+            self._render = None
+
+    @property
+    def title(self) -> str:
+        """The tip's title."""
+        self._texts()
+        return self._title or ""
+
+    @property
+    def text(self) -> str:
+        """The tip's text."""
+        self._texts()
+        return self._text or ""
+
+    @property
+    def why(self) -> str:
+        """Why the patient got this tip, in plain words (the rule's reason)."""
+        self._texts()
+        return self._why or ""
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """Every field, in the order of the constructor."""
+        return tuple(getattr(self, name) for name in _FIELDS)
 
     def as_dict(self) -> dict[str, object]:
         """Return the tip as a JSON-serialisable dict."""
-        return self._asdict()
+        return dict(zip(_FIELDS, self.as_tuple(), strict=True))
+
+    _asdict = as_dict
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RenderedTip) and self.as_tuple() == other.as_tuple()
+
+    def __hash__(self) -> int:
+        return hash(self.as_tuple())
+
+    def __repr__(self) -> str:
+        return f"RenderedTip({', '.join(f'{k}={v!r}' for k, v in self.as_dict().items())})"
 
 
 @dataclass(frozen=True)
@@ -80,7 +148,6 @@ class RuleTrace(NamedTuple):
         }
 
 
-@dataclass
 class Decision:
     """The outcome of one evaluation.
 
@@ -89,33 +156,86 @@ class Decision:
     actions of fired rules that were not applied (a second set_target, a tip over budget, a
     duplicate tip). `target`: the new daily target after clamping, or None when unchanged.
     `traces`: every rule's outcome; when `traced` is false (`evaluate(..., trace=False)`) only
-    fired rules carry their sub-condition values.
+    fired rules carry their sub-condition values. `facts`: the facts evaluated, with `trigger`.
     """
 
-    ruleset: str
-    trigger: str
-    now: datetime
-    facts: dict[str, object]
-    fired: list[str] = field(default_factory=list)
-    suppressed: dict[str, str] = field(default_factory=dict)
-    suppressed_actions: list[dict[str, str]] = field(default_factory=list)
-    tips: list[RenderedTip] = field(default_factory=list)
-    target: int | None = None
-    target_requested: float | None = None
-    target_rule: str | None = None
-    target_notes: list[str] = field(default_factory=list)
-    hold_days: int | None = None
-    alerts: list[Alert] = field(default_factory=list)
-    traces: dict[str, RuleTrace] = field(default_factory=dict)
-    traced: bool = True
+    __slots__ = (
+        "_rules",
+        "_settings",
+        "_traces",
+        "alerts",
+        "facts",
+        "fired",
+        "hold_days",
+        "now",
+        "ruleset",
+        "suppressed",
+        "suppressed_actions",
+        "target",
+        "target_notes",
+        "target_requested",
+        "target_rule",
+        "tips",
+        "traced",
+        "trigger",
+    )
+
+    def __init__(
+        self,
+        ruleset: str,
+        trigger: str,
+        now: datetime,
+        facts: dict[str, object],
+        *,
+        rules: Sequence[Rule] = (),
+        settings: dict[str, object] | None = None,
+        traced: bool = True,
+        suppressed: dict[str, str] | None = None,
+    ) -> None:
+        self.ruleset = ruleset
+        self.trigger = trigger
+        self.now = now
+        self.facts = facts
+        self.traced = traced
+        self.fired: list[str] = []
+        self.suppressed: dict[str, str] = {} if suppressed is None else suppressed
+        self.suppressed_actions: list[dict[str, str]] = []
+        self.tips: list[RenderedTip] = []
+        self.target: int | None = None
+        self.target_requested: float | None = None
+        self.target_rule: str | None = None
+        self.target_notes: list[str] = []
+        self.hold_days: int | None = None
+        self.alerts: list[Alert] = []
+        self._rules = rules
+        self._settings = settings or {}
+        self._traces: dict[str, RuleTrace] | None = None
+
+    @property
+    def traces(self) -> dict[str, RuleTrace]:
+        """Every rule's outcome with its sub-condition values, in evaluation order."""
+        if self._traces is None:
+            traces: dict[str, RuleTrace] = {}
+            fired = set(self.fired)
+            for rule in self._rules:
+                is_fired = rule.id in fired
+                reason = "fired" if is_fired else self.suppressed.get(rule.id, "")
+                ran = self.trigger in rule.on
+                entries = (
+                    tuple(rule.when.trace(self.facts)) if ran and (is_fired or self.traced) else ()
+                )
+                traces[rule.id] = RuleTrace(rule.id, is_fired, reason, entries)
+            self._traces = traces
+        return self._traces
 
     def to_dict(self) -> dict[str, object]:
         """Return the decision as JSON-serialisable data (traces only when they were computed)."""
+        facts = {**self._settings, **self.facts}
         data: dict[str, object] = {
             "ruleset": self.ruleset,
             "trigger": self.trigger,
             "now": self.now.isoformat(),
-            "facts": {name: _jsonable(value) for name, value in sorted(self.facts.items())},
+            "facts": {name: _jsonable(value) for name, value in sorted(facts.items())},
             "fired": list(self.fired),
             "suppressed": dict(self.suppressed),
             "suppressed_actions": [dict(item) for item in self.suppressed_actions],
@@ -132,17 +252,15 @@ class Decision:
         return data
 
     def explain(self) -> str:
-        """Return a readable account of what fired, what did not and why."""
+        """Return a readable account of what fired, what did not and why (conditions as trees)."""
         lines = [f"{self.ruleset} at {self.now.isoformat()} (trigger: {self.trigger})"]
-        for trace in self.traces.values():
-            status = "FIRED" if trace.fired else "not fired"
-            lines.append(
-                f"- {trace.rule_id}: {status}" + ("" if trace.fired else f" ({trace.reason})")
-            )
-            for entry in trace.entries:
-                lines.append(
-                    f"    {entry.expr}  ->  {entry.values}  ->  {format_value(entry.result)}"
-                )
+        fired = set(self.fired)
+        for rule in self._rules:
+            is_fired = rule.id in fired
+            status = "FIRED" if is_fired else f"not fired ({self.suppressed.get(rule.id, '')})"
+            lines.append(f"- {rule.id}: {status}")
+            if self.trigger in rule.on and (is_fired or self.traced):
+                lines += [f"    {line}" for line in rule.when.tree(self.facts)]
         for tip in self.tips:
             urgent = " [urgent]" if tip.urgent else ""
             lines.append(
@@ -164,7 +282,10 @@ class Decision:
 
 def _jsonable(value: object) -> object:
     if isinstance(value, (set, frozenset)):
-        return sorted(value)
+        return sorted(value, key=str)
     if isinstance(value, datetime):
         return value.isoformat()
     return value
+
+
+__all__ = ["Alert", "Decision", "EvaluationState", "RenderedTip", "RuleTrace", "format_value"]

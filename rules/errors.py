@@ -45,3 +45,33 @@ class ExpressionError(Exception):
         self.message = message
         self.offset = offset
         super().__init__(f"{message} (at offset {offset})")
+
+
+class RuleRuntimeError(Exception):
+    """A rule failed while evaluating (a fact of the wrong type, a value no text can show).
+
+    Loading refuses everything it can prove will fail; what remains surfaces here, with the
+    rule's id and the expression or template that failed, so the caller can record the failure
+    for that one patient and go on with the others.
+    """
+
+    def __init__(self, rule_id: str, expression: str, message: str) -> None:
+        self.rule_id = rule_id
+        self.expression = expression
+        self.message = message
+        super().__init__(f"rule '{rule_id}': {expression}: {message}")
+
+
+class SimulationTooLarge(ValueError):
+    """A simulation would take more work than `rules.simulation.MAX_WORK` allows."""
+
+
+class HistoryError(ValueError):
+    """A history file or body is invalid; `.errors` lists `(where, message)` pairs.
+
+    `where` is a path such as `pain[3].at`, prefixed with `line N: ` when the text is known.
+    """
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{where}: {message}" for where, message in errors))

@@ -25,37 +25,44 @@ Shared definitions used by the texts below:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from rules.codes import (
+    CONDITION_LABELS,
+    CONDITIONS,
+    RED_FLAG_LABELS,
+    RED_FLAGS,
+    TRIGGER_LABELS,
+    TRIGGERS,
+)
+
 FactType = Literal["number", "bool", "string", "set"]
 
-RED_FLAGS = frozenset(
-    {
-        "numbness_saddle",
-        "bladder_bowel_change",
-        "leg_weakness",
-        "fever",
-        "unexplained_weight_loss",
-        "trauma",
-        "night_pain",
-    }
-)
-CONDITIONS = frozenset(
-    {"spinal_stenosis", "acute_disc_herniation", "osteoporosis", "pregnancy", "recent_surgery"}
-)
-TRIGGERS = ("schedule", "pain_report", "activity", "exercise_report")
+__all__ = ["CATALOGUE", "CONDITIONS", "RED_FLAGS", "TRIGGERS", "Fact", "FactType", "fact_types"]
 
 
 @dataclass(frozen=True)
 class Fact:
-    """One fact: its dotted name, type, unit and precise definition."""
+    """One fact: its dotted name, type, unit and precise definition.
+
+    `nullable`: whether the fact can be null (no data); the others always have a value (a count
+    is 0, a set is empty). `low`/`high`: the range of a number (the loader bounds arithmetic
+    with it); `grid`: the step its values come in (1 for whole numbers, 0.1 when rounded to one
+    decimal). `codes`: for a coded string or set, each code and the words a patient reads.
+    """
 
     name: str
     type: FactType
     unit: str
     description: str
     definition: str
+    nullable: bool = True
+    low: float | None = None
+    high: float | None = None
+    grid: float = 1
+    codes: Mapping[str, str] | None = None
 
 
 _FACTS = [
@@ -65,6 +72,9 @@ _FACTS = [
         "steps",
         "steps so far today",
         "Effective steps of today's local date as stored so far; null if today has no row.",
+        nullable=True,
+        low=0,
+        high=200000,
     ),
     Fact(
         "steps.yesterday",
@@ -72,6 +82,9 @@ _FACTS = [
         "steps",
         "yesterday's total",
         "Effective steps of today-1; null if that day has no row.",
+        nullable=True,
+        low=0,
+        high=200000,
     ),
     Fact(
         "steps.avg_7d",
@@ -80,6 +93,10 @@ _FACTS = [
         "mean steps over the last 7 complete days",
         "Mean of effective steps over the days today-7..today-1 that have data (days without "
         "data are skipped, not counted as 0), rounded to 1 decimal; null if none has data.",
+        nullable=True,
+        low=0,
+        high=200000,
+        grid=0.1,
     ),
     Fact(
         "steps.avg_prev_7d",
@@ -87,6 +104,10 @@ _FACTS = [
         "steps",
         "mean steps over the 7 complete days before",
         "As steps.avg_7d over today-14..today-8.",
+        nullable=True,
+        low=0,
+        high=200000,
+        grid=0.1,
     ),
     Fact(
         "steps.days_with_data_7d",
@@ -94,6 +115,9 @@ _FACTS = [
         "days",
         "complete days in the last 7 with data",
         "Count of days in today-7..today-1 that have at least one steps row (0..7).",
+        nullable=False,
+        low=0,
+        high=7,
     ),
     Fact(
         "steps.days_met_target_7d",
@@ -101,6 +125,9 @@ _FACTS = [
         "days",
         "days in the last 7 meeting target",
         "Count of days in today-7..today-1 that are met (data and steps >= that day's target).",
+        nullable=False,
+        low=0,
+        high=7,
     ),
     Fact(
         "steps.days_met_target_14d",
@@ -108,6 +135,9 @@ _FACTS = [
         "days",
         "days in the last 14 meeting target",
         "As steps.days_met_target_7d over today-14..today-1.",
+        nullable=False,
+        low=0,
+        high=14,
     ),
     Fact(
         "steps.streak",
@@ -116,6 +146,9 @@ _FACTS = [
         "consecutive met days ending yesterday",
         "Number of consecutive met days counting back from today-1 (0 if today-1 is not met); "
         "counts at most 366 days.",
+        nullable=False,
+        low=0,
+        high=366,
     ),
     Fact(
         "walk.minutes_7d",
@@ -124,6 +157,10 @@ _FACTS = [
         "walking minutes in the last 7 days",
         "Sum of duration_min of walking sessions whose start is in the event window (today-6.."
         "today, up to now), rounded to 1 decimal; 0 if none.",
+        nullable=False,
+        low=0,
+        high=10080,
+        grid=0.1,
     ),
     Fact(
         "walk.sessions_7d",
@@ -131,6 +168,9 @@ _FACTS = [
         "sessions",
         "walking sessions in the last 7 days",
         "Count of walking sessions whose start is in the event window.",
+        nullable=False,
+        low=0,
+        high=10000,
     ),
     Fact(
         "shoes.km",
@@ -140,6 +180,10 @@ _FACTS = [
         "Sum over local dates >= shoes_changed_on up to today of the distance_m of the row "
         "chosen as effective for that day (0 when it has no distance), divided by 1000 and "
         "rounded to 1 decimal; null if shoes_changed_on is not set.",
+        nullable=True,
+        low=0,
+        high=1000000,
+        grid=0.1,
     ),
     Fact(
         "pain.latest",
@@ -147,6 +191,9 @@ _FACTS = [
         "0-10",
         "latest pain score",
         "Score of the report with the greatest recorded_at <= now; null if none.",
+        nullable=True,
+        low=0,
+        high=10,
     ),
     Fact(
         "pain.hours_since",
@@ -154,6 +201,10 @@ _FACTS = [
         "h",
         "age of the latest pain report",
         "(now - recorded_at of that report) in hours, rounded to 1 decimal; null if none.",
+        nullable=True,
+        low=0,
+        high=1000000,
+        grid=0.1,
     ),
     Fact(
         "pain.avg_7d",
@@ -161,6 +212,10 @@ _FACTS = [
         "0-10",
         "mean pain over reports in the last 7 days",
         "Mean score of reports in the event window, rounded to 1 decimal; null if none.",
+        nullable=True,
+        low=0,
+        high=10,
+        grid=0.1,
     ),
     Fact(
         "pain.max_7d",
@@ -168,6 +223,9 @@ _FACTS = [
         "0-10",
         "highest pain in the last 7 days",
         "Maximum score of reports in the event window; null if none.",
+        nullable=True,
+        low=0,
+        high=10,
     ),
     Fact(
         "pain.reports_7d",
@@ -175,6 +233,9 @@ _FACTS = [
         "reports",
         "pain reports in the last 7 days",
         "Count of reports in the event window.",
+        nullable=False,
+        low=0,
+        high=10000,
     ),
     Fact(
         "pain.change",
@@ -184,6 +245,10 @@ _FACTS = [
         "pain.latest minus the mean score of the reports with recorded_at in "
         "[latest - 168 h, latest) (strictly before the latest one), rounded to 1 decimal; "
         "null if there is no latest report or no report in that interval.",
+        nullable=True,
+        low=-10,
+        high=10,
+        grid=0.1,
     ),
     Fact(
         "pain.red_flags",
@@ -191,6 +256,8 @@ _FACTS = [
         "codes",
         "red flags reported in the last 72 h",
         "Union of red_flags of reports with now - 72 h < recorded_at <= now (empty set if none).",
+        nullable=False,
+        codes=RED_FLAG_LABELS,
     ),
     Fact(
         "pain.red_flag",
@@ -198,6 +265,7 @@ _FACTS = [
         "",
         "whether any red flag was reported in the last 72 h",
         "pain.red_flags is non-empty.",
+        nullable=False,
     ),
     Fact(
         "strength.sessions_7d",
@@ -205,6 +273,9 @@ _FACTS = [
         "sessions",
         "strength sessions in the last 7 days",
         "Count of exercise sessions of kind 'strength' performed in the event window.",
+        nullable=False,
+        low=0,
+        high=10000,
     ),
     Fact(
         "strength.days_since",
@@ -213,6 +284,9 @@ _FACTS = [
         "days since the last strength session",
         "today minus the local date of the latest strength session performed <= now; null if "
         "never.",
+        nullable=True,
+        low=0,
+        high=100000,
     ),
     Fact(
         "stretch.sessions_7d",
@@ -220,6 +294,9 @@ _FACTS = [
         "sessions",
         "flexibility sessions in the last 7 days",
         "Count of exercise sessions of kind 'stretch' performed in the event window.",
+        nullable=False,
+        low=0,
+        high=10000,
     ),
     Fact(
         "plan.target",
@@ -227,6 +304,9 @@ _FACTS = [
         "steps",
         "current daily step target",
         "Target of the latest plan change with effective <= now; null if none.",
+        nullable=True,
+        low=0,
+        high=1000000,
     ),
     Fact(
         "plan.days_since_change",
@@ -234,6 +314,9 @@ _FACTS = [
         "days",
         "days since the target changed",
         "today minus the local date of that change's effective time; null if none.",
+        nullable=True,
+        low=0,
+        high=100000,
     ),
     Fact(
         "plan.progression_held",
@@ -241,14 +324,26 @@ _FACTS = [
         "",
         "a progression hold is active",
         "True if some hold has start <= now < start + days x 24 h.",
+        nullable=False,
     ),
-    Fact("plan.week", "number", "week", "program week, 1-based", "patient.days_enrolled // 7 + 1."),
+    Fact(
+        "plan.week",
+        "number",
+        "week",
+        "program week, 1-based",
+        "patient.days_enrolled // 7 + 1.",
+        nullable=False,
+        low=1,
+        high=20000,
+    ),
     Fact(
         "patient.conditions",
         "set",
         "codes",
         "the patient's condition codes",
         "Set of condition codes from the patient profile (empty set if none).",
+        nullable=False,
+        codes=CONDITION_LABELS,
     ),
     Fact(
         "patient.days_enrolled",
@@ -256,6 +351,9 @@ _FACTS = [
         "days",
         "days since enrolment",
         "today minus the local date of the enrolment time (0 on the first day).",
+        nullable=False,
+        low=0,
+        high=100000,
     ),
     Fact(
         "tips.sent_today",
@@ -263,15 +361,38 @@ _FACTS = [
         "tips",
         "tips created today",
         "Count of tips whose created_at falls on today's local date, up to now.",
+        nullable=False,
+        low=0,
+        high=10000,
     ),
-    Fact("time.hour", "number", "h", "local hour 0-23", "Hour of now in the patient's zone."),
-    Fact("time.weekday", "number", "", "ISO weekday 1-7", "ISO weekday of today (Monday=1)."),
+    Fact(
+        "time.hour",
+        "number",
+        "h",
+        "local hour 0-23",
+        "Hour of now in the patient's zone.",
+        nullable=False,
+        low=0,
+        high=23,
+    ),
+    Fact(
+        "time.weekday",
+        "number",
+        "",
+        "ISO weekday 1-7",
+        "ISO weekday of today (Monday=1).",
+        nullable=False,
+        low=1,
+        high=7,
+    ),
     Fact(
         "trigger",
         "string",
         "",
         "the trigger's name",
         "One of schedule, pain_report, activity, exercise_report; set by the engine.",
+        nullable=False,
+        codes=TRIGGER_LABELS,
     ),
 ]
 
@@ -293,26 +414,3 @@ def fact_types() -> dict[str, FactType]:
     types: dict[str, FactType] = {name: fact.type for name, fact in CATALOGUE.items()}
     types.update(SETTINGS_FACTS)
     return types
-
-
-def format_table() -> str:
-    """Return the catalogue as a plain-text table for the CLI."""
-    rows = [(f.name, f.type, f.unit, f.description) for f in _FACTS]
-    rows += [
-        (name, kind, "", "the rule set's own setting") for name, kind in SETTINGS_FACTS.items()
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    header = ("fact", "type", "unit", "meaning")
-    lines = []
-    for row in [header, *rows]:
-        lines.append(
-            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
-        )
-    return "\n".join(lines)
-
-
-def format_definitions() -> str:
-    """Return every fact's precise definition, one paragraph each."""
-    return "\n".join(
-        f"{f.name} ({f.type}{', ' + f.unit if f.unit else ''}): {f.definition}" for f in _FACTS
-    )

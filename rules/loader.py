@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, time
 from typing import Any
 
 from marshmallow import ValidationError
 
+from rules.codes import suggest
+from rules.compiler import Compiler
 from rules.decision import EvaluationState
-from rules.errors import ExpressionError, Issue, RuleSetError
+from rules.errors import ExpressionError, Issue, RuleRuntimeError, RuleSetError
 from rules.expr import Expression, compile_expression
-from rules.facts import fact_types
-from rules.ruleset import (
-    Action,
-    Rule,
-    RuleSet,
-    Settings,
-    TestCase,
-    Tip,
-    Variant,
-    parse_duration,
-)
+from rules.facts import CATALOGUE, SETTINGS_FACTS, fact_types
+from rules.model import Action, Rule, Settings, TestCase, Tip, Variant, parse_duration
+from rules.nullflow import guards, null_source
+from rules.ruleset import RuleSet
 from rules.schema import RuleSetSchema, flatten_errors
 from rules.source import Document, Path, load_document
-from rules.templates import Template, compile_template
+from rules.templates import Template, compile_template, plain
 
 _TEST_NOW = datetime(2026, 1, 5, 8, 30, tzinfo=UTC)
 
@@ -69,23 +65,28 @@ class _Builder:
         self.document = document
         self.issues = issues
         self.types = fact_types()
+        self.constants: dict[str, object] = {}
+        self.paths: dict[int, Path] = {}  # id(template) -> where it is in the YAML
 
     def expression(self, path: Path, text: str, want: str | None) -> Expression | None:
         try:
-            return compile_expression(text, self.types, want=want)
+            return compile_expression(text, self.types, want=want, constants=self.constants)
         except ExpressionError as exc:
             self.issues.append(self.document.issue(path, exc.message, offset=exc.offset))
             return None
 
     def template(self, path: Path, text: str) -> Template:
         try:
-            return compile_template(text, self.types)
+            compiled = compile_template(text, self.types, self.constants)
         except ExpressionError as exc:
             self.issues.append(self.document.issue(path, exc.message, offset=exc.offset))
-            return Template(text, (text,))
+            return plain(text)
+        self.paths[id(compiled)] = path
+        return compiled
 
     def build(self, data: dict[str, Any], source: str, text: str) -> RuleSet:
         settings = _settings(data["settings"])
+        self.constants = settings.facts()
         tips = {tip_id: self.tip(tip_id, spec) for tip_id, spec in data["tips"].items()}
         rules, seen = [], set()
         for index, spec in enumerate(data["rules"]):
@@ -151,10 +152,15 @@ class _Builder:
             else:
                 message = self.template((*path, kind, "message"), value["message"])
                 actions.append(Action(kind, severity=value["severity"], message=message))
+        if spec["reason"] is not None:
+            reason = self.template((*base, "reason"), spec["reason"])
+        else:
+            # Without a reason the patient reads the description, which holds no expressions.
+            reason = plain(spec["description"] or "Your care plan suggested this.")
         if when is None:
             return None
         cooldown = parse_duration(spec["cooldown"]) if spec["cooldown"] else None
-        return Rule(
+        rule = Rule(
             spec["id"],
             spec["description"],
             spec["priority"],
@@ -163,13 +169,51 @@ class _Builder:
             tuple(actions),
             cooldown,
             spec["stop"],
+            reason,
+            spec["reason"] is not None,
         )
+        self.check_nulls(rule, tips)
+        return rule
+
+    def check_nulls(self, rule: Rule, tips: dict[str, Tip]) -> None:
+        """Refuse a template this rule renders that can show null while its `when` holds."""
+        templates = [(rule.reason, "patient")]
+        templates += [(a.message, "clinician") for a in rule.actions if a.message is not None]
+        for action in rule.actions:
+            tip = tips.get(action.tip or "")
+            for variant in tip.variants if tip is not None else ():
+                templates += [(variant.title, "patient"), (variant.text, "patient")]
+        guarded = guards(rule.when.node())
+        for template, reader in templates:
+            path = self.paths.get(id(template))
+            for placeholder in template.placeholders if path is not None else ():
+                expression = placeholder.expression
+                compiler = Compiler(expression.text, self.types, self.constants)
+                source = null_source(expression.node(), guarded, compiler)
+                if source is None:
+                    continue
+                self.paths.pop(id(template))  # one report per template is enough
+                if source in self.types:
+                    message = (
+                        f"{{{expression.text}}} can show null to the {reader} when {source} has "
+                        f"no data, and rule '{rule.id}' does not check it: add "
+                        f"'{source} is not null' to its when"
+                    )
+                else:
+                    message = (
+                        f"{{{expression.text}}} can show null to the {reader} ({source}) when "
+                        f"rule '{rule.id}' uses it"
+                    )
+                self.issues.append(
+                    self.document.issue(path, message, offset=placeholder.offset)  # type: ignore[arg-type]
+                )
+                break
 
     def test(self, index: int, spec: dict[str, Any], rule_ids: set[str]) -> TestCase:
         base: Path = ("tests", index)
         facts: dict[str, object] = {}
         for name, value in spec["facts"].items():
-            problem = _fact_problem(name, value, self.types)
+            problem = fact_problem(name, value, self.types)
             if problem:
                 self.issues.append(
                     self.document.issue((*base, "facts", name), problem, at_key=True)
@@ -217,24 +261,39 @@ def _settings(spec: dict[str, Any]) -> Settings:
     )
 
 
-def _fact_problem(name: str, value: object, types: Mapping[str, str]) -> str | None:
+def fact_problem(name: str, value: object, types: Mapping[str, str] | None = None) -> str | None:
+    """What is wrong with giving `value` for fact `name` (an unknown name, a wrong type)."""
+    types = fact_types() if types is None else types
+    if name in SETTINGS_FACTS:
+        return f"'{name}' comes from the rule set's settings block; facts cannot change it"
+    if name == "trigger":
+        return "'trigger' is set by the engine: give the trigger itself instead"
     if name not in types:
         hint = difflib.get_close_matches(name, list(types), n=1, cutoff=0.7)
         return f"unknown fact '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
-    if value is None:
-        return None
-    kind = types[name]
+    return None if value is None else _value_problem(name, value, types[name])
+
+
+def _value_problem(name: str, value: object, kind: str) -> str | None:
     ok = {
         "number": isinstance(value, (int, float)) and not isinstance(value, bool),
         "bool": isinstance(value, bool),
         "string": isinstance(value, str),
         "set": isinstance(value, list) and all(isinstance(item, str) for item in value),
     }[kind]
-    return (
-        None
-        if ok
-        else f"fact '{name}' must be a {kind}" + (" (a list of strings)" if kind == "set" else "")
-    )
+    if not ok:
+        return f"fact '{name}' must be a {kind}" + (" (a list of strings)" if kind == "set" else "")
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"fact '{name}' must be a finite number"
+    codes = CATALOGUE[name].codes if name in CATALOGUE else None
+    if not codes or not isinstance(value, list):
+        return None
+    for item in value:
+        if item not in codes:
+            hint = suggest(item, codes)
+            extra = f" (did you mean '{hint}'?)" if hint else f" (codes: {', '.join(codes)})"
+            return f"'{item}' is not a code of {name}{extra}"
+    return None
 
 
 def run_tests(ruleset: RuleSet) -> list[tuple[int, str]]:
@@ -242,8 +301,12 @@ def run_tests(ruleset: RuleSet) -> list[tuple[int, str]]:
     problems = []
     for index, case in enumerate(ruleset.tests):
         state = EvaluationState(last_fired=dict.fromkeys(case.cooling, _TEST_NOW))
-        decision = ruleset.evaluate(case.facts, case.trigger, state, _TEST_NOW)
         label = f"test '{case.name}' failed"
+        try:
+            decision = ruleset.evaluate(case.facts, case.trigger, state, _TEST_NOW)
+        except RuleRuntimeError as exc:
+            problems.append((index, f"{label}: {exc}"))
+            continue
         for rule_id in case.fires:
             if rule_id not in decision.fired:
                 why = decision.suppressed.get(rule_id, "not evaluated")

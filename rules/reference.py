@@ -8,13 +8,9 @@ it is written for clarity, not speed.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from statistics import mean
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from rules.decision import EvaluationState
@@ -139,84 +135,23 @@ class History:
     @classmethod
     def from_json(cls, text: str) -> History:
         """Build a History from the JSON layout of `rules/examples/six_weeks.json`."""
-        raw: dict[str, Any] = json.loads(text)
-        when = datetime.fromisoformat
-        return cls(
-            timezone=raw["timezone"],
-            enrolled_at=when(raw["enrolled_at"]),
-            conditions=frozenset(raw.get("conditions", [])),
-            shoes_changed_on=date.fromisoformat(raw["shoes_changed_on"])
-            if raw.get("shoes_changed_on")
-            else None,
-            primary_source=raw.get("primary_source"),
-            max_tips_per_day=raw.get("max_tips_per_day"),
-            daily_steps=[
-                DailySteps(
-                    date.fromisoformat(r["date"]), r["source"], int(r["steps"]), r.get("distance_m")
-                )
-                for r in raw.get("daily_steps", [])
-            ],
-            walks=[
-                WalkingSession(when(r["start"]), r["duration_min"], r.get("distance_m"))
-                for r in raw.get("walks", [])
-            ],
-            pain=[
-                PainReport(when(r["at"]), r["score"], frozenset(r.get("red_flags", [])))
-                for r in raw.get("pain", [])
-            ],
-            exercise=[ExerciseSession(r["kind"], when(r["at"])) for r in raw.get("exercise", [])],
-            plan=[
-                PlanChange(when(r["effective"]), r["target"], r.get("reason", ""))
-                for r in raw.get("plan", [])
-            ],
-            holds=[Hold(when(r["start"]), r["days"]) for r in raw.get("holds", [])],
-        )
+        from rules.history import read_history  # noqa: PLC0415 - it builds these classes
+
+        return read_history("history.json", text)
 
     @classmethod
     def from_csv(cls, text: str, *, timezone: str = "UTC") -> History:
-        """Build a History from a day-per-row CSV (the layout clinicians keep in a spreadsheet).
+        """Build a History from a day-per-row CSV (see `rules.history.read_csv`)."""
+        from rules.history import read_csv  # noqa: PLC0415 - it builds these classes
 
-        Columns: `date` (required), then any of `steps`, `source` (default `csv`),
-        `distance_m`, `walk_minutes`, `pain` (0-10, taken as reported at 18:00 local),
-        `red_flags` (codes separated by `;`), `strength` and `stretch` (sessions that day,
-        at 17:00 local). Empty cells mean no data. Enrolment is the first row's date, 08:00.
-        """
-        zone = ZoneInfo(timezone)
-        rows = list(csv.DictReader(io.StringIO(text)))
-        if not rows or "date" not in rows[0]:
-            raise ValueError("the CSV needs a header row with a 'date' column")
-
-        def at(day: date, hour: int) -> datetime:
-            return datetime.combine(day, time(hour), zone)
-
-        history = cls(timezone=timezone, enrolled_at=at(date.fromisoformat(rows[0]["date"]), 8))
-        for number, row in enumerate(rows, start=2):
-            try:
-                day = date.fromisoformat(row["date"])
-                cell = {k: (v or "").strip() for k, v in row.items() if k}
-                if cell.get("steps"):
-                    distance = float(cell["distance_m"]) if cell.get("distance_m") else None
-                    history.daily_steps.append(
-                        DailySteps(day, cell.get("source") or "csv", int(cell["steps"]), distance)
-                    )
-                if cell.get("walk_minutes"):
-                    history.walks.append(WalkingSession(at(day, 10), float(cell["walk_minutes"])))
-                if cell.get("pain"):
-                    flags = frozenset(f for f in cell.get("red_flags", "").split(";") if f)
-                    history.pain.append(PainReport(at(day, 18), int(cell["pain"]), flags))
-                for kind in ("strength", "stretch"):
-                    for _ in range(int(cell.get(kind) or 0)):
-                        history.exercise.append(ExerciseSession(kind, at(day, 17)))
-            except (ValueError, KeyError) as exc:
-                raise ValueError(f"line {number}: {exc}") from exc
-        return history
+        return read_csv(text, timezone=timezone)
 
     @classmethod
     def load(cls, path: str, text: str, *, timezone: str = "UTC") -> History:
         """Read a history file: `.csv` by its extension, JSON otherwise."""
-        if path.lower().endswith(".csv"):
-            return cls.from_csv(text, timezone=timezone)
-        return cls.from_json(text)
+        from rules.history import read_history  # noqa: PLC0415 - it builds these classes
+
+        return read_history(path, text, timezone=timezone)
 
 
 def _local_date(moment: datetime, zone: ZoneInfo) -> date:

@@ -1,124 +1,51 @@
-"""A loaded rule set and its evaluation (SPEC §5 semantics).
+"""A loaded rule set and its evaluation (SPEC §5 semantics as amended by §11.2).
 
 `RuleSet.evaluate(facts, trigger, state, now)` runs the rules by priority (ties in file order).
-A rule fires when its trigger matches, its `when` is true, it is not in cooldown and no
-higher rule with `stop: true` fired. Only the highest firing rule's `set_target` counts; the
-target is then capped at `max_weekly_increase` over `state.target_7d_ago` (or the current
-target when unknown), refused while progression is held if it would rise, clamped to
-`settings.target` min/max and rounded to whole steps. Tips beyond the day's budget are
-suppressed, except tips of rules with an urgent `alert_clinician` action.
+A rule fires when its trigger matches, its `when` is true, it is not in cooldown and no higher
+rule with `stop: true` has a true `when` (whether that rule fired, cools down or was over the
+budget). Only the highest firing rule's `set_target` counts; the target is then capped at
+`max_weekly_increase` over `state.target_7d_ago` (or the current target when unknown), refused
+while progression is held if it would rise, clamped to `settings.target` min/max and rounded to
+whole steps. Tips beyond the day's budget are suppressed, except tips of rules with an urgent
+`alert_clinician` action, tips answering a `pain_report`, and tips of the rule whose target
+lowers the patient's goal (a target never falls without the patient being told why).
+
+Speed: each trigger gets ONE compiled function valuing every applicable condition (facts read
+once, settings and the trigger inlined); tip texts are single compiled functions; traces are
+derived only when read (`rules.decision`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from functools import cached_property
+from datetime import UTC, datetime
 
-from rules.decision import Alert, Decision, EvaluationState, RenderedTip, RuleTrace
-from rules.expr import Expression, TraceEntry
+from rules.codes import TRIGGERS
+from rules.decision import Alert, Decision, EvaluationState, RenderedTip
+from rules.errors import RuleRuntimeError
+from rules.expr import compile_conditions
+from rules.model import Rule, Settings, TestCase, Tip, Variant, parse_duration
 from rules.templates import Template
 
-UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+__all__ = ["RuleSet", "parse_duration"]
 
-
-def parse_duration(text: str) -> timedelta:
-    """Parse `30m`, `12h` or `2d` (already validated) into a timedelta."""
-    return timedelta(**{UNITS[text[-1]]: int(text[:-1])})
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The rule set's `settings` block."""
-
-    decision_times: tuple[time, ...]
-    max_tips_per_day: int
-    quiet_hours: tuple[time, time] | None
-    target_initial: float
-    target_min: float
-    target_max: float
-    max_weekly_increase: float
-
-    def facts(self) -> dict[str, object]:
-        """Return the `settings.*` facts."""
-        return {
-            "settings.max_tips_per_day": self.max_tips_per_day,
-            "settings.target.initial": self.target_initial,
-            "settings.target.min": self.target_min,
-            "settings.target.max": self.target_max,
-            "settings.target.max_weekly_increase": self.max_weekly_increase,
-        }
+_NO_STATE = EvaluationState()
+_ANSWERS = "pain_report"  # tips answering this trigger are never dropped by the budget
 
 
 @dataclass(frozen=True)
-class Variant:
-    """One wording of a tip."""
+class _Program:
+    """What one trigger evaluates: its rules, one fused condition function, default reasons.
 
-    title: Template
-    text: Template
+    `base` holds every rule's reason as if none fired (the trigger's, or "condition false"):
+    an evaluation copies it and replaces only the entries of rules whose condition is true.
+    """
 
-
-@dataclass(frozen=True)
-class Tip:
-    """A tip of the library; variant 0 is the main wording."""
-
-    id: str
-    category: str
-    variants: tuple[Variant, ...]
-    asks: str | None
-
-
-@dataclass(frozen=True)
-class Action:
-    """One `then` item: kind is send_tip, set_target, hold_progression or alert_clinician."""
-
-    kind: str
-    tip: str | None = None
-    expression: Expression | None = None
-    days: int | None = None
-    severity: str | None = None
-    message: Template | None = None
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A compiled rule."""
-
-    id: str
-    description: str
-    priority: int
-    on: frozenset[str]
-    when: Expression
-    actions: tuple[Action, ...]
-    cooldown: timedelta | None
-    stop: bool
-
-    @cached_property
-    def urgent(self) -> bool:
-        """Whether the rule raises an urgent clinician alert (its tips skip the budget)."""
-        return any(a.kind == "alert_clinician" and a.severity == "urgent" for a in self.actions)
-
-    @cached_property
-    def tips_only(self) -> bool:
-        """Whether every action sends a tip (such a rule is skipped once the budget is spent)."""
-        return all(a.kind == "send_tip" for a in self.actions)
-
-
-@dataclass(frozen=True)
-class TestCase:
-    """An embedded test: facts in, rules expected to fire or not."""
-
-    name: str
-    trigger: str
-    facts: dict[str, object]
-    fires: tuple[str, ...]
-    not_fires: tuple[str, ...]
-    target: float | None
-    has_target: bool
-    tips: tuple[str, ...] | None
-    # Rules that fired a moment before the test's evaluation, so they are in cooldown.
-    cooling: tuple[str, ...] = ()
+    rules: tuple[Rule, ...]
+    which: Callable[[Mapping[str, object]], list[int]]
+    base: dict[str, str]
 
 
 class RuleSet:
@@ -147,14 +74,31 @@ class RuleSet:
         self.tests = tests
         self.source = source
         self.text = text
-        self._settings_facts = settings.facts()
-        self._off_trigger = {
-            rule.id: f"trigger: runs on {', '.join(sorted(rule.on))}" for rule in self.rules
-        }
+        self.constants = settings.facts()
+        self._programs: dict[str, _Program] = {}
+        self._limit = settings.max_tips_per_day
 
     def rule(self, rule_id: str) -> Rule:
         """Return the rule with this id."""
         return next(rule for rule in self.rules if rule.id == rule_id)
+
+    def _program(self, trigger: str) -> _Program:
+        """Compile (once per trigger) the fused condition function of the rules it runs."""
+        program = self._programs.get(trigger)
+        if program is None:
+            if trigger not in TRIGGERS:
+                raise ValueError(f"unknown trigger '{trigger}' (one of: {', '.join(TRIGGERS)})")
+            ran = tuple(rule for rule in self.rules if trigger in rule.on)
+            base = {
+                rule.id: "condition false"
+                if trigger in rule.on
+                else f"trigger: runs on {', '.join(sorted(rule.on))}"
+                for rule in self.rules
+            }
+            constants = {**self.constants, "trigger": trigger}
+            which = compile_conditions([rule.when for rule in ran], constants)
+            program = self._programs[trigger] = _Program(ran, which, base)
+        return program
 
     def evaluate(
         self,
@@ -164,104 +108,164 @@ class RuleSet:
         now: datetime | None = None,
         *,
         trace: bool = True,
+        texts: bool = True,
     ) -> Decision:
         """Evaluate every rule against `facts` (missing facts are null) and decide.
 
-        With `trace=False` only fired rules get their sub-condition values (their tips' `why`
-        needs them); the others keep their reason without entries. The decision is otherwise
-        identical, so re-running with `trace=True` on the same inputs re-derives every trace.
+        `trace=False` keeps sub-condition values for fired rules only (their traces are
+        derived when read either way). `texts=False` renders tip texts when first read instead
+        of now (for callers that need only which tips were sent). A rule that fails at run time
+        raises `RuleRuntimeError` naming the rule and its expression.
         """
-        now = now or datetime.now(UTC)
-        state = state or EvaluationState()
-        env: dict[str, object] = {**self._settings_facts, **facts, "trigger": trigger}
-        decision = Decision(self.slug, trigger, now, env, traced=trace)
-        limit = (
-            self.settings.max_tips_per_day
-            if state.max_tips_per_day is None
-            else state.max_tips_per_day
+        program = self._programs.get(trigger) or self._program(trigger)
+        if now is None:
+            now = datetime.now(UTC)
+        if state is None:
+            state = _NO_STATE
+        env = dict(facts)
+        env["trigger"] = trigger
+        try:
+            true = program.which(env)
+        except Exception as exc:  # any failure becomes the rule's own error
+            raise _condition_error(program.rules, env, exc) from exc
+        suppressed = dict(program.base)
+        decision = Decision(
+            self.slug,
+            trigger,
+            now,
+            env,
+            rules=self.rules,
+            settings=self.constants,
+            traced=trace,
+            suppressed=suppressed,
         )
-        run = _Run(decision, state, env, limit - state.tips_sent_today)
-        last_fired = state.last_fired
-        for rule in self.rules:
-            if trigger not in rule.on:
-                run.skip(rule, self._off_trigger[rule.id], ())
+        if not true:
+            return decision
+        limit = self._limit if state.max_tips_per_day is None else state.max_tips_per_day
+        run = _Run(
+            decision,
+            state,
+            env,
+            limit - state.tips_sent_today,
+            answering=trigger == _ANSWERS,
+            texts=texts,
+        )
+        rules = program.rules
+        stopped = ""
+        for index in true:
+            rule = rules[index]
+            if stopped:
+                suppressed[rule.id] = stopped
                 continue
-            result = rule.when.evaluate(env)
-            entries = tuple(rule.when.trace(env)) if trace else ()
-            if not result:
-                run.skip(rule, "condition false", entries)
-            elif run.stopped_by:
-                run.skip(rule, f"stopped by {run.stopped_by}", entries)
-            elif rule.cooldown and _cooling(last_fired.get(rule.id), rule.cooldown, now):
-                until = last_fired[rule.id] + rule.cooldown
-                run.skip(rule, f"cooldown until {until.isoformat()}", entries)
-            elif not rule.urgent and run.budget <= 0 and rule.tips_only:
-                run.skip(rule, f"budget: max_tips_per_day ({limit}) reached", entries)
+            held_back = self._held_back(rule, run, now, limit)
+            if held_back:
+                suppressed[rule.id] = held_back
             else:
-                self._fire(rule, entries or tuple(rule.when.trace(env)), run)
-        self._settle_target(decision, env, state)
+                del suppressed[rule.id]
+                self._fire(rule, run)
+            if rule.stop:  # its condition is true: lower rules are silenced, fired or not
+                stopped = f"stopped by {rule.id}{_why_not_fired(held_back)}"
+        if decision.target_requested is not None:
+            final, notes = self._settle(decision.target_requested, env, state, decision.hold_days)
+            decision.target_notes += notes
+            decision.target = final
         return decision
 
-    def _fire(self, rule: Rule, entries: tuple[TraceEntry, ...], run: _Run) -> None:
+    @staticmethod
+    def _held_back(rule: Rule, run: _Run, now: datetime, limit: int) -> str:
+        """Why a rule whose condition is true does not fire ('' when it fires)."""
+        cooldown = rule.cooldown
+        if cooldown is not None:
+            last = run.state.last_fired.get(rule.id)
+            if last is not None and now - last < cooldown:
+                return f"cooldown until {(last + cooldown).isoformat()}"
+        if run.budget <= 0 and rule.skipped_when_broke and not run.answering:
+            return f"budget: max_tips_per_day ({limit}) reached"
+        return ""
+
+    def _fire(self, rule: Rule, run: _Run) -> None:
         decision = run.decision
         decision.fired.append(rule.id)
-        decision.traces[rule.id] = RuleTrace(rule.id, True, "fired", entries)
-        for action in rule.actions:
-            if action.kind == "send_tip" and action.tip is not None:
-                self._send_tip(rule, action.tip, entries, run)
-            elif action.kind == "set_target" and action.expression is not None:
-                if decision.target_rule is not None:
-                    run.drop(rule, "set_target", f"{decision.target_rule} already set the target")
-                    continue
-                value = action.expression.evaluate(run.env)
-                if value is None:
-                    run.drop(rule, "set_target", "the expression gave null")
-                    continue
-                decision.target_rule, decision.target_requested = rule.id, float(value)
-            elif action.kind == "hold_progression" and action.days:
-                decision.hold_days = max(decision.hold_days or 0, action.days)
-            elif action.kind == "alert_clinician" and action.message is not None:
-                message = action.message.render(run.env)
-                decision.alerts.append(Alert(rule.id, action.severity or "info", message))
-        if rule.stop:
-            run.stopped_by = rule.id
+        exempt = rule.urgent or run.answering
+        if rule.targets and self._set_target(rule, run):
+            exempt = True  # this rule lowers the goal: its tips say why
+        for tip_id in rule.tip_ids:
+            self._send_tip(rule, tip_id, exempt, run)
+        if rule.hold_days:
+            decision.hold_days = max(decision.hold_days or 0, rule.hold_days)
+        for action in rule.alert_actions:
+            message = _rendered(rule, action.message, run.env)  # type: ignore[arg-type]
+            decision.alerts.append(Alert(rule.id, action.severity or "info", message))
 
-    def _send_tip(
-        self, rule: Rule, tip_id: str, entries: tuple[TraceEntry, ...], run: _Run
-    ) -> None:
+    def _set_target(self, rule: Rule, run: _Run) -> bool:
+        """Apply the rule's set_target; return whether it lowers the current target."""
+        decision = run.decision
+        lowers = False
+        for action in rule.actions:
+            if action.kind != "set_target" or action.expression is None:
+                continue
+            if decision.target_rule is not None:
+                run.drop(rule, "set_target", f"{decision.target_rule} already set the target")
+                continue
+            try:
+                value = action.expression.evaluate(run.env)
+                if value is not None and not math.isfinite(value):
+                    raise ValueError(f"gave {value}, not a finite number")
+            except Exception as exc:  # reported as this rule's failure
+                raise RuleRuntimeError(rule.id, action.expression.text, str(exc)) from exc
+            if value is None:
+                run.drop(rule, "set_target", "the expression gave null")
+                continue
+            decision.target_rule, decision.target_requested = rule.id, float(value)
+            final, _ = self._settle(float(value), run.env, run.state, None)
+            current = _number(run.env.get("plan.target"))
+            lowers = final is not None and current is not None and final < round(current)
+        return lowers
+
+    def _send_tip(self, rule: Rule, tip_id: str, exempt: bool, run: _Run) -> None:
         if tip_id in run.sent:
             run.drop(rule, f"send_tip {tip_id}", "duplicate tip in this evaluation")
             return
-        if not rule.urgent and run.budget <= 0:
+        if not exempt and run.budget <= 0:
             run.drop(rule, f"send_tip {tip_id}", "budget: max_tips_per_day reached")
             return
         tip = self.tips[tip_id]
         last = run.state.last_variant.get(tip_id)
         index = 0 if last is None else (last + 1) % len(tip.variants)
         variant = tip.variants[index]
-        rendered = RenderedTip(
-            rule.id,
-            tip.id,
-            tip.category,
-            variant.title.render(run.env),
-            variant.text.render(run.env),
-            index,
-            rule.urgent,
-            tip.asks,
-            _why(rule, entries),
-        )
+        env = run.env
+        if run.texts:
+            title, text, why = _texts(rule, variant, env)
+            rendered = RenderedTip(
+                rule.id, tip_id, tip.category, title, text, index, rule.urgent, tip.asks, why
+            )
+        else:
+            rendered = RenderedTip(
+                rule.id,
+                tip_id,
+                tip.category,
+                None,
+                None,
+                index,
+                rule.urgent,
+                tip.asks,
+                None,
+                _later(rule, variant, env),
+            )
         run.decision.tips.append(rendered)
         run.sent.add(tip_id)
-        if not rule.urgent:
+        if not exempt:
             run.budget -= 1
 
-    def _settle_target(
-        self, decision: Decision, env: Mapping[str, object], state: EvaluationState
-    ) -> None:
-        requested = decision.target_requested
-        if requested is None:
-            return
-        notes = decision.target_notes
+    def _settle(
+        self,
+        requested: float,
+        env: Mapping[str, object],
+        state: EvaluationState,
+        hold_days: int | None,
+    ) -> tuple[int | None, list[str]]:
+        """The target a request settles to (None: unchanged), with notes on what changed it."""
+        notes: list[str] = []
         settings = self.settings
         current = _number(env.get("plan.target"))
         value = requested
@@ -272,7 +276,7 @@ class RuleSet:
             if value > ceiling:
                 notes.append(f"capped {round(value)} -> {round(ceiling)} (max_weekly_increase)")
                 value = ceiling
-        held = bool(env.get("plan.progression_held")) or bool(decision.hold_days)
+        held = bool(env.get("plan.progression_held")) or bool(hold_days)
         if held and current is not None and value > current:
             notes.append(f"increase to {round(value)} refused: progression is held")
             value = current
@@ -282,26 +286,32 @@ class RuleSet:
         final = round(clamped)
         if current is not None and final == round(current):
             notes.append("target unchanged")
-            return
-        decision.target = final
+            return None, notes
+        return final, notes
 
 
-@dataclass
 class _Run:
     """Mutable bookkeeping of one evaluation."""
 
-    decision: Decision
-    state: EvaluationState
-    env: dict[str, object]
-    budget: int
-    stopped_by: str | None = None
+    __slots__ = ("answering", "budget", "decision", "env", "sent", "state", "texts")
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        decision: Decision,
+        state: EvaluationState,
+        env: dict[str, object],
+        budget: int,
+        *,
+        answering: bool,
+        texts: bool,
+    ) -> None:
+        self.decision = decision
+        self.state = state
+        self.env = env
+        self.budget = budget
+        self.answering = answering
+        self.texts = texts
         self.sent: set[str] = set()
-
-    def skip(self, rule: Rule, reason: str, entries: tuple[TraceEntry, ...]) -> None:
-        self.decision.suppressed[rule.id] = reason
-        self.decision.traces[rule.id] = RuleTrace(rule.id, False, reason, entries)
 
     def drop(self, rule: Rule, action: str, reason: str) -> None:
         self.decision.suppressed_actions.append(
@@ -309,17 +319,46 @@ class _Run:
         )
 
 
-def _cooling(last: datetime | None, cooldown: timedelta, now: datetime) -> bool:
-    return last is not None and now - last < cooldown
+def _rendered(rule: Rule, template: Template, env: Mapping[str, object]) -> str:
+    try:
+        return template.render(env)
+    except Exception as exc:  # reported as this rule's failure
+        raise RuleRuntimeError(rule.id, template.text, str(exc) or type(exc).__name__) from exc
+
+
+def _texts(rule: Rule, variant: Variant, env: Mapping[str, object]) -> tuple[str, str, str]:
+    """A tip's title, text and why."""
+    try:
+        return variant.title.render(env), variant.text.render(env), rule.reason.render(env)
+    except Exception:  # find which one failed, and say so
+        for template in (variant.title, variant.text, rule.reason):
+            _rendered(rule, template, env)
+        raise
+
+
+def _later(
+    rule: Rule, variant: Variant, env: Mapping[str, object]
+) -> Callable[[], tuple[str, str, str]]:
+    return lambda: _texts(rule, variant, env)
+
+
+def _condition_error(
+    rules: tuple[Rule, ...], env: Mapping[str, object], exc: Exception
+) -> RuleRuntimeError:
+    """Find which condition failed by evaluating each alone (only after a failure)."""
+    for rule in rules:
+        try:
+            rule.when.evaluate(env)
+        except Exception as own:  # this is the one that fails
+            return RuleRuntimeError(rule.id, rule.when.text, str(own) or type(own).__name__)
+    return RuleRuntimeError("?", "", str(exc) or type(exc).__name__)
+
+
+def _why_not_fired(held_back: str) -> str:
+    if not held_back:
+        return ""
+    return " (cooling down)" if held_back.startswith("cooldown") else " (over budget)"
 
 
 def _number(value: object) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _why(rule: Rule, entries: tuple[TraceEntry, ...]) -> str:
-    """Say in plain words why the rule fired, from the conditions that were true."""
-    true = [entry for entry in entries if entry.result] or list(entries)
-    reasons = "; ".join(f"{entry.expr} ({entry.values})" for entry in true)
-    lead = rule.description.rstrip(".") if rule.description else f"Rule {rule.id}"
-    return f"{lead}. Because: {reasons}." if reasons else f"{lead}."

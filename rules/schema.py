@@ -11,7 +11,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from rules.facts import TRIGGERS
+from rules.codes import TRIGGERS
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
@@ -145,6 +145,7 @@ class RuleSchema(_Strict):
     priority = _Whole(load_default=0, validate=validate.Range(min=-1000, max=1000))
     on = fields.List(_Text(validate=validate.OneOf(TRIGGERS)), load_default=lambda: list(TRIGGERS))
     when = _Text(required=True)
+    reason = _Text(load_default=None, validate=validate.Length(min=1, max=500))
     then = fields.List(fields.Nested(ActionSchema), required=True, validate=validate.Length(min=1))
     cooldown = _Text(load_default=None, validate=_duration)
     stop = fields.Boolean(load_default=False, truthy={True}, falsy={False})

@@ -6,6 +6,12 @@ order, through the same path as the service: `compute_facts` -> `History.state` 
 `RuleSet.evaluate`, then applies the decision to the history (plan change, hold, tips, rule
 fires) so later evaluations see it. Daily step totals are only known at the end of a day, so
 the simulator shows "steps so far" as the day's total pro-rated over 07:00-21:00 local time.
+
+Cost is bounded: one evaluation reads the whole history (the reference facts are written for
+clarity, not speed), so a simulation needs `work = evaluations x (rules + tips + history
+entries + days of history)`, where evaluations are the decision times of every day plus the
+reports in the range. Past `MAX_WORK` (about a second on a small 2-core server)
+`simulate` raises `SimulationTooLarge` before running anything.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from rules.decision import Decision
+from rules.errors import SimulationTooLarge
 from rules.reference import (
     DailySteps,
     History,
@@ -28,6 +35,8 @@ from rules.reference import (
 from rules.ruleset import RuleSet
 
 _DAY_START_H, _DAY_END_H = 7.0, 21.0
+MAX_WORK = 200_000
+"""Most `evaluations x (rules + tips + history entries + days)` one simulation may take."""
 
 
 @dataclass
@@ -45,8 +54,51 @@ class DayResult:
     decisions: list[Decision] = field(default_factory=list)
 
 
+def simulation_work(ruleset: RuleSet, history: History, start: date, end: date) -> int:
+    """The work a simulation needs: evaluations x (rules + tips + history entries + days)."""
+    zone = history.zone
+    first = min(
+        [start, history.enrolled_at.astimezone(zone).date()]
+        + [row.day for row in history.daily_steps]
+        + ([history.shoes_changed_on] if history.shoes_changed_on else [])
+    )
+    span = max((end - first).days + 1, 0)
+    days = max((end - start).days + 1, 0)
+    reports = sum(
+        1
+        for moment in [p.recorded_at for p in history.pain]
+        + [e.performed_at for e in history.exercise]
+        if start <= moment.astimezone(zone).date() <= end
+    )
+    evaluations = days * len(ruleset.settings.decision_times) + reports
+    entries = sum(
+        len(part)
+        for part in (
+            history.daily_steps,
+            history.walks,
+            history.pain,
+            history.exercise,
+            history.plan,
+            history.holds,
+            history.tips,
+            history.rule_fires,
+        )
+    )
+    return evaluations * (len(ruleset.rules) + len(ruleset.tips) + entries + span)
+
+
 def simulate(ruleset: RuleSet, history: History, start: date, end: date) -> list[DayResult]:
-    """Replay `ruleset` over `history` from `start` to `end` (local dates, inclusive)."""
+    """Replay `ruleset` over `history` from `start` to `end` (local dates, inclusive).
+
+    Raises `SimulationTooLarge` past `MAX_WORK`, and `RuleRuntimeError` when a rule fails.
+    """
+    work = simulation_work(ruleset, history, start, end)
+    if work > MAX_WORK:
+        raise SimulationTooLarge(
+            f"this simulation needs {work:,} units of work (evaluations x (rules + tips + "
+            f"history entries + days)), more than the limit of {MAX_WORK:,}: simulate fewer "
+            "days or a shorter history"
+        )
     history = copy.deepcopy(history)
     zone = history.zone
     if not history.plan:
@@ -59,7 +111,7 @@ def simulate(ruleset: RuleSet, history: History, start: date, end: date) -> list
         for moment, trigger in _events(ruleset, history, day):
             view = _as_of(history, moment)
             facts = compute_facts(view, moment)
-            decision = ruleset.evaluate(facts, trigger, history.state(moment), moment)
+            decision = ruleset.evaluate(facts, trigger, history.state(moment), moment, texts=False)
             _apply(history, decision, moment)
             result.decisions.append(decision)
             result.facts = facts
@@ -120,6 +172,28 @@ def _apply(history: History, decision: Decision, moment: datetime) -> None:
         history.plan.append(PlanChange(moment, decision.target, decision.target_rule or ""))
     if decision.hold_days:
         history.holds.append(Hold(moment, decision.hold_days))
+    _forget(history, moment)
+
+
+def _forget(history: History, moment: datetime) -> None:
+    """Drop what no later evaluation can read, so each one costs the same however long the run.
+
+    Later evaluations read each rule's last firing, each tip's last variant and the tips of
+    their own day; everything older than two days beyond those is dead weight.
+    """
+    horizon = moment - timedelta(days=2)
+    latest_fire: dict[str, datetime] = {}
+    for rule_id, at in history.rule_fires:
+        latest_fire[rule_id] = max(at, latest_fire.get(rule_id, at))
+    history.rule_fires = [(r, at) for r, at in history.rule_fires if at >= horizon] + [
+        (r, at) for r, at in latest_fire.items() if at < horizon
+    ]
+    latest_tip: dict[str | None, TipRecord] = {}
+    for tip in history.tips:
+        if tip.tip_id not in latest_tip or tip.created_at >= latest_tip[tip.tip_id].created_at:
+            latest_tip[tip.tip_id] = tip
+    kept = [tip for tip in history.tips if tip.created_at >= horizon]
+    history.tips = kept + [tip for tip in latest_tip.values() if tip.created_at < horizon]
 
 
 def format_table(results: list[DayResult]) -> str:

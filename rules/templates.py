@@ -1,34 +1,101 @@
-"""Text templates: `{expression}` placeholders, `{{` and `}}` for literal braces."""
+"""Text templates: `{expression}` placeholders, `{{` and `}}` for literal braces.
+
+A template is compiled once into ONE function that builds the whole text. Values read as a
+patient would write them: step counts as whole numbers with thousands separators ("4,400"),
+other numbers with at most one decimal ("6.5"), a code or a set of codes as their labels
+("a fever and pain at night"). Templates that could show a raw code, a true/false value or
+null are refused when loaded (`rules.loader` checks nulls against each rule's `when`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ast
+import math
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from rules.codes import LABELS, join_labels, label
+from rules.compiler import Compiler, Facts, dotted, parse
 from rules.errors import ExpressionError
 from rules.expr import Expression, compile_expression
-from rules.values import format_value
+from rules.facts import CATALOGUE
+
+# Codes with an underscore are never words: finding one in a text means a code was pasted in.
+_CODE_WORD = re.compile(r"\b(" + "|".join(sorted(c for c in LABELS if "_" in c)) + r")\b")
+
+
+class NotShowable(ValueError):
+    """A placeholder's value cannot be shown to a patient (not a finite number)."""
+
+
+def _whole(value: object) -> str:
+    if value is None:
+        return ""
+    if not math.isfinite(value):  # type: ignore[arg-type]
+        raise NotShowable(f"{value} is not a number a patient can read")
+    return f"{round(value):,}"  # type: ignore[call-overload]
+
+
+def _decimal(value: object) -> str:
+    if value is None:
+        return ""
+    if type(value) is int:
+        return f"{value:,}"
+    if not math.isfinite(value):  # type: ignore[arg-type]
+        raise NotShowable(f"{value} is not a number a patient can read")
+    rounded = round(value, 1)  # type: ignore[call-overload]
+    return f"{int(rounded):,}" if rounded == int(rounded) else f"{rounded:,.1f}"
+
+
+def _words(value: object) -> str:
+    return "" if value is None else label(value)
+
+
+def _set(value: object) -> str:
+    return "" if value is None else join_labels(value)  # type: ignore[arg-type]
+
+
+_RENDERERS: dict[str, object] = {"_tw": _whole, "_td": _decimal, "_ts": _words, "_tl": _set}
+_FOR_KIND = {"string": "_ts", "set": "_tl"}
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """One `{...}` of a template: its compiled expression and offset in the template text."""
+
+    offset: int
+    expression: Expression
 
 
 @dataclass(frozen=True)
 class Template:
-    """A compiled template: literal text and compiled expressions, in order."""
+    """A compiled template: `render(facts)` builds the text in one call."""
 
     text: str
-    parts: tuple[str | Expression, ...]
+    placeholders: tuple[Placeholder, ...]
+    render: Callable[[Facts], str]
 
-    def render(self, facts: Mapping[str, object]) -> str:
-        """Fill the placeholders from `facts`; numbers read as people write them."""
-        out = []
-        for part in self.parts:
-            out.append(part if isinstance(part, str) else format_value(part.evaluate(facts)))
-        return "".join(out)
+    @property
+    def static(self) -> bool:
+        """Whether the text has no placeholders."""
+        return not self.placeholders
 
 
-def compile_template(text: str, types: Mapping[str, str] | None = None) -> Template:
+def plain(text: str) -> Template:
+    """A template that is only text (used where a template failed to compile)."""
+    return Template(text, (), lambda facts: text)
+
+
+def compile_template(
+    text: str,
+    types: Mapping[str, str] | None = None,
+    constants: Mapping[str, object] | None = None,
+) -> Template:
     """Compile `text`; raise ExpressionError with an offset into `text` on failure."""
-    parts: list[str | Expression] = []
-    literal = []
+    pieces: list[str | Placeholder] = []
+    spans: list[tuple[int, int]] = []
+    literal: list[str] = []
     index = 0
     while index < len(text):
         char = text[index]
@@ -39,12 +106,8 @@ def compile_template(text: str, types: Mapping[str, str] | None = None) -> Templ
             close = text.find("}", index)
             if close < 0:
                 raise ExpressionError("unclosed '{' in text", index)
-            inner = text[index + 1 : close]
-            try:
-                expression = compile_expression(inner, types)
-            except ExpressionError as exc:
-                raise ExpressionError(exc.message, index + 1 + exc.offset) from None
-            parts += ["".join(literal), expression]
+            pieces += ["".join(literal), _placeholder(text, index, close, types, constants)]
+            spans.append((index, close))
             literal = []
             index = close + 1
         elif char == "}":
@@ -52,5 +115,80 @@ def compile_template(text: str, types: Mapping[str, str] | None = None) -> Templ
         else:
             literal.append(char)
             index += 1
-    parts.append("".join(literal))
-    return Template(text, tuple(part for part in parts if part != ""))
+    pieces.append("".join(literal))
+    _refuse_codes(text, spans)
+    placeholders = tuple(p for p in pieces if isinstance(p, Placeholder))
+    if not placeholders:
+        return plain(text.replace("{{", "{").replace("}}", "}"))
+    return Template(text, placeholders, _fuse(pieces, types, constants))
+
+
+def _placeholder(
+    text: str,
+    start: int,
+    close: int,
+    types: Mapping[str, str] | None,
+    constants: Mapping[str, object] | None,
+) -> Placeholder:
+    inner = text[start + 1 : close]
+    try:
+        expression = compile_expression(inner, types, constants=constants)
+    except ExpressionError as exc:
+        raise ExpressionError(exc.message, start + 1 + exc.offset) from None
+    lead = len(inner) - len(inner.lstrip())
+    if expression.kind == "bool":
+        raise ExpressionError(
+            "a true/false value reads badly in a text; write words instead, "
+            "e.g. {'yes' if pain.red_flag else 'no'}",
+            start + 1 + lead,
+        )
+    if expression.kind == "null":
+        raise ExpressionError("this placeholder is always null; a patient would see nothing", start)
+    return Placeholder(start + 1 + lead, expression)
+
+
+def _refuse_codes(text: str, spans: list[tuple[int, int]]) -> None:
+    for match in _CODE_WORD.finditer(text):
+        if any(start <= match.start() <= close for start, close in spans):
+            continue  # inside a placeholder: a quoted code compared with a fact is fine
+        code = match.group(1)
+        raise ExpressionError(
+            f"'{code}' is a code; write what a patient reads, e.g. '{LABELS[code]}'",
+            match.start(),
+        )
+
+
+def _fuse(
+    pieces: list[str | Placeholder],
+    types: Mapping[str, str] | None,
+    constants: Mapping[str, object] | None,
+) -> Callable[[Facts], str]:
+    """One function for the whole text: facts read once, each value formatted for patients."""
+    expressions = [p.expression for p in pieces if isinstance(p, Placeholder)]
+    compiler = Compiler("", expressions[0].types, constants)
+    parts = []
+    for piece in pieces:
+        if isinstance(piece, str):
+            if piece:
+                parts.append(repr(piece))
+            continue
+        expression = piece.expression
+        compiler.text, compiler.raw = expression.text, expression.text.encode()
+        code = compiler.emit(parse(expression.text)).code
+        renderer = _FOR_KIND.get(expression.kind) or ("_tw" if whole(expression) else "_td")
+        parts.append(f"{renderer}({code})")
+    return compiler.function(" + ".join(parts), "_template", _RENDERERS)
+
+
+def whole(expression: Expression) -> bool:
+    """Whether a number reads as whole steps (it involves a step count or a step target)."""
+    for node in ast.walk(expression.node()):
+        name = dotted(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+        if name is None:
+            continue
+        if name.startswith("settings.target.") and not name.endswith("max_weekly_increase"):
+            return True
+        fact = CATALOGUE.get(name)
+        if fact is not None and fact.unit == "steps":
+            return True
+    return False

