@@ -69,7 +69,7 @@ def _places(value: float) -> int | None:
         return 0
     for places in range(1, _MAX_PLACES + 1):
         scaled = value * 10**places
-        if abs(scaled - round(scaled)) < 1e-9 * max(1.0, abs(scaled)):
+        if round(scaled) != 0 and abs(scaled - round(scaled)) < 1e-9 * abs(scaled):
             return places
     return None
 

@@ -103,7 +103,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def _facts_argument(text: str) -> dict[str, object]:
     """Facts from JSON text or a JSON file, checked against the catalogue."""
     source = text
-    if not text.lstrip().startswith("{"):
+    if Path(text).is_file() or text.lower().endswith(".json"):
         source = _read(text)
     try:
         raw = json.loads(source)

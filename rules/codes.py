@@ -66,5 +66,8 @@ def suggest(word: str, codes: Mapping[str, str] | Iterable[str]) -> str | None:
     for code in known:
         if sorted(code.split("_")) == parts:
             return code
+    for code in known:  # one word of a longer code ('stenosis' for 'spinal_stenosis')
+        if set(parts) <= set(code.split("_")):
+            return code
     close = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.6)
     return close[0] if close else None

@@ -197,10 +197,10 @@ def parse_history(data: object) -> History:
         history.enrolled_at = check.moment(enrolled, ("enrolled_at",)) or history.enrolled_at
     else:
         first = _first_day(history)
-        if first is None:
-            check.bad(("enrolled_at",), "is required when the history holds no data")
-        else:
+        if first is not None:
             history.enrolled_at = datetime.combine(first, time(0), ZoneInfo(history.timezone))
+        elif not check.errors:  # else the entries that would have dated it are reported
+            check.bad(("enrolled_at",), "is required when the history holds no data")
     if check.errors:
         raise _failed(check)
     return history

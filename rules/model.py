@@ -131,6 +131,8 @@ class Rule:
 class TestCase:
     """An embedded test: facts in, rules expected to fire or not."""
 
+    __test__ = False  # not a pytest test class
+
     name: str
     trigger: str
     facts: dict[str, object]

@@ -1,9 +1,8 @@
-"""Histories for simulation: a stored patient's records, or one posted with the request."""
+"""Histories for simulation from a stored patient's records (posted ones: `rules.history`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -65,34 +64,4 @@ def load_history(session: Session, profile: PatientProfile, start: dt.date) -> r
         .order_by(PlanChange.effective_at, PlanChange.id)
     ):
         history.plan.append(reference.PlanChange(effective, target, reason))
-    return history
-
-
-def history_from_json(data: dict[str, Any]) -> reference.History:
-    """A History from the loaded `history` body of a simulate request."""
-    days = data.get("days", [])
-    first = min((d["date"] for d in days), default=dt.date.today())
-    zone = data.get("timezone") or "UTC"
-    enrolled = data.get("enrolled_at") or local_midnight(first, ZoneInfo(zone))
-    history = reference.History(
-        timezone=zone,
-        enrolled_at=enrolled,
-        conditions=frozenset(data.get("conditions", ())),
-        shoes_changed_on=data.get("shoes_changed_on"),
-        primary_source=data.get("primary_source"),
-    )
-    for row in days:
-        history.daily_steps.append(
-            reference.DailySteps(
-                row["date"], row.get("source", "manual"), row["steps"], row.get("distance_m")
-            )
-        )
-    for row in data.get("pain", []):
-        history.pain.append(
-            reference.PainReport(
-                row["recorded_at"], row["score"], frozenset(row.get("red_flags", ()))
-            )
-        )
-    for row in data.get("exercise", []):
-        history.exercise.append(reference.ExerciseSession(row["kind"], row["performed_at"]))
     return history

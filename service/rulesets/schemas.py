@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from marshmallow import Schema, ValidationError, fields, validate
-
-from service.reports.models import EXERCISE_KINDS, RED_FLAGS
-
-
-def _zone(name: str) -> None:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValidationError("not an IANA time zone") from exc
+from marshmallow import Schema, fields, validate
 
 
 class RuleSetIssueSchema(Schema):
@@ -92,47 +81,13 @@ class VersionListSchema(Schema):
     items = fields.List(fields.Nested(VersionSchema), required=True)
 
 
-class HistoryDaySchema(Schema):
-    """One day's steps in a posted history."""
-
-    date = fields.Date(required=True)
-    steps = fields.Integer(required=True, validate=validate.Range(0, 200_000))
-    distance_m = fields.Float(allow_none=True, validate=validate.Range(0, 500_000))
-    source = fields.String(load_default="manual", validate=validate.Length(1, 32))
-
-
-class HistoryPainSchema(Schema):
-    """A pain report in a posted history."""
-
-    recorded_at = fields.AwareDateTime(required=True)
-    score = fields.Integer(required=True, validate=validate.Range(0, 10))
-    red_flags = fields.List(fields.String(validate=validate.OneOf(RED_FLAGS)), load_default=list)
-
-
-class HistoryExerciseSchema(Schema):
-    """An exercise session in a posted history."""
-
-    performed_at = fields.AwareDateTime(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(EXERCISE_KINDS))
-
-
-class HistorySchema(Schema):
-    """A patient history to simulate on, without storing it."""
-
-    timezone = fields.String(load_default="UTC", validate=[validate.Length(1, 64), _zone])
-    enrolled_at = fields.AwareDateTime()
-    conditions = fields.List(fields.String(), load_default=list)
-    primary_source = fields.String(allow_none=True)
-    shoes_changed_on = fields.Date(allow_none=True)
-    days = fields.List(
-        fields.Nested(HistoryDaySchema), load_default=list, validate=validate.Length(max=800)
-    )
-    pain = fields.List(
-        fields.Nested(HistoryPainSchema), load_default=list, validate=validate.Length(max=2000)
-    )
-    exercise = fields.List(
-        fields.Nested(HistoryExerciseSchema), load_default=list, validate=validate.Length(max=2000)
-    )
+HISTORY_EXAMPLE = {
+    "timezone": "Europe/London",
+    "enrolled_at": "2026-10-01T08:00:00+01:00",
+    "daily_steps": [{"date": "2026-10-01", "steps": 4200}, {"date": "2026-10-02", "steps": 4600}],
+    "pain": [{"at": "2026-10-02T19:00:00+01:00", "score": 3, "red_flags": []}],
+    "exercise": [{"kind": "stretch", "at": "2026-10-02T18:00:00+01:00"}],
+}
 
 
 class SimulateRequestSchema(Schema):
@@ -140,7 +95,14 @@ class SimulateRequestSchema(Schema):
 
     version = fields.Integer(validate=validate.Range(min=1))
     patient_id = fields.Integer(validate=validate.Range(min=1))
-    history = fields.Nested(HistorySchema)
+    history = fields.Dict(
+        metadata={
+            "description": "A patient history in the rules engine's format, the one "
+            "`python -m rules simulate` reads (see `rules/history.py` and "
+            "`rules/examples/six_weeks.json`); checked by the engine, errors name each field.",
+            "example": HISTORY_EXAMPLE,
+        }
+    )
     from_ = fields.Date(required=True, data_key="from")
     to = fields.Date(required=True)
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import rules
+from rules.history import parse_history
 from service.accounts.models import Clinic
 from service.audit.service import record
 from service.auth import Principal, patient_in_scope
@@ -18,7 +19,7 @@ from service.db import utcnow
 from service.errors import Conflict, Invalid, NotFound, field_error
 from service.extensions import db
 from service.rulesets.compiled import compile_version
-from service.rulesets.history import history_from_json, load_history
+from service.rulesets.history import load_history
 from service.rulesets.models import RuleSet, RuleSetVersion
 
 DEFAULT_SLUG = "low-back-walking"
@@ -45,23 +46,7 @@ def check(text: str) -> Checked:
             else "invalid rule set"
         )
         raise Invalid(detail, errors=errors) from None
-    return Checked(ruleset, _warnings(ruleset))
-
-
-def _warnings(ruleset: rules.RuleSet) -> list[dict[str, str]]:
-    sent = {a.tip for rule in ruleset.rules for a in rule.actions if a.kind == "send_tip"}
-    tested = {rid for case in ruleset.tests for rid in (*case.fires, *case.not_fires)}
-    out = [
-        {"path": f"tips.{tip_id}", "message": f"tip '{tip_id}' is not sent by any rule"}
-        for tip_id in ruleset.tips
-        if tip_id not in sent
-    ]
-    out += [
-        {"path": f"rules.{rule.id}", "message": f"rule '{rule.id}' has no embedded test"}
-        for rule in ruleset.rules
-        if rule.id not in tested
-    ]
-    return out
+    return Checked(ruleset, rules.warnings(ruleset))
 
 
 def _status(ruleset: RuleSet, version: RuleSetVersion) -> str:
@@ -242,10 +227,20 @@ def simulate(principal: Principal, slug: str, body: dict[str, Any]) -> dict[str,
         profile = patient_in_scope(principal, body["patient_id"])
         history = load_history(session, profile, start)
     elif body.get("history") is not None:
-        history = history_from_json(body["history"])
+        try:
+            history = parse_history(body["history"])
+        except rules.HistoryError as exc:
+            errors = [{"field": f"history.{where}", "message": m} for where, m in exc.errors]
+            first = errors[0]
+            raise Invalid(f"{first['field']}: {first['message']}", errors=errors) from None
     else:
         raise field_error("patient_id", "give a patient_id or a history")
-    days = rules.simulate(compiled, history, start, end)
+    try:
+        days = rules.simulate(compiled, history, start, end)
+    except rules.SimulationTooLarge as exc:
+        raise field_error("to", str(exc)) from None
+    except rules.RuleRuntimeError as exc:
+        raise field_error(f"rules.{exc.rule_id}", f"{exc.expression}: {exc.message}") from None
     with db.transaction() as tx:
         record(
             tx,

@@ -40,7 +40,7 @@ def test_it_answers_a_high_pain_report_with_rest_a_lower_target_and_a_hold(seed:
     assert [t.tip_key for t in tips] == ["rest-and-reduce"]
     assert tips[0].id is not None
     assert "8/10" in tips[0].text
-    assert "pain.latest" in tips[0].why
+    assert tips[0].why.startswith("You rated your back 8 out of 10")
     plan = db.session.get(Plan, seed.patient_a)
     assert plan is not None
     assert plan.daily_target == 3200

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 import rules
+from rules.reference import History
 from service.audit.models import AuditEvent
 from service.extensions import db
 from tests.factories import Seed
 
 YAML = {"Content-Type": "application/yaml"}
 DEFAULT = rules.default_ruleset_text()
+EXAMPLE = Path(__file__).resolve().parents[2] / "rules" / "examples" / "six_weeks.json"
+_RANGE = (dt.date(2026, 3, 2), dt.date(2026, 4, 12))
 TYPO = DEFAULT.replace("(pain.latest >= 7", "(pain.lastest >= 7", 1)
 
 
@@ -93,9 +98,9 @@ def test_it_simulates_a_posted_history_day_by_day(client: Any, seed: Seed) -> No
     client.post("/v1/rulesets", data=DEFAULT, headers=_headers(seed))
     start = dt.date(2026, 10, 1)
     days = [{"date": str(start + dt.timedelta(days=n)), "steps": 4500} for n in range(21)]
-    pain = [{"recorded_at": "2026-10-15T19:00:00+00:00", "score": 8}]
+    pain = [{"at": "2026-10-15T19:00:00+00:00", "score": 8}]
     body = {
-        "history": {"timezone": "Europe/London", "days": days, "pain": pain},
+        "history": {"timezone": "Europe/London", "daily_steps": days, "pain": pain},
         "from": "2026-10-01",
         "to": "2026-10-21",
     }
@@ -109,6 +114,65 @@ def test_it_simulates_a_posted_history_day_by_day(client: Any, seed: Seed) -> No
     assert "pain-flare" in flare["fired"]
     assert "rest-and-reduce" in flare["tips"]
     assert flare["target"] < result[0]["target"] or flare["held"]
+
+
+def test_it_simulates_the_readme_example_history_as_the_command_line_does(
+    client: Any, seed: Seed
+) -> None:
+    client.post("/v1/rulesets", data=DEFAULT, headers=_headers(seed))
+    history = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    body = {"history": history, "from": "2026-03-02", "to": "2026-04-12"}
+    response = client.post(
+        "/v1/rulesets/low-back-walking/simulate", json=body, headers=seed.headers("clinician")
+    )
+    assert response.status_code == 200, response.json
+    expected = rules.simulate(
+        rules.load_ruleset(DEFAULT), History.from_json(EXAMPLE.read_text()), *_RANGE
+    )
+    assert [(d["date"], d["fired"], d["tips"]) for d in response.json["days"]] == [
+        (str(d.day), d.fired, d.tips) for d in expected
+    ]
+
+
+def test_it_names_each_bad_field_of_a_posted_history(client: Any, seed: Seed) -> None:
+    client.post("/v1/rulesets", data=DEFAULT, headers=_headers(seed))
+    history = {
+        "timezone": "Mars/Olympus",
+        "daily_steps": [{"date": "2026-13-45", "steps": 5}, {"date": "2026-10-02", "steps": -1}],
+        "pain": [{"at": "2026-10-02T19:00:00", "score": 3, "red_flags": ["saddle_numbness"]}],
+        "days": [],
+    }
+    body = {"history": history, "from": "2026-10-01", "to": "2026-10-03"}
+    response = client.post(
+        "/v1/rulesets/low-back-walking/simulate", json=body, headers=seed.headers("clinician")
+    )
+    assert response.status_code == 422
+    fields = {error["field"] for error in response.json["errors"]}
+    assert {
+        "history.timezone",
+        "history.daily_steps[0].date",
+        "history.daily_steps[1].steps",
+        "history.pain[0].at",
+        "history.pain[0].red_flags[0]",
+        "history.days",
+    } <= fields
+
+
+def test_it_answers_422_past_the_simulation_work_bound(client: Any, seed: Seed) -> None:
+    client.post("/v1/rulesets", data=DEFAULT, headers=_headers(seed))
+    start = dt.date(2026, 1, 1)
+    days = [{"date": str(start + dt.timedelta(days=n)), "steps": 4000} for n in range(300)]
+    body = {
+        "history": {"daily_steps": days, "enrolled_at": "2026-01-01T08:00:00+00:00"},
+        "from": "2026-01-01",
+        "to": "2026-12-31",
+    }
+    response = client.post(
+        "/v1/rulesets/low-back-walking/simulate", json=body, headers=seed.headers("clinician")
+    )
+    assert response.status_code == 422
+    assert response.json["errors"][0]["field"] == "to"
+    assert "limit" in response.json["errors"][0]["message"]
 
 
 def test_it_simulates_on_a_stored_patient(client: Any, seed: Seed) -> None:
