@@ -18,7 +18,7 @@ from rules.advice import warnings
 from rules.codes import TRIGGERS
 from rules.errors import HistoryError, RuleRuntimeError, RuleSetError, SimulationTooLarge
 from rules.factdoc import format_definitions, format_table
-from rules.history import read_history
+from rules.history_files import read_history
 from rules.loader import fact_problem, load_ruleset, run_tests
 from rules.ruleset import RuleSet
 from rules.simulation import format_table as format_simulation

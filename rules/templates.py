@@ -44,8 +44,10 @@ def _decimal(value: object) -> str:
         return f"{value:,}"
     if not math.isfinite(value):  # type: ignore[arg-type]
         raise NotShowable(f"{value} is not a number a patient can read")
-    rounded = round(value, 1)  # type: ignore[call-overload]
-    return f"{int(rounded):,}" if rounded == int(rounded) else f"{rounded:,.1f}"
+    text = f"{value:,.1f}"
+    if text.endswith(".0"):
+        text = text[:-2]
+    return "0" if text == "-0" else text
 
 
 def _words(value: object) -> str:

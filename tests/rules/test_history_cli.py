@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import rules
-from rules.history import parse_history, read_history
+from rules.history import parse_history
+from rules.history_files import read_history
 from rules.reference import History
 from rules.simulation import MAX_WORK, simulation_work
 

@@ -239,7 +239,7 @@ _GUARD = " and ".join(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(arithmetic, guarded_facts)
 def test_it_renders_any_guarded_arithmetic_without_null_or_long_decimals(
     expression: str, facts: dict[str, Any]
