@@ -11,7 +11,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from rules.codes import TRIGGERS
+from rules.facts import TRIGGERS
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")

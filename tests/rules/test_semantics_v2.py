@@ -148,3 +148,12 @@ def test_it_keeps_the_default_set_quiet_after_red_flags_until_the_window_closes(
     assert decision.fired == []
     assert decision.suppressed["pain-flare"] == "stopped by red-flags (cooling down)"
     assert decision.tips == []
+
+
+def test_it_gives_every_default_rule_a_reason_in_plain_words() -> None:
+    assert rules.warnings(DEFAULT) == []
+    assert all(rule.has_reason for rule in DEFAULT.rules)
+    facts = {"pain.latest": 8, "pain.hours_since": 2, "plan.target": 5000}
+    decision = DEFAULT.evaluate(facts, "pain_report", None, NOW)
+    [tip] = decision.tips
+    assert tip.why == "You rated your back 8 out of 10, so we are easing off for a few days."
