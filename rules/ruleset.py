@@ -27,11 +27,12 @@ from rules.decision import Alert, Decision, EvaluationState, RenderedTip
 from rules.errors import RuleRuntimeError
 from rules.expr import compile_conditions
 from rules.model import Rule, Settings, TestCase, Tip, Variant, parse_duration
-from rules.templates import Template
+from rules.templates import Template, fuse_texts
 
 __all__ = ["RuleSet", "parse_duration"]
 
 _NO_STATE = EvaluationState()
+_Texts = Callable[[Mapping[str, object]], tuple[str, ...]] | tuple[str, ...]
 _ANSWERS = "pain_report"  # tips answering this trigger are never dropped by the budget
 
 
@@ -76,6 +77,7 @@ class RuleSet:
         self.text = text
         self.constants = settings.facts()
         self._programs: dict[str, _Program] = {}
+        self._texts: dict[tuple[str, str, int], _Texts] = {}
         self._limit = settings.max_tips_per_day
 
     def rule(self, rule_id: str) -> Rule:
@@ -235,7 +237,14 @@ class RuleSet:
         variant = tip.variants[index]
         env = run.env
         if run.texts:
-            title, text, why = _texts(rule, variant, env)
+            texts = self._texts.get((rule.id, tip_id, index)) or self._fuse(rule, tip, index)
+            if not isinstance(texts, tuple):
+                try:
+                    texts = texts(env)
+                except Exception:
+                    _texts(rule, variant, env)  # raises the failing text's own error
+                    raise
+            title, text, why = texts
             rendered = RenderedTip(
                 rule.id, tip_id, tip.category, title, text, index, rule.urgent, tip.asks, why
             )
@@ -256,6 +265,13 @@ class RuleSet:
         run.sent.add(tip_id)
         if not exempt:
             run.budget -= 1
+
+    def _fuse(self, rule: Rule, tip: Tip, index: int) -> _Texts:
+        """One function (or fixed strings) for a tip variant's title, text and this rule's why."""
+        variant = tip.variants[index]
+        fused = fuse_texts((variant.title, variant.text, rule.reason), self.constants)
+        self._texts[(rule.id, tip.id, index)] = fused
+        return fused
 
     def _settle(
         self,

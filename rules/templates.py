@@ -10,10 +10,12 @@ null are refused when loaded (`rules.loader` checks nulls against each rule's `w
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rules.codes import LABELS, join_labels, label
 from rules.compiler import Compiler, Facts, dotted, parse
@@ -54,8 +56,16 @@ def _words(value: object) -> str:
     return "" if value is None else label(value)
 
 
-def _set(value: object) -> str:
-    return "" if value is None else join_labels(value)  # type: ignore[arg-type]
+@functools.lru_cache(maxsize=1024)
+def _phrase(codes: frozenset[str]) -> str:
+    # Few distinct sets ever occur (a handful of codes), so each phrase is built once.
+    return join_labels(codes)
+
+
+def _set(value: Any) -> str:
+    if value is None:
+        return ""
+    return _phrase(value if isinstance(value, frozenset) else frozenset(value))
 
 
 _RENDERERS: dict[str, object] = {"_tw": _whole, "_td": _decimal, "_ts": _words, "_tl": _set}
@@ -77,6 +87,7 @@ class Template:
     text: str
     placeholders: tuple[Placeholder, ...]
     render: Callable[[Facts], str]
+    pieces: tuple[str | Placeholder, ...] = ()
 
     @property
     def static(self) -> bool:
@@ -85,8 +96,8 @@ class Template:
 
 
 def plain(text: str) -> Template:
-    """A template that is only text (used where a template failed to compile)."""
-    return Template(text, (), lambda facts: text)
+    """A template that is only text."""
+    return Template(text, (), lambda facts: text, (text,))
 
 
 def compile_template(
@@ -122,7 +133,7 @@ def compile_template(
     placeholders = tuple(p for p in pieces if isinstance(p, Placeholder))
     if not placeholders:
         return plain(text.replace("{{", "{").replace("}}", "}"))
-    return Template(text, placeholders, _fuse(pieces, types, constants))
+    return Template(text, placeholders, _fuse([pieces], constants)[0], tuple(pieces))
 
 
 def _placeholder(
@@ -160,26 +171,43 @@ def _refuse_codes(text: str, spans: list[tuple[int, int]]) -> None:
         )
 
 
+def fuse_texts(
+    templates: Sequence[Template], constants: Mapping[str, object] | None
+) -> Callable[[Facts], tuple[str, ...]] | tuple[str, ...]:
+    """Several texts built by ONE function (facts read once); a tuple when none has a value."""
+    if all(t.static for t in templates):
+        return tuple(t.render({}) for t in templates)
+    return _fuse([list(t.pieces) for t in templates], constants)[1]
+
+
 def _fuse(
-    pieces: list[str | Placeholder],
-    types: Mapping[str, str] | None,
-    constants: Mapping[str, object] | None,
-) -> Callable[[Facts], str]:
-    """One function for the whole text: facts read once, each value formatted for patients."""
-    expressions = [p.expression for p in pieces if isinstance(p, Placeholder)]
+    texts: list[list[str | Placeholder]], constants: Mapping[str, object] | None
+) -> tuple[Callable[[Facts], str], Callable[[Facts], tuple[str, ...]]]:
+    """One function building every text: facts read once, each value formatted for patients.
+
+    Returns it twice: as giving the first text, and as giving the tuple of all of them.
+    """
+    expressions = [p.expression for ps in texts for p in ps if isinstance(p, Placeholder)]
     compiler = Compiler("", expressions[0].types, constants)
-    parts = []
-    for piece in pieces:
-        if isinstance(piece, str):
-            if piece:
-                parts.append(repr(piece))
-            continue
-        expression = piece.expression
-        compiler.text, compiler.raw = expression.text, expression.text.encode()
-        code = compiler.emit(parse(expression.text)).code
-        renderer = _FOR_KIND.get(expression.kind) or ("_tw" if whole(expression) else "_td")
-        parts.append(f"{renderer}({code})")
-    return compiler.function(" + ".join(parts), "_template", _RENDERERS)
+    bodies = []
+    for pieces in texts:
+        parts = []
+        for piece in pieces:
+            if isinstance(piece, str):
+                if piece:
+                    parts.append(repr(piece))
+                continue
+            expression = piece.expression
+            compiler.text, compiler.raw = expression.text, expression.text.encode()
+            code = compiler.emit(parse(expression.text)).code
+            renderer = _FOR_KIND.get(expression.kind) or ("_tw" if whole(expression) else "_td")
+            parts.append(f"{renderer}({code})")
+        bodies.append(" + ".join(parts) or "''")
+    if len(bodies) == 1:
+        one = compiler.function(bodies[0], "_template", _RENDERERS)
+        return one, lambda facts: (one(facts),)
+    many = compiler.function("(" + ", ".join(bodies) + ",)", "_texts", _RENDERERS)
+    return lambda facts: many(facts)[0], many
 
 
 def whole(expression: Expression) -> bool:
