@@ -4,13 +4,16 @@ Public surface, stable for the service:
 
 - `load_ruleset(text, source="<string>") -> RuleSet`: load, validate and compile YAML; raises
   `RuleSetError` whose `.errors` are `Issue(line, column, path, message)` (`as_dict()`).
-- `RuleSet.evaluate(facts, trigger="schedule", state=None, now=None) -> Decision`.
+- `RuleSet.evaluate(facts, trigger="schedule", state=None, now=None, *, trace=True,
+  texts=True) -> Decision` (`texts=False`: tip texts rendered when first read).
 - `EvaluationState`: cooldown, rotation, budget and weekly-cap memory loaded by the service.
-- `Decision`: fired, suppressed, suppressed_actions, tips, target, hold_days, alerts, traces,
-  `explain()`, `to_dict()`.
+- `Decision`: fired, suppressed, suppressed_actions, tips (`RenderedTip`, whose `why` is the
+  rule's reason in plain words), target, hold_days, alerts, traces (derived when first read),
+  `explain()` (conditions as and/or trees), `to_dict()`.
 - `simulate(ruleset, history, start, end) -> list[DayResult]`, with `History` and
   `compute_facts(history, now)` in `rules.reference` (the oracle for the service's SQL).
-- `CATALOGUE` (`rules.facts`): every fact's name, type, unit and precise definition.
+- `CATALOGUE` (`rules.facts`): every fact's name, type, unit, precise definition, whether it
+  can be null, its range and its codes' labels (`rules.codes`).
 - `default_ruleset_text()`: the YAML of the default rule set `low-back-walking`.
 - `warnings(ruleset)`: advice that does not block a rule set (the CLI and the API print it).
 - `RuleRuntimeError`: a rule that failed at run time (rule id, expression, message);
