@@ -1,11 +1,16 @@
 """Marshmallow schemas for the structure of a rule-set document (SPEC §5).
 
-They check keys and types only; expressions, references between sections and embedded tests are
-checked by `rules.loader`. Errors are flattened into (path, message) pairs for location lookup.
+They check keys, types and bounds; expressions, references between sections and embedded tests
+are checked by `rules.loader`. Errors are flattened into (path, message) pairs for location lookup.
+
+Bounds (numbers are also finite and within `rules.source.MAX_NUMBER` before they get here):
+targets 0 to MAX_TARGET steps a day, at most 50 tips a day, holds of 1 to 365 days, cooldowns up
+to MAX_COOLDOWN_DAYS, priorities within +-1000, ids and slugs up to MAX_ID_LENGTH characters.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -15,7 +20,11 @@ from rules.facts import TRIGGERS
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-DURATION = re.compile(r"^([1-9][0-9]{0,4})([mhd])$")
+DURATION = re.compile(r"^([1-9][0-9]{0,6})([mhd])$")
+MINUTES = {"m": 1, "h": 60, "d": 24 * 60}
+MAX_COOLDOWN_DAYS = 365
+MAX_TARGET = 100_000  # steps a day: well above any walking target, far below an overflow
+MAX_ID_LENGTH = 64  # the width of the columns that store rule, tip and rule-set ids
 CATEGORIES = (
     "pain",
     "progression",
@@ -41,16 +50,21 @@ def _time(value: str) -> None:
 
 
 def _duration(value: str) -> None:
-    if not DURATION.match(value):
+    match = DURATION.match(value)
+    if not match:
         raise ValidationError(f"bad duration '{value}': use a whole number and m, h or d (e.g. 2d)")
+    if int(match[1]) * MINUTES[match[2]] > MAX_COOLDOWN_DAYS * MINUTES["d"]:
+        raise ValidationError(f"a cooldown lasts at most {MAX_COOLDOWN_DAYS} days")
 
 
 class _Number(fields.Float):
-    """A number that must not be a boolean (YAML `true` is not 1)."""
+    """A finite number that must not be a boolean (YAML `true` is not 1)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValidationError("must be a number")
+        if not math.isfinite(value):
+            raise ValidationError("must be a finite number")
         return value
 
 
@@ -75,10 +89,14 @@ class QuietHoursSchema(_Strict):
     end = _Text(required=True, validate=_time)
 
 
+STEPS = validate.Range(min=0, max=MAX_TARGET)
+ID_LENGTH = validate.Length(max=MAX_ID_LENGTH)
+
+
 class TargetSettingsSchema(_Strict):
-    initial = _Number(required=True, validate=validate.Range(min=0))
-    min = _Number(required=True, validate=validate.Range(min=0))
-    max = _Number(required=True, validate=validate.Range(min=0))
+    initial = _Number(required=True, validate=STEPS)
+    min = _Number(required=True, validate=STEPS)
+    max = _Number(required=True, validate=STEPS)
     max_weekly_increase = _Number(load_default=0.10, validate=validate.Range(min=0, max=1))
 
     @validates_schema
@@ -140,7 +158,10 @@ class ActionSchema(_Strict):
 
 
 class RuleSchema(_Strict):
-    id = _Text(required=True, validate=validate.Regexp(SLUG, error="ids use a-z, 0-9 and '-'"))
+    id = _Text(
+        required=True,
+        validate=[validate.Regexp(SLUG, error="ids use a-z, 0-9 and '-'"), ID_LENGTH],
+    )
     description = _Text(load_default="")
     priority = _Whole(load_default=0, validate=validate.Range(min=-1000, max=1000))
     on = fields.List(_Text(validate=validate.OneOf(TRIGGERS)), load_default=lambda: list(TRIGGERS))
@@ -154,7 +175,7 @@ class RuleSchema(_Strict):
 class ExpectSchema(_Strict):
     fires = fields.List(_Text(), load_default=list)
     not_fires = fields.List(_Text(), load_default=list)
-    target = _Number(allow_none=True)
+    target = _Number(allow_none=True, validate=STEPS)
     tips = fields.List(_Text())
 
 
@@ -167,12 +188,15 @@ class TestCaseSchema(_Strict):
 
 
 class RuleSetSchema(_Strict):
-    ruleset = _Text(required=True, validate=validate.Regexp(SLUG, error="slug uses a-z, 0-9, '-'"))
-    title = _Text(required=True)
+    ruleset = _Text(
+        required=True,
+        validate=[validate.Regexp(SLUG, error="slug uses a-z, 0-9, '-'"), ID_LENGTH],
+    )
+    title = _Text(required=True, validate=validate.Length(min=1, max=200))
     description = _Text(load_default="")
     settings = fields.Nested(SettingsSchema, required=True)
     tips = fields.Dict(
-        keys=_Text(validate=validate.Regexp(SLUG, error="tip ids use a-z, 0-9, '-'")),
+        keys=_Text(validate=[validate.Regexp(SLUG, error="tip ids use a-z, 0-9, '-'"), ID_LENGTH]),
         values=fields.Nested(TipSchema),
         load_default=dict,
     )

@@ -3,11 +3,15 @@
 Loading composes the document with PyYAML's SafeLoader (nothing is ever constructed from tags
 other than the safe scalars), forbids aliases (so "billion laughs" input fails at the first `*`),
 bounds nesting depth and input size, rejects duplicate keys, and keeps mapping keys as the
-strings written (YAML 1.1 would turn an unquoted `on:` key into `True`).
+strings written (YAML 1.1 would turn an unquoted `on:` key into `True`). Every value that cannot
+be built (`!!int abc`, `2026-13-45`), every string a database would refuse (NUL, unpaired
+surrogates) and every number that is not finite or larger than MAX_NUMBER is an issue at its
+line and column, never an exception.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +21,8 @@ from rules.errors import Issue
 
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 24
+# No number in a rule set needs more: step counts, targets, days and priorities are far below.
+MAX_NUMBER = 10**9
 
 Path = tuple[str | int, ...]
 _SAFE_TAGS = frozenset(
@@ -118,19 +124,10 @@ def load_document(text: str) -> tuple[Document | None, list[Issue]]:
     """Load YAML text safely; return the document, or None and the issues that stopped it."""
     if len(text.encode("utf-8", errors="replace")) > MAX_BYTES:
         return None, [Issue(1, 1, "", f"rule set larger than {MAX_BYTES // 1024} KiB")]
-    loader = _StrictLoader(text)
     try:
-        root = loader.get_single_node()
-    except _Refused as exc:
-        return None, [_mark_issue(exc.mark, exc.message)]
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
-        return None, [_mark_issue(mark, f"YAML syntax error: {problem}")]
-    except yaml.YAMLError as exc:
-        return None, [Issue(1, 1, "", f"YAML error: {exc}")]
-    finally:
-        loader.dispose()
+        root = _compose(text)
+    except (_Refused, yaml.YAMLError) as exc:
+        return None, [_stopping_issue(text, exc)]
     if root is None:
         return None, [Issue(1, 1, "", "the rule set is empty")]
     document = Document(None)
@@ -139,10 +136,93 @@ def load_document(text: str) -> tuple[Document | None, list[Issue]]:
     return document, issues
 
 
+def _compose(text: str) -> yaml.Node | None:
+    # The reader checks every character (NUL and other controls) as the loader is built.
+    loader = _StrictLoader(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
+def _stopping_issue(text: str, exc: Exception) -> Issue:
+    """The issue that stopped composing the document."""
+    if isinstance(exc, _Refused):
+        return _mark_issue(exc.mark, exc.message)
+    if isinstance(exc, yaml.MarkedYAMLError):
+        problem = exc.problem or exc.context or "invalid YAML"
+        return _mark_issue(exc.problem_mark or exc.context_mark, f"YAML syntax error: {problem}")
+    if isinstance(exc, yaml.reader.ReaderError):
+        return _position_issue(text, exc)
+    return Issue(1, 1, "", f"YAML error: {exc}")
+
+
 def _mark_issue(mark: yaml.Mark | None, message: str) -> Issue:
     if mark is None:
         return Issue(1, 1, "", message)
     return Issue(mark.line + 1, mark.column + 1, "", message)
+
+
+def _position_issue(text: str, exc: yaml.reader.ReaderError) -> Issue:
+    """Locate a character the YAML reader refused (it reports an offset, not a mark)."""
+    position = max(0, min(exc.position, len(text)))
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    character = exc.character if isinstance(exc.character, int) else 0
+    return Issue(line, column, "", f"character U+{character:04X} is not allowed in a rule set")
+
+
+_KINDS = {
+    "int": "whole number",
+    "float": "number",
+    "bool": "true or false",
+    "timestamp": "date",
+    "null": "null",
+    "str": "string",
+}
+
+
+def _shown(value: str) -> str:
+    """A scalar's text for a message: short, and printable whatever it holds."""
+    text = value if len(value) <= 24 else value[:20] + "..."
+    return repr(text.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace"))
+
+
+def _text_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be valid Unicode text (no unpaired surrogates such as \\ud800)"
+    return None
+
+
+def _number_problem(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return "numbers must be finite (no .inf or .nan)"
+    if abs(value) > MAX_NUMBER:
+        return f"number too large: at most {MAX_NUMBER:,} either side of zero"
+    return None
+
+
+def _scalar(node: yaml.ScalarNode, loader: yaml.SafeLoader) -> tuple[Any, str | None]:
+    """Build a scalar; return (value, None) or (None, why it is refused)."""
+    kind = _KINDS.get(node.tag.rsplit(":", 1)[-1], "value")
+    try:
+        value = loader.construct_object(node, deep=True)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, yaml.YAMLError):
+        # PyYAML's safe constructors raise plain Python errors on bad input (`!!int abc`,
+        # a bare `2026-13-45` read as a date, integers past Python's 4300-digit limit).
+        if kind == "whole number" and node.value.lstrip("+-").replace("_", "").isdigit():
+            return None, f"number too large: at most {MAX_NUMBER:,} either side of zero"
+        hint = " (quote it to keep it as text)" if kind == "date" else ""
+        return None, f"{_shown(node.value)} is not a valid {kind}{hint}"
+    problem = _text_problem(value) if isinstance(value, str) else _number_problem(value)
+    return (None, problem) if problem else (value, None)
 
 
 def _convert(
@@ -161,6 +241,10 @@ def _convert(
                 )
                 continue
             key = str(key_node.value)
+            key_problem = _text_problem(key)
+            if key_problem:
+                issues.append(_mark_issue(key_node.start_mark, f"a key {key_problem}"))
+                continue
             if key in result:
                 mark = key_node.start_mark
                 issues.append(
@@ -179,8 +263,11 @@ def _convert(
         return [
             _convert(item, (*path, i), doc, issues, loader) for i, item in enumerate(node.value)
         ]
-    try:
-        return loader.construct_object(node, deep=True)
-    except yaml.YAMLError as exc:
-        issues.append(_mark_issue(node.start_mark, f"bad value: {exc}"))
-        return None
+    value, problem = _scalar(node, loader)
+    if problem:
+        issues.append(Issue(*_line_column(node), format_path(path), problem))
+    return value
+
+
+def _line_column(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1

@@ -12,6 +12,13 @@ from service.config import Settings, load_settings
 
 API_TITLE = "Backstride API"
 API_VERSION = "v1"
+API_DESCRIPTION = (
+    "Errors are RFC 9457 problem+json. Input limits: every date and time lies between "
+    "2000-01-01 and tomorrow in UTC+14 (a progression hold may look a year further ahead); "
+    "ids are positive 64-bit integers; page sizes (`limit`) are 1 to 200; strings may not "
+    "contain NUL characters or unpaired surrogates; JSON bodies nest at most 32 levels and "
+    "weigh at most 1 MiB."
+)
 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
@@ -19,6 +26,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     settings = _settings(config)
     app = Flask(__name__, instance_relative_config=False)
     _configure(app, settings)
+    _guard_inputs(app)
     _init_extensions(app, settings)
     _register_blueprints(app)
     _register_error_handlers(app)
@@ -61,6 +69,14 @@ def _configure(app: Flask, settings: Settings) -> None:
     )
 
 
+def _guard_inputs(app: Flask) -> None:
+    from service.inputs import IdConverter, refuse_hostile_json
+
+    # Every `<int:...>` in a route is a row id: anything else in its place is a plain 404.
+    app.url_map.converters["int"] = IdConverter
+    app.before_request(refuse_hostile_json)
+
+
 def _init_extensions(app: Flask, settings: Settings) -> None:
     import service.models  # noqa: F401 - every mapper is known before anything queries
     from service.extensions import api, db, limiter
@@ -78,6 +94,7 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
                 }
             },
             "security": [{"bearerAuth": []}],
+            "info": {"description": API_DESCRIPTION},
         },
     )
     install_request_metrics(app)

@@ -7,15 +7,16 @@ from typing import Any, TypeVar
 
 from flask import request
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import fields
 
 from service.errors import PROBLEM, ServiceError
+from service.inputs import ApiSchema
 
 F = TypeVar("F", bound=Callable[..., Any])
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-class ProblemErrorSchema(Schema):
+class ProblemErrorSchema(ApiSchema):
     """One field-level error inside a problem."""
 
     field = fields.String(required=True)
@@ -24,7 +25,7 @@ class ProblemErrorSchema(Schema):
     in_ = fields.String(data_key="in")
 
 
-class ProblemSchema(Schema):
+class ProblemSchema(ApiSchema):
     """RFC 9457 problem details, the body of every error response."""
 
     type = fields.String(required=True)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, json
+from marshmallow.exceptions import SCHEMA
 from werkzeug.exceptions import HTTPException
 
 from service.extensions import db
@@ -114,20 +115,24 @@ def problem(
 
 
 def flatten_messages(messages: Any, prefix: str = "") -> list[dict[str, Any]]:
-    """Turn marshmallow/webargs nested messages into `[{field, message}]`."""
+    """Turn marshmallow/webargs nested messages into `[{field, message}]`.
+
+    An error about the whole body (marshmallow's `_schema`) names the empty field.
+    """
     out: list[dict[str, Any]] = []
     if isinstance(messages, Mapping):
         for key, value in messages.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
+            part = "" if key == SCHEMA else str(key)
+            name = f"{prefix}.{part}" if prefix and part else (prefix or part)
             out.extend(flatten_messages(value, name))
     elif isinstance(messages, list | tuple):
         if all(isinstance(m, str) for m in messages):
-            out.extend({"field": prefix or "_schema", "message": m} for m in messages)
+            out.extend({"field": prefix, "message": m} for m in messages)
         else:
             for item in messages:
                 out.extend(flatten_messages(item, prefix))
     else:
-        out.append({"field": prefix or "_schema", "message": str(messages)})
+        out.append({"field": prefix, "message": str(messages)})
     return out
 
 
@@ -137,8 +142,15 @@ def _strip_location(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
         head, _, rest = error["field"].partition(".")
         if head in {"json", "query", "form", "headers", "files", "path", "view_args"}:
             error["in"] = head
-            error["field"] = rest or "_schema"
+            error["field"] = rest
     return errors
+
+
+def describe(errors: list[dict[str, Any]], limit: int = 5) -> str:
+    """A one-line detail from field errors: `days.0.steps: message; ...`."""
+    return "; ".join(
+        f"{e['field']}: {e['message']}" if e["field"] else str(e["message"]) for e in errors[:limit]
+    )
 
 
 def _handle_service_error(exc: ServiceError) -> Response:
@@ -153,7 +165,7 @@ def _handle_http_exception(exc: HTTPException) -> Response:
     detail = exc.description
     if isinstance(data, Mapping) and data.get("messages") is not None:
         errors = _strip_location(flatten_messages(data["messages"]))
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        detail = describe(errors)
         if status == 422:
             title = "Unprocessable content"
     headers = {}

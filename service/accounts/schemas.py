@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
+
+from service.inputs import ApiSchema
 
 
-class RegisterSchema(Schema):
+class RegisterSchema(ApiSchema):
     """A patient signing up, possibly with a clinician's invite code."""
 
     email = fields.Email(required=True, validate=validate.Length(max=320))
@@ -14,7 +16,7 @@ class RegisterSchema(Schema):
     invite_code = fields.String(validate=validate.Length(min=1, max=32), allow_none=True)
 
 
-class RegisteredSchema(Schema):
+class RegisteredSchema(ApiSchema):
     """The new patient's id and a first access token."""
 
     patient_id = fields.Integer(required=True)
@@ -23,14 +25,14 @@ class RegisteredSchema(Schema):
     expires_in = fields.Integer(required=True)
 
 
-class TokenRequestSchema(Schema):
+class TokenRequestSchema(ApiSchema):
     """Credentials for an access token."""
 
     email = fields.String(required=True, validate=validate.Length(min=1, max=320))
     password = fields.String(required=True, validate=validate.Length(min=1, max=256))
 
 
-class TokenSchema(Schema):
+class TokenSchema(ApiSchema):
     """An access token and the role it carries."""
 
     access_token = fields.String(required=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from service.inputs import ApiSchema
 
 UPLOAD_SOURCES = ("healthkit", "health_connect", "manual")
 MAX_STEPS = 100_000
@@ -14,7 +16,7 @@ MAX_SESSIONS = 500
 MAX_SESSION = dt.timedelta(hours=24)
 
 
-class DailyActivityInSchema(Schema):
+class DailyActivityInSchema(ApiSchema):
     """One source's total for one local day."""
 
     date = fields.Date(required=True)
@@ -24,7 +26,7 @@ class DailyActivityInSchema(Schema):
     source = fields.String(required=True, validate=validate.OneOf(UPLOAD_SOURCES))
 
 
-class DailyUploadSchema(Schema):
+class DailyUploadSchema(ApiSchema):
     """Daily totals from the phone; one entry per (date, source)."""
 
     days = fields.List(
@@ -43,7 +45,7 @@ class DailyUploadSchema(Schema):
             seen.add(key)
 
 
-class WalkingSessionInSchema(Schema):
+class WalkingSessionInSchema(ApiSchema):
     """A walk with a start and an end (aware datetimes)."""
 
     start = fields.AwareDateTime(required=True)
@@ -62,7 +64,7 @@ class WalkingSessionInSchema(Schema):
             raise ValidationError("a session lasts at most 24 hours", "end")
 
 
-class SessionUploadSchema(Schema):
+class SessionUploadSchema(ApiSchema):
     """Walking sessions from the phone."""
 
     sessions = fields.List(
@@ -72,20 +74,20 @@ class SessionUploadSchema(Schema):
     )
 
 
-class UpsertedSchema(Schema):
+class UpsertedSchema(ApiSchema):
     """How many records were written (new or updated)."""
 
     upserted = fields.Integer(required=True)
 
 
-class ActivityQueryArgsSchema(Schema):
+class ActivityQueryArgsSchema(ApiSchema):
     """A range of local dates (defaults: the last 7 days up to today)."""
 
     from_ = fields.Date(data_key="from")
     to = fields.Date()
 
 
-class ActivityDaySchema(Schema):
+class ActivityDaySchema(ApiSchema):
     """One local day: effective steps, that day's target, whether it was met, per-source values."""
 
     date = fields.Date(required=True)
@@ -95,7 +97,7 @@ class ActivityDaySchema(Schema):
     sources = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
 
 
-class ActivityHistorySchema(Schema):
+class ActivityHistorySchema(ApiSchema):
     """Days in ascending order."""
 
     days = fields.List(fields.Nested(ActivityDaySchema), required=True)

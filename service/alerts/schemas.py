@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import fields
+
+from service.inputs import ApiSchema, page_size
 
 
-class AlertQueryArgsSchema(Schema):
+class AlertQueryArgsSchema(ApiSchema):
     """Filters of the alert list."""
 
     open = fields.Boolean(load_default=None, allow_none=True)
-    limit = fields.Integer(load_default=100, validate=lambda n: 1 <= n <= 500)
+    limit = page_size(100)
 
 
-class AlertSchema(Schema):
+class AlertSchema(ApiSchema):
     """An alert raised by a rule for one of the clinic's patients."""
 
     id = fields.Integer(dump_only=True)
@@ -26,7 +28,7 @@ class AlertSchema(Schema):
     acked_by = fields.Integer(dump_only=True, allow_none=True)
 
 
-class AlertListSchema(Schema):
+class AlertListSchema(ApiSchema):
     """Alerts, urgent first, newest first."""
 
     items = fields.List(fields.Nested(AlertSchema), required=True)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
+from service.inputs import ApiSchema
 from service.patients.schemas import QuietHoursSchema
 from service.tips.schemas import TipSchema
 
 SLUG = [validate.Length(min=1, max=64), validate.Regexp(r"^[a-z0-9-]+$")]
 
 
-class InviteCreateSchema(Schema):
+class InviteCreateSchema(ApiSchema):
     """An invite for a new patient; admins without a clinic name one."""
 
     ruleset = fields.String(validate=SLUG)
@@ -18,7 +19,7 @@ class InviteCreateSchema(Schema):
     clinic_id = fields.Integer(strict=True, validate=validate.Range(min=1))
 
 
-class InviteSchema(Schema):
+class InviteSchema(ApiSchema):
     """A one-time code to give a patient, and when it stops working."""
 
     code = fields.String(required=True)
@@ -26,7 +27,7 @@ class InviteSchema(Schema):
     ruleset = fields.String(required=True, allow_none=True)
 
 
-class PatientSummarySchema(Schema):
+class PatientSummarySchema(ApiSchema):
     """One patient at a glance."""
 
     id = fields.Integer(required=True)
@@ -39,7 +40,7 @@ class PatientSummarySchema(Schema):
     open_alerts = fields.Integer(required=True)
 
 
-class PatientListSchema(Schema):
+class PatientListSchema(ApiSchema):
     """The patients the caller may see."""
 
     items = fields.List(fields.Nested(PatientSummarySchema), required=True)
@@ -59,14 +60,14 @@ class PatientDetailSchema(PatientSummarySchema):
     progression_held_until = fields.AwareDateTime(required=True, allow_none=True)
 
 
-class TimelineQueryArgsSchema(Schema):
+class TimelineQueryArgsSchema(ApiSchema):
     """A range of the patient's local dates (default: the last 14 days)."""
 
     from_ = fields.Date(data_key="from")
     to = fields.Date()
 
 
-class TimelinePainSchema(Schema):
+class TimelinePainSchema(ApiSchema):
     """A pain report on the timeline."""
 
     id = fields.Integer(required=True)
@@ -77,7 +78,7 @@ class TimelinePainSchema(Schema):
     note = fields.String(required=True, allow_none=True)
 
 
-class TimelineExerciseSchema(Schema):
+class TimelineExerciseSchema(ApiSchema):
     """An exercise session on the timeline."""
 
     id = fields.Integer(required=True)
@@ -89,7 +90,7 @@ class TimelineExerciseSchema(Schema):
     performed_at = fields.AwareDateTime(required=True)
 
 
-class TimelineDaySchema(Schema):
+class TimelineDaySchema(ApiSchema):
     """Everything that happened on one of the patient's local days."""
 
     date = fields.Date(required=True)
@@ -102,7 +103,7 @@ class TimelineDaySchema(Schema):
     tips = fields.List(fields.Nested(TipSchema), required=True)
 
 
-class TimelineSchema(Schema):
+class TimelineSchema(ApiSchema):
     """The patient's days in ascending order."""
 
     patient_id = fields.Integer(required=True)

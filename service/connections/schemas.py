@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, fields, validate
+
+from service.inputs import ApiSchema
 
 
-class ConnectionSchema(Schema):
+class ConnectionSchema(ApiSchema):
     """A patient's link to one provider, without any credential."""
 
     provider = fields.String(dump_only=True)
@@ -17,31 +19,31 @@ class ConnectionSchema(Schema):
     linked_at = fields.AwareDateTime(dump_only=True, attribute="created_at")
 
 
-class ConnectionListSchema(Schema):
+class ConnectionListSchema(ApiSchema):
     """All of a patient's connections."""
 
     items = fields.List(fields.Nested(ConnectionSchema), dump_only=True)
 
 
-class AuthorizeUrlSchema(Schema):
+class AuthorizeUrlSchema(ApiSchema):
     """Where to send the patient's browser to give consent."""
 
     authorize_url = fields.String(dump_only=True)
 
 
-class AuthorizeArgsSchema(Schema):
+class AuthorizeArgsSchema(ApiSchema):
     """The start link the app opens: the state it was issued with."""
 
     state = fields.String(validate=validate.Length(max=64))
 
 
-class UnlinkArgsSchema(Schema):
+class UnlinkArgsSchema(ApiSchema):
     """Options of an unlink."""
 
     delete_data = fields.Boolean(load_default=False)
 
 
-class CallbackArgsSchema(Schema):
+class CallbackArgsSchema(ApiSchema):
     """What the provider appends to the redirect URI."""
 
     code = fields.String()
@@ -54,7 +56,7 @@ class CallbackArgsSchema(Schema):
         unknown = EXCLUDE
 
 
-class LinkedSchema(Schema):
+class LinkedSchema(ApiSchema):
     """The answer of a successful OAuth callback (JSON clients)."""
 
     provider = fields.String(dump_only=True)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
+
+from service.inputs import ApiSchema, page_size
 
 
-class EvaluationQueryArgsSchema(Schema):
+class EvaluationQueryArgsSchema(ApiSchema):
     """Paging of a patient's evaluations (newest first; `before` is an evaluation id)."""
 
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    limit = page_size(20)
     before = fields.Integer(validate=validate.Range(min=1))
 
 
-class EvaluationSchema(Schema):
+class EvaluationSchema(ApiSchema):
     """One evaluation: the facts it saw, what fired and why, what was applied."""
 
     id = fields.Integer(required=True)
@@ -28,7 +30,7 @@ class EvaluationSchema(Schema):
     explain = fields.String(required=True)
 
 
-class EvaluationListSchema(Schema):
+class EvaluationListSchema(ApiSchema):
     """A page of evaluations and the cursor of the next one."""
 
     items = fields.List(fields.Nested(EvaluationSchema), required=True)

@@ -7,11 +7,12 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from integrations.netguard import UnsafeEndpoint, canonical_host, is_public
 from rules.facts import CONDITIONS
 from service.activity.models import SOURCES
+from service.inputs import ApiSchema
 
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="must be HH:MM (24-hour)")
 LOCALE = validate.Regexp(
@@ -49,7 +50,7 @@ def _ip_literal(name: str) -> bool | None:
         return None
 
 
-class QuietHoursSchema(Schema):
+class QuietHoursSchema(ApiSchema):
     """A patient-local window in which pushes wait (may cross midnight)."""
 
     start = fields.String(required=True, validate=HHMM)
@@ -61,7 +62,7 @@ class QuietHoursSchema(Schema):
             raise ValidationError("start and end must differ", "end")
 
 
-class ProfileSchema(Schema):
+class ProfileSchema(ApiSchema):
     """The patient's profile as they see it."""
 
     id = fields.Integer(dump_only=True)
@@ -78,7 +79,7 @@ class ProfileSchema(Schema):
     enrolled_at = fields.AwareDateTime(dump_only=True)
 
 
-class ProfileUpdateSchema(Schema):
+class ProfileUpdateSchema(ApiSchema):
     """The profile fields a patient may change (all optional; null clears where allowed)."""
 
     timezone = fields.String(validate=validate.Length(min=1, max=64))
@@ -95,7 +96,7 @@ class ProfileUpdateSchema(Schema):
     primary_source = fields.String(allow_none=True, validate=validate.OneOf(SOURCES))
 
 
-class DeviceCreateSchema(Schema):
+class DeviceCreateSchema(ApiSchema):
     """A push token to register for this patient."""
 
     platform = fields.String(required=True, validate=validate.OneOf(("ios", "android", "web")))
@@ -111,7 +112,7 @@ class DeviceCreateSchema(Schema):
                 raise ValidationError(problem, field_name="token")
 
 
-class DeviceSchema(Schema):
+class DeviceSchema(ApiSchema):
     """A registered device."""
 
     id = fields.Integer(dump_only=True)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
+
+from service.inputs import AHEAD_DAYS, ApiSchema
 
 MIN_TARGET = 500
 MAX_TARGET = 50_000
 
 
-class PlanChangeSchema(Schema):
+class PlanChangeSchema(ApiSchema):
     """One change of target: its local date, the new target and why."""
 
     date = fields.Date(required=True)
@@ -17,7 +19,7 @@ class PlanChangeSchema(Schema):
     reason = fields.String(required=True)
 
 
-class PlanSchema(Schema):
+class PlanSchema(ApiSchema):
     """The current daily target, any progression hold, and the history (newest first)."""
 
     daily_target = fields.Integer(required=True)
@@ -26,13 +28,16 @@ class PlanSchema(Schema):
     history = fields.List(fields.Nested(PlanChangeSchema), required=True)
 
 
-class PlanUpdateSchema(Schema):
+class PlanUpdateSchema(ApiSchema):
     """A clinician's change to a patient's plan (every field optional)."""
 
     daily_target = fields.Integer(
         strict=True, validate=validate.Range(min=MIN_TARGET, max=MAX_TARGET)
     )
-    hold_progression_until = fields.AwareDateTime(allow_none=True)
+    # A hold looks ahead: up to a year after tomorrow.
+    hold_progression_until = fields.AwareDateTime(
+        allow_none=True, metadata={"ahead_days": AHEAD_DAYS}
+    )
     ruleset = fields.String(
         validate=[validate.Length(min=1, max=64), validate.Regexp(r"^[a-z0-9-]+$")]
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
+from service.inputs import ApiSchema
 from service.reports.models import EXERCISE_KINDS, RED_FLAGS
 from service.tips.schemas import TipSchema
 
 
-class PainReportCreateSchema(Schema):
+class PainReportCreateSchema(ApiSchema):
     """A 0-10 pain score, possibly with red-flag symptoms."""
 
     score = fields.Integer(required=True, strict=True, validate=validate.Range(0, 10))
@@ -20,7 +21,7 @@ class PainReportCreateSchema(Schema):
     note = fields.String(allow_none=True, validate=validate.Length(max=2000))
 
 
-class ExerciseCreateSchema(Schema):
+class ExerciseCreateSchema(ApiSchema):
     """A strength or stretching session."""
 
     kind = fields.String(required=True, validate=validate.OneOf(EXERCISE_KINDS))
@@ -31,7 +32,7 @@ class ExerciseCreateSchema(Schema):
     performed_at = fields.AwareDateTime()
 
 
-class ReportCreatedSchema(Schema):
+class ReportCreatedSchema(ApiSchema):
     """The stored report's id and the tips the report caused at once."""
 
     id = fields.Integer(required=True)

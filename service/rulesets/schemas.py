@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
+
+from service.inputs import ApiSchema
 
 
-class RuleSetIssueSchema(Schema):
+class RuleSetIssueSchema(ApiSchema):
     """One validation problem, pointing into the YAML."""
 
     line = fields.Integer(required=True)
@@ -14,7 +16,7 @@ class RuleSetIssueSchema(Schema):
     message = fields.String(required=True)
 
 
-class RuleSetProblemSchema(Schema):
+class RuleSetProblemSchema(ApiSchema):
     """problem+json for an invalid rule set: every issue with its line and column."""
 
     type = fields.String(required=True)
@@ -24,21 +26,21 @@ class RuleSetProblemSchema(Schema):
     errors = fields.List(fields.Nested(RuleSetIssueSchema))
 
 
-class RuleSetWarningSchema(Schema):
+class RuleSetWarningSchema(ApiSchema):
     """Advice that does not block an upload."""
 
     path = fields.String(required=True)
     message = fields.String(required=True)
 
 
-class ValidationResultSchema(Schema):
+class ValidationResultSchema(ApiSchema):
     """The answer to a valid rule set."""
 
     valid = fields.Boolean(required=True)
     warnings = fields.List(fields.Nested(RuleSetWarningSchema), required=True)
 
 
-class VersionCreatedSchema(Schema):
+class VersionCreatedSchema(ApiSchema):
     """A stored draft version."""
 
     ruleset = fields.String(required=True)
@@ -46,7 +48,7 @@ class VersionCreatedSchema(Schema):
     status = fields.String(required=True)
 
 
-class RuleSetSummarySchema(Schema):
+class RuleSetSummarySchema(ApiSchema):
     """A clinic's rule set."""
 
     slug = fields.String(required=True)
@@ -57,13 +59,13 @@ class RuleSetSummarySchema(Schema):
     created_at = fields.DateTime(required=True)
 
 
-class RuleSetListSchema(Schema):
+class RuleSetListSchema(ApiSchema):
     """The clinic's rule sets."""
 
     items = fields.List(fields.Nested(RuleSetSummarySchema), required=True)
 
 
-class VersionSchema(Schema):
+class VersionSchema(ApiSchema):
     """One immutable version (`yaml` only when a single version is asked for)."""
 
     ruleset = fields.String(required=True)
@@ -75,7 +77,7 @@ class VersionSchema(Schema):
     yaml = fields.String()
 
 
-class VersionListSchema(Schema):
+class VersionListSchema(ApiSchema):
     """Every version of a rule set, newest first."""
 
     items = fields.List(fields.Nested(VersionSchema), required=True)
@@ -90,7 +92,7 @@ HISTORY_EXAMPLE = {
 }
 
 
-class SimulateRequestSchema(Schema):
+class SimulateRequestSchema(ApiSchema):
     """What to simulate: a version (default: newest) on a stored patient or a posted history."""
 
     version = fields.Integer(validate=validate.Range(min=1))
@@ -107,7 +109,7 @@ class SimulateRequestSchema(Schema):
     to = fields.Date(required=True)
 
 
-class SimulatedDaySchema(Schema):
+class SimulatedDaySchema(ApiSchema):
     """One simulated day."""
 
     date = fields.Date(required=True)
@@ -120,7 +122,7 @@ class SimulatedDaySchema(Schema):
     alerts = fields.List(fields.String(), required=True)
 
 
-class SimulationSchema(Schema):
+class SimulationSchema(ApiSchema):
     """The day-by-day replay."""
 
     ruleset = fields.String(required=True)

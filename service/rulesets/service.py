@@ -40,11 +40,10 @@ def check(text: str) -> Checked:
     except rules.RuleSetError as exc:
         errors = [issue.as_dict() for issue in exc.errors]
         first = exc.errors[0] if exc.errors else None
-        detail = (
-            f"line {first.line}, column {first.column}: {first.path}: {first.message}"
-            if first
-            else "invalid rule set"
-        )
+        detail = "invalid rule set"
+        if first is not None:
+            where = f"{first.path}: " if first.path else ""
+            detail = f"line {first.line}, column {first.column}: {where}{first.message}"
         raise Invalid(detail, errors=errors) from None
     return Checked(ruleset, rules.warnings(ruleset))
 

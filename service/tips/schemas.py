@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields
+
+from service.inputs import ApiSchema, page_size
 
 
-class TipSchema(Schema):
+class TipSchema(ApiSchema):
     """A tip as the inbox shows it, with why it was sent."""
 
     id = fields.Integer(required=True)
@@ -22,22 +24,23 @@ class TipSchema(Schema):
     done = fields.Boolean(required=True, allow_none=True)
 
 
-class TipQueryArgsSchema(Schema):
+class TipQueryArgsSchema(ApiSchema):
     """Inbox filters and the page to read."""
 
     unread = fields.Boolean()
-    cursor = fields.String(validate=validate.Length(max=200))
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    # Checked by the use case: a cursor it did not hand out is a 400, not a 422.
+    cursor = fields.String(metadata={"opaque": True})
+    limit = page_size(20)
 
 
-class TipPageSchema(Schema):
+class TipPageSchema(ApiSchema):
     """A page of tips, newest first; pass `next_cursor` back for the next page."""
 
     items = fields.List(fields.Nested(TipSchema), required=True)
     next_cursor = fields.String(required=True, allow_none=True)
 
 
-class TipFeedbackSchema(Schema):
+class TipFeedbackSchema(ApiSchema):
     """Whether a tip helped, and whether the patient did it."""
 
     helpful = fields.Boolean(required=True)

@@ -12,7 +12,10 @@ from sqlalchemy import Executable, bindparam, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from service.errors import NotFound, ServiceError
+from service.inputs import MAX_ID, date_problem
 from service.tips.models import Tip
+
+MAX_CURSOR = 200
 
 
 class InvalidCursor(ServiceError):
@@ -74,11 +77,16 @@ def encode_cursor(tip: Any) -> str:
 def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
     """Read a cursor back; anything malformed is a 400 naming the parameter."""
     try:
+        if len(cursor) > MAX_CURSOR:
+            raise ValueError("cursor too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, tip_id = json.loads(raw)
         created_at = dt.datetime.fromisoformat(created)
-        if created_at.tzinfo is None or not isinstance(tip_id, int):
-            raise ValueError("bad cursor")
+        # Only what encode_cursor writes: an aware time in range and a row id (not a bool).
+        if created_at.tzinfo is None or date_problem(created_at) is not None:
+            raise ValueError("bad cursor time")
+        if type(tip_id) is not int or not 1 <= tip_id <= MAX_ID:
+            raise ValueError("bad cursor id")
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidCursor(
             "cursor: not a cursor this API returned",

@@ -1,0 +1,175 @@
+"""Guards every request input passes before a view runs: the one place input limits live.
+
+- `ApiSchema`, the base of every marshmallow schema in the service, gives each field the
+  service-wide checks as it is bound: strings without NUL characters or unpaired surrogates (both
+  databases refuse them, differently), integers within 64 bits (the id columns), dates within the
+  supported range. A schema declares only what is particular to its fields.
+- `IdConverter` takes every `<int:...>` path segment: a segment that is not a row id (`abc`,
+  `-1`, twenty digits) reaches the view as `MISSING_ID`, so it gets the resource's own 404.
+- `refuse_hostile_json` answers 400 to a JSON body nested too deeply or holding a number too long
+  to parse, before any view parses it (webhooks included, whose adapters parse bodies themselves).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from itertools import accumulate
+from typing import Any
+
+from flask import request
+from marshmallow import Schema, ValidationError, fields, validate
+from werkzeug.routing import IntegerConverter, Map
+
+from service.errors import BadRequest
+
+MAX_ID = 2**63 - 1  # BIGINT on PostgreSQL, INTEGER on SQLite
+MIN_INT = -(2**63)
+MISSING_ID = 0  # ids start at 1: no row has this one
+MAX_PAGE = 200
+MAX_JSON_DEPTH = 32
+MAX_JSON_DIGITS = 100  # Python refuses to parse integers past 4300 digits, with a ValueError
+# Dates the service stores or reads: from FIRST_DATE to tomorrow in the easternmost zone (UTC+14),
+# so "tomorrow" covers every patient's local calendar. Fields that look ahead (a progression hold)
+# allow up to AHEAD_DAYS more.
+FIRST_DATE = dt.date(2000, 1, 1)
+EASTERNMOST = dt.timedelta(hours=14)
+AHEAD_DAYS = 366
+
+
+def last_supported_date(now: dt.datetime | None = None, *, ahead_days: int = 0) -> dt.date:
+    """The latest date any input may carry: tomorrow in UTC+14 (plus `ahead_days`)."""
+    now = now or dt.datetime.now(dt.UTC)
+    return (now.astimezone(dt.UTC) + EASTERNMOST).date() + dt.timedelta(days=1 + ahead_days)
+
+
+def date_problem(value: dt.date, *, ahead_days: int = 0) -> str | None:
+    """Why a date (a datetime's own calendar date) is out of range, or None."""
+    day = value.date() if isinstance(value, dt.datetime) else value
+    last = last_supported_date(ahead_days=ahead_days)
+    if FIRST_DATE <= day <= last:
+        return None
+    return f"must be a date from {FIRST_DATE.isoformat()} to {last.isoformat()}"
+
+
+def text_problem(value: str) -> str | None:
+    """Why a string cannot be stored (NUL, unpaired surrogate), or None."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be valid Unicode text (no unpaired surrogates)"
+    return None
+
+
+def _clean_text(value: Any) -> None:
+    problem = text_problem(value) if isinstance(value, str) else None
+    if problem:
+        raise ValidationError(problem)
+
+
+def _dates_within(ahead_days: int) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        problem = date_problem(value, ahead_days=ahead_days) if value is not None else None
+        if problem:
+            raise ValidationError(problem)
+
+    return check
+
+
+_INT64 = validate.Range(min=MIN_INT, max=MAX_ID, error="must fit in 64 bits")
+
+
+def _guard(field: fields.Field) -> None:
+    """Give a field (and the fields inside it) the service-wide checks."""
+    if isinstance(field, fields.String):
+        # An opaque token (a page cursor) is never stored; its use case refuses a bad one.
+        if not field.metadata.get("opaque"):
+            field.validators.append(_clean_text)
+    elif isinstance(field, fields.Integer):
+        field.validators.append(_INT64)
+    elif isinstance(field, fields.Date | fields.DateTime):
+        field.validators.append(_dates_within(int(field.metadata.get("ahead_days", 0))))
+    if isinstance(field, fields.List):
+        _guard(field.inner)
+    elif isinstance(field, fields.Tuple):
+        for inner in field.tuple_fields:
+            _guard(inner)
+    elif isinstance(field, fields.Dict):
+        for inner in (field.key_field, field.value_field):
+            if inner is not None:
+                _guard(inner)
+
+
+class ApiSchema(Schema):
+    """Base of every schema: each field gets the text, integer and date checks."""
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        """Add the service-wide checks to a field as it is bound."""
+        _guard(field_obj)
+
+
+def page_size(default: int) -> fields.Integer:
+    """A `limit` query parameter: 1 to MAX_PAGE items."""
+    return fields.Integer(load_default=default, validate=validate.Range(1, MAX_PAGE))
+
+
+class IdConverter(IntegerConverter):
+    """A row id in a path; any other segment becomes MISSING_ID and so a plain 404."""
+
+    regex = r"[^/]+"
+    part_isolating = True  # one path segment, though the pattern mentions '/'
+
+    def __init__(self, url_map: Map) -> None:
+        # min/max also document the parameter in /openapi.json (flask-smorest reads them).
+        super().__init__(url_map, min=1, max=MAX_ID)
+
+    def to_python(self, value: str) -> int:
+        """The id, or MISSING_ID for anything that cannot be one."""
+        if not (value.isascii() and value.isdigit() and len(value) <= 19):
+            return MISSING_ID
+        number = int(value)
+        return number if 1 <= number <= MAX_ID else MISSING_ID
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_DEPTH_STEP = [0] * 256
+for _byte in b"[{":
+    _DEPTH_STEP[_byte] = 1
+for _byte in b"]}":
+    _DEPTH_STEP[_byte] = -1
+
+
+_LONG_NUMBER = re.compile(rb"[0-9]{%d,}" % (MAX_JSON_DIGITS + 1))
+
+
+def json_problem(body: bytes) -> str | None:
+    """Why a JSON text is too hostile to parse (nesting, number length), or None.
+
+    Strings are cut out first, so brackets and digits inside them do not count.
+    """
+    outside_strings = _STRING.sub(b"", body)
+    brackets = outside_strings.translate(None, _NOT_BRACKETS)
+    if max(accumulate(_DEPTH_STEP[byte] for byte in brackets), default=0) > MAX_JSON_DEPTH:
+        return f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels"
+    if _LONG_NUMBER.search(outside_strings):
+        return f"the JSON body has a number longer than {MAX_JSON_DIGITS} digits"
+    return None
+
+
+def refuse_hostile_json() -> None:
+    """Answer 400 to a JSON body `json_problem` refuses (an app-wide request hook)."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    body = request.get_data(cache=True)
+    # Any body that starts like JSON, whatever its content type: webhook adapters parse
+    # bodies themselves, and a YAML flow collection is bounded well below this anyway.
+    if body.lstrip()[:1] not in (b"[", b"{"):
+        return
+    problem = json_problem(body)
+    if problem:
+        raise BadRequest(problem)
