@@ -209,7 +209,7 @@ def _number_problem(value: object) -> str | None:
     return None
 
 
-def _scalar(node: yaml.ScalarNode, loader: yaml.SafeLoader) -> tuple[Any, str | None]:
+def _scalar(node: yaml.Node, loader: yaml.SafeLoader) -> tuple[Any, str | None]:
     """Build a scalar; return (value, None) or (None, why it is refused)."""
     kind = _KINDS.get(node.tag.rsplit(":", 1)[-1], "value")
     try:

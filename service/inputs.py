@@ -99,9 +99,9 @@ def _guard(field: fields.Field) -> None:
         for inner in field.tuple_fields:
             _guard(inner)
     elif isinstance(field, fields.Dict):
-        for inner in (field.key_field, field.value_field):
-            if inner is not None:
-                _guard(inner)
+        for part in (field.key_field, field.value_field):
+            if part is not None:
+                _guard(part)
 
 
 class ApiSchema(Schema):

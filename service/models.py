@@ -6,7 +6,12 @@ from service.accounts.models import Clinic, Invite, LoginThrottle, User
 from service.activity.models import DailyActivity, WalkingSession
 from service.alerts.models import ClinicianAlert
 from service.audit.models import AuditEvent
-from service.connections.models import OAuthState, WearableConnection, WebhookReceipt
+from service.connections.models import (
+    OAuthState,
+    QuarantinedRecord,
+    WearableConnection,
+    WebhookReceipt,
+)
 from service.db import Base
 from service.delivery.models import PushDelivery
 from service.evaluation.models import Evaluation, RuleFiring
@@ -34,6 +39,7 @@ __all__ = [
     "Plan",
     "PlanChange",
     "PushDelivery",
+    "QuarantinedRecord",
     "RateLimitCounter",
     "RuleFiring",
     "RuleSet",

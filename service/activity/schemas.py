@@ -7,22 +7,31 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from service.activity.plausibility import (
+    MAX_DAILY_DISTANCE_M,
+    MAX_DAILY_STEPS,
+    MAX_SESSION,
+    MINUTES_A_DAY,
+)
 from service.inputs import ApiSchema
 
 UPLOAD_SOURCES = ("healthkit", "health_connect", "manual")
-MAX_STEPS = 100_000
 MAX_DAYS = 366
 MAX_SESSIONS = 500
-MAX_SESSION = dt.timedelta(hours=24)
+# The plausibility limits every source shares (providers' records past them are quarantined).
+STEPS = validate.Range(0, MAX_DAILY_STEPS)
+DISTANCE = validate.Range(0, MAX_DAILY_DISTANCE_M)
 
 
 class DailyActivityInSchema(ApiSchema):
     """One source's total for one local day."""
 
     date = fields.Date(required=True)
-    steps = fields.Integer(required=True, strict=True, validate=validate.Range(0, MAX_STEPS))
-    distance_m = fields.Float(allow_none=True, validate=validate.Range(0, 500_000))
-    active_minutes = fields.Integer(allow_none=True, strict=True, validate=validate.Range(0, 1440))
+    steps = fields.Integer(required=True, strict=True, validate=STEPS)
+    distance_m = fields.Float(allow_none=True, validate=DISTANCE)
+    active_minutes = fields.Integer(
+        allow_none=True, strict=True, validate=validate.Range(0, MINUTES_A_DAY)
+    )
     source = fields.String(required=True, validate=validate.OneOf(UPLOAD_SOURCES))
 
 
@@ -51,8 +60,8 @@ class WalkingSessionInSchema(ApiSchema):
     start = fields.AwareDateTime(required=True)
     end = fields.AwareDateTime(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(("walking",)))
-    steps = fields.Integer(allow_none=True, strict=True, validate=validate.Range(0, MAX_STEPS))
-    distance_m = fields.Float(allow_none=True, validate=validate.Range(0, 500_000))
+    steps = fields.Integer(allow_none=True, strict=True, validate=STEPS)
+    distance_m = fields.Float(allow_none=True, validate=DISTANCE)
     source = fields.String(required=True, validate=validate.OneOf(UPLOAD_SOURCES))
     external_id = fields.String(validate=validate.Length(min=1, max=128))
 

@@ -1,19 +1,81 @@
-"""Store what providers report: upsert daily totals and walks (idempotent per dialect)."""
+"""Store what providers report: upsert daily totals and walks (idempotent per dialect).
+
+Records no day or walk could hold (`service.activity.plausibility`) are not stored: each is kept
+in `quarantined_records` as received, counted and logged, and the rest of the batch is stored.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
+import logging
 from collections.abc import Sequence
+from typing import Any
 
+from prometheus_client import Counter
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from integrations.wearables import DailyActivity as DayRecord
 from integrations.wearables import WalkingSession as WalkRecord
 from service.activity.models import DailyActivity, WalkingSession
+from service.activity.plausibility import Implausible, day_problem, session_problem
+from service.connections.models import QuarantinedRecord
 from service.sqlutil import insert_for
 
+log = logging.getLogger(__name__)
+
 EXTERNAL_ID_MAX = 128
+QUARANTINED = Counter(
+    "backstride_quarantined_records_total",
+    "Provider records not stored because no day or walk could hold them",
+    ["provider", "kind", "reason"],
+)
+
+
+def _as_json(record: DayRecord | WalkRecord) -> dict[str, Any]:
+    return {
+        key: value.isoformat() if isinstance(value, dt.date) else value
+        for key, value in dataclasses.asdict(record).items()
+    }
+
+
+def quarantine(
+    session: Session,
+    rejected: Sequence[tuple[DayRecord | WalkRecord, Implausible]],
+    *,
+    patient_id: int,
+    source: str,
+    kind: str,
+    now: dt.datetime,
+) -> None:
+    """Keep implausible records aside (caller commits), count them and log one line each."""
+    if not rejected:
+        return
+    rows = [
+        {
+            "provider": source,
+            "patient_id": patient_id,
+            "kind": kind,
+            "reason": f"{problem.field}: {problem.message}",
+            "record": _as_json(record),
+            "received_at": now,
+        }
+        for record, problem in rejected
+    ]
+    session.execute(insert(QuarantinedRecord), rows)
+    for _record, problem in rejected:
+        QUARANTINED.labels(source, kind, problem.code).inc()
+        # Ids and the reason only: a record may name the provider's user, never a credential.
+        log.warning(
+            "quarantined a %s %s record of patient %d: %s: %s",
+            source,
+            kind,
+            patient_id,
+            problem.field,
+            problem.message,
+        )
 
 
 def _external_id(value: str) -> str:
@@ -26,7 +88,16 @@ def _external_id(value: str) -> str:
 def upsert_days(
     session: Session, patient_id: int, source: str, days: Sequence[DayRecord], now: dt.datetime
 ) -> int:
-    """Insert or overwrite one row per (patient, date, source); return how many rows."""
+    """Insert or overwrite one row per plausible (patient, date, source); return how many rows."""
+    rejected = []
+    plausible = []
+    for day in days:
+        problem = day_problem(day.date, day.steps, day.distance_m, day.active_minutes, now)
+        if problem:
+            rejected.append((day, problem))
+        else:
+            plausible.append(day)
+    quarantine(session, rejected, patient_id=patient_id, source=source, kind="daily", now=now)
     rows = {
         day.date: {
             "patient_id": patient_id,
@@ -37,7 +108,7 @@ def upsert_days(
             "active_minutes": day.active_minutes,
             "updated_at": now,
         }
-        for day in days
+        for day in plausible
     }
     if not rows:
         return 0
@@ -64,9 +135,14 @@ def upsert_sessions(
     walks: Sequence[WalkRecord],
     now: dt.datetime,
 ) -> int:
-    """Insert or update walks keyed by (patient, source, external id); return how many rows."""
+    """Insert or update plausible walks keyed by (patient, source, external id); return how many."""
     rows = {}
+    rejected = []
     for walk in walks:
+        problem = session_problem(walk.start, walk.end, walk.steps, walk.distance_m, now)
+        if problem:
+            rejected.append((walk, problem))
+            continue
         external_id = _external_id(walk.external_id)
         rows[external_id] = {
             "patient_id": patient_id,
@@ -78,6 +154,7 @@ def upsert_sessions(
             "distance_m": walk.distance_m,
             "created_at": now,
         }
+    quarantine(session, rejected, patient_id=patient_id, source=source, kind="session", now=now)
     if not rows:
         return 0
     stmt = insert_for(session, WalkingSession.__table__)

@@ -110,3 +110,19 @@ class ProviderSubscription(Base):
     claim_token: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class QuarantinedRecord(Base):
+    """A provider record too implausible to store (negative steps, year 1...), kept as received."""
+
+    __tablename__ = "quarantined_records"
+
+    id: Mapped[IdPk]
+    provider: Mapped[str] = mapped_column(String(32))
+    patient_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # daily | session
+    reason: Mapped[str] = mapped_column(String(200))
+    record: Mapped[dict[str, Any]]
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -56,7 +56,7 @@ def test_it_validates_daily_uploads(client: Any, seed: Seed) -> None:
     today = _today()
     day = today.isoformat()
     cases = [
-        ([{"date": day, "steps": 100_001, "source": "manual"}], "days.0.steps"),
+        ([{"date": day, "steps": 200_001, "source": "manual"}], "days.0.steps"),
         ([{"date": day, "steps": -1, "source": "manual"}], "days.0.steps"),
         ([{"date": day, "steps": 10, "source": "fitbit"}], "days.0.source"),
         ([{"date": "2026-02-30", "steps": 10, "source": "manual"}], "days.0.date"),
