@@ -25,6 +25,29 @@ from service.rulesets.schemas import (
 blp = Blueprint(
     "rulesets", __name__, url_prefix="/v1/rulesets", description="Clinicians' rule sets."
 )
+# The smallest useful rule set; the OpenAPI example, and a test sends it to both YAML routes.
+EXAMPLE_RULESET = """\
+ruleset: my-rules
+title: My rules
+settings:
+  decision_times: ["15:00"]
+  target: {initial: 4000, min: 2000, max: 12000}
+tips:
+  afternoon-walk:
+    category: progression
+    title: Time for a walk
+    text: A ten-minute walk on flat ground this afternoon would bring you closer to today's goal.
+rules:
+  - id: afternoon-nudge
+    when: steps.today < plan.target / 2
+    then:
+      - send_tip: afternoon-walk
+    cooldown: 1d
+tests:
+  - name: nudges a patient far behind
+    facts: {steps.today: 1000, plan.target: 4000}
+    expect: {fires: [afternoon-nudge]}
+"""
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml"})
 YAML_BODY = {
     "required": True,
@@ -32,7 +55,7 @@ YAML_BODY = {
     "content": {
         "application/yaml": {
             "schema": {"type": "string"},
-            "example": "ruleset: my-rules\ntitle: My rules\nsettings: {}\ntips: {}\nrules: []\n",
+            "example": EXAMPLE_RULESET,
         }
     },
 }
@@ -72,12 +95,16 @@ def validate_ruleset() -> dict[str, Any]:
 @blp.route("", methods=["POST"])
 @require("clinician")
 @blp.doc(requestBody=YAML_BODY)
-@blp.response(201, VersionCreatedSchema)
+@blp.response(201, VersionCreatedSchema, description="A new draft version")
+@blp.alt_response(
+    200, schema=VersionCreatedSchema, description="These exact bytes are already that version"
+)
 @blp.alt_response(422, schema=RuleSetProblemSchema, content_type=PROBLEM)
 @problems(blp, 401, 403, 409, 413, 415)
-def create_version() -> dict[str, Any]:
-    """Store a rule set as a new draft version of its slug."""
-    return service.create_version(current_principal(), _yaml_body())
+def create_version() -> tuple[dict[str, Any], int]:
+    """Store a rule set as a new draft version of its slug (the same YAML again: that version)."""
+    view, created = service.create_version(current_principal(), _yaml_body())
+    return view, 201 if created else 200
 
 
 @blp.route("", methods=["GET"])

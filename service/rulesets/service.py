@@ -85,14 +85,27 @@ def _version(session: Session, ruleset: RuleSet, number: int) -> RuleSetVersion:
         )
     )
     if found is None:
-        raise NotFound(f"rule set '{ruleset.slug}' has no version {number}")
+        # Path segments that are not version numbers arrive as 0 (service.inputs.IdConverter).
+        which = f"version {number}" if number >= 1 else "such version"
+        raise NotFound(f"rule set '{ruleset.slug}' has no {which}")
     return found
 
 
 def add_version(
     session: Session, clinic_id: int, text: str, author_id: int | None, now: dt.datetime
 ) -> tuple[RuleSet, RuleSetVersion]:
-    """Store a validated YAML text as the next version of its slug (caller commits)."""
+    """Store a validated YAML text as the next version of its slug (caller commits).
+
+    The same bytes uploaded again are the version that already holds them.
+    """
+    ruleset, version, _created = store_version(session, clinic_id, text, author_id, now)
+    return ruleset, version
+
+
+def store_version(
+    session: Session, clinic_id: int, text: str, author_id: int | None, now: dt.datetime
+) -> tuple[RuleSet, RuleSetVersion, bool]:
+    """`add_version`, also saying whether the version is new (caller commits)."""
     parsed = check(text).ruleset
     ruleset = session.scalar(
         select(RuleSet).where(RuleSet.clinic_id == clinic_id, RuleSet.slug == parsed.slug)
@@ -102,6 +115,14 @@ def add_version(
         session.add(ruleset)
         session.flush()
     else:
+        same = session.scalar(
+            select(RuleSetVersion)
+            .where(RuleSetVersion.ruleset_id == ruleset.id, RuleSetVersion.yaml_text == text)
+            .order_by(RuleSetVersion.version.desc())
+            .limit(1)
+        )
+        if same is not None:
+            return ruleset, same, False
         ruleset.title = parsed.title
     latest = session.scalar(
         select(func.max(RuleSetVersion.version)).where(RuleSetVersion.ruleset_id == ruleset.id)
@@ -115,27 +136,32 @@ def add_version(
     )
     session.add(version)
     session.flush()
-    return ruleset, version
+    return ruleset, version, True
 
 
-def create_version(principal: Principal, text: str) -> dict[str, Any]:
-    """Upload a new draft version; two uploads racing for the same number get a 409."""
+def create_version(principal: Principal, text: str) -> tuple[dict[str, Any], bool]:
+    """Upload a new draft version (or find the one with these exact bytes); True when new.
+
+    Two uploads racing for the same number get a 409.
+    """
     try:
         with db.transaction() as session:
-            ruleset, version = add_version(
+            ruleset, version, created = store_version(
                 session, _clinic(principal), text, principal.user_id, utcnow()
             )
-            record(
-                session,
-                principal,
-                "ruleset.version_created",
-                "ruleset",
-                ruleset.slug,
-                {"version": version.version},
-            )
+            if created:
+                record(
+                    session,
+                    principal,
+                    "ruleset.version_created",
+                    "ruleset",
+                    ruleset.slug,
+                    {"version": version.version},
+                )
     except IntegrityError as exc:
         raise Conflict("another version was uploaded at the same time; retry") from exc
-    return {"ruleset": ruleset.slug, "version": version.version, "status": "draft"}
+    status = _status(ruleset, version)
+    return {"ruleset": ruleset.slug, "version": version.version, "status": status}, created
 
 
 def _clinic(principal: Principal) -> int:
@@ -191,11 +217,16 @@ def get_version(principal: Principal, slug: str, number: int) -> dict[str, Any]:
 
 
 def publish(session: Session, ruleset: RuleSet, number: int, now: dt.datetime) -> RuleSetVersion:
-    """Make a version the one patients of this rule set follow (caller commits)."""
+    """Make a version the one patients of this rule set follow (caller commits).
+
+    `published_at` is the time of the latest publication: a rollback to an older version
+    shows when it was published again (each publication is also an audit event).
+    Publishing the version already published changes nothing.
+    """
     version = _version(session, ruleset, number)
-    if version.published_at is None:
+    if ruleset.published_version != version.version or version.published_at is None:
         version.published_at = now
-    ruleset.published_version = version.version
+        ruleset.published_version = version.version
     return version
 
 
@@ -203,8 +234,20 @@ def publish_version(principal: Principal, slug: str, number: int) -> dict[str, A
     """Publish a version: from now on, patients assigned to the slug follow it."""
     with db.transaction() as session:
         ruleset = _find(session, principal.clinic_id, slug)
+        previous = ruleset.published_version
         version = publish(session, ruleset, number, utcnow())
-        record(session, principal, "ruleset.published", "ruleset", slug, {"version": number})
+        record(
+            session,
+            principal,
+            "ruleset.published",
+            "ruleset",
+            slug,
+            {
+                "version": number,
+                "previous": previous,
+                "published_at": version.published_at.isoformat() if version.published_at else None,
+            },
+        )
         return version_view(ruleset, version)
 
 

@@ -20,6 +20,7 @@ DEFAULT = rules.default_ruleset_text()
 EXAMPLE = Path(__file__).resolve().parents[2] / "rules" / "examples" / "six_weeks.json"
 _RANGE = (dt.date(2026, 3, 2), dt.date(2026, 4, 12))
 TYPO = DEFAULT.replace("(pain.latest >= 7", "(pain.lastest >= 7", 1)
+RETITLED = DEFAULT.replace("title: Walking for", "title: Walking, gently, for", 1)
 
 
 def _headers(seed: Seed, who: str = "clinician") -> dict[str, str]:
@@ -54,7 +55,7 @@ def test_it_refuses_a_body_that_is_not_yaml(client: Any, seed: Seed) -> None:
 
 def test_it_stores_immutable_versions_and_publishes_one(client: Any, seed: Seed) -> None:
     first = client.post("/v1/rulesets", data=DEFAULT, headers=_headers(seed))
-    second = client.post("/v1/rulesets", data=DEFAULT, headers=_headers(seed))
+    second = client.post("/v1/rulesets", data=RETITLED, headers=_headers(seed))
     assert first.status_code == 201
     assert first.json == {"ruleset": "low-back-walking", "version": 1, "status": "draft"}
     assert second.json["version"] == 2
@@ -72,11 +73,72 @@ def test_it_stores_immutable_versions_and_publishes_one(client: Any, seed: Seed)
     ]
     one = client.get("/v1/rulesets/low-back-walking/versions/1", headers=seed.headers("clinician"))
     assert one.json["yaml"] == DEFAULT
+    assert listing_title(client, seed) == "Walking, gently, for a stronger lower back"
     listing = client.get("/v1/rulesets", headers=seed.headers("clinician"))
     assert listing.json["items"][0]["published_version"] == 2
     assert listing.json["items"][0]["latest_version"] == 2
     actions = set(db.session.scalars(select(AuditEvent.action)))
     assert {"ruleset.version_created", "ruleset.published"} <= actions
+
+
+def listing_title(client: Any, seed: Seed) -> str:
+    """The title the clinic's rule-set list shows for the default slug."""
+    items = client.get("/v1/rulesets", headers=seed.headers("clinician")).json["items"]
+    title: str = items[0]["title"]
+    return title
+
+
+def test_it_answers_the_same_yaml_with_the_version_that_holds_it(client: Any, seed: Seed) -> None:
+    first = client.post("/v1/rulesets", data=DEFAULT, headers=_headers(seed))
+    again = client.post("/v1/rulesets", data=DEFAULT, headers=_headers(seed))
+    other = client.post("/v1/rulesets", data=RETITLED, headers=_headers(seed))
+    back = client.post("/v1/rulesets", data=DEFAULT, headers=_headers(seed))
+
+    assert (first.status_code, again.status_code, other.status_code) == (201, 200, 201)
+    assert again.json == {"ruleset": "low-back-walking", "version": 1, "status": "draft"}
+    assert other.json["version"] == 2
+    assert (back.status_code, back.json["version"]) == (200, 1)
+    versions = client.get(
+        "/v1/rulesets/low-back-walking/versions", headers=seed.headers("clinician")
+    ).json["items"]
+    assert [v["version"] for v in versions] == [2, 1]
+    created = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "ruleset.version_created")
+    ).all()
+    assert len(created) == 2
+    assert listing_title(client, seed) == "Walking, gently, for a stronger lower back"
+
+
+def test_it_records_when_each_version_was_last_published(client: Any, seed: Seed) -> None:
+    headers = seed.headers("clinician")
+    client.post("/v1/rulesets", data=DEFAULT, headers=_headers(seed))
+    client.post("/v1/rulesets", data=RETITLED, headers=_headers(seed))
+    publish = "/v1/rulesets/low-back-walking/versions/{}/publish"
+    first = client.post(publish.format(1), headers=headers).json
+    second = client.post(publish.format(2), headers=headers).json
+    rollback = client.post(publish.format(1), headers=headers).json
+    again = client.post(publish.format(1), headers=headers).json
+
+    assert first["published_at"] < second["published_at"] < rollback["published_at"]
+    assert again["published_at"] == rollback["published_at"]  # already published: no event
+    versions = client.get("/v1/rulesets/low-back-walking/versions", headers=headers).json
+    shown = {v["version"]: (v["status"], v["published_at"]) for v in versions["items"]}
+    assert shown == {
+        1: ("published", rollback["published_at"]),
+        2: ("retired", second["published_at"]),
+    }
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "ruleset.published").order_by(AuditEvent.id)
+    ).all()
+    assert [(e.details["version"], e.details["previous"]) for e in events] == [
+        (1, None),
+        (2, 1),
+        (1, 2),
+        (1, 1),
+    ]
+    assert dt.datetime.fromisoformat(
+        events[2].details["published_at"]
+    ) == dt.datetime.fromisoformat(rollback["published_at"])
 
 
 def test_it_keeps_rule_sets_within_their_clinic(client: Any, seed: Seed) -> None:
