@@ -70,10 +70,12 @@ def _configure(app: Flask, settings: Settings) -> None:
 
 
 def _guard_inputs(app: Flask) -> None:
-    from service.inputs import IdConverter, refuse_hostile_json
+    from service.inputs import IdConverter, TextConverter, refuse_hostile_json
 
     # Every `<int:...>` in a route is a row id: anything else in its place is a plain 404.
     app.url_map.converters["int"] = IdConverter
+    # Every other segment is text the database can hold (PostgreSQL refuses a NUL).
+    app.url_map.converters["default"] = app.url_map.converters["string"] = TextConverter
     app.before_request(refuse_hostile_json)
 
 

@@ -6,6 +6,8 @@
   supported range. A schema declares only what is particular to its fields.
 - `IdConverter` takes every `<int:...>` path segment: a segment that is not a row id (`abc`,
   `-1`, twenty digits) reaches the view as `MISSING_ID`, so it gets the resource's own 404.
+  `TextConverter` takes every other segment (`<slug>`): a NUL in it reaches the view as U+FFFD,
+  so it too gets the resource's own 404.
 - `refuse_hostile_json` answers 400 to a JSON body nested too deeply or holding a number too long
   to parse, before any view parses it (webhooks included, whose adapters parse bodies themselves).
 """
@@ -20,7 +22,7 @@ from typing import Any
 
 from flask import request
 from marshmallow import Schema, ValidationError, fields, validate
-from werkzeug.routing import IntegerConverter, Map
+from werkzeug.routing import IntegerConverter, Map, UnicodeConverter
 
 from service.errors import BadRequest
 
@@ -133,6 +135,15 @@ class IdConverter(IntegerConverter):
             return MISSING_ID
         number = int(value)
         return number if 1 <= number <= MAX_ID else MISSING_ID
+
+
+class TextConverter(UnicodeConverter):
+    """A path segment of text, with any NUL replaced: PostgreSQL could not even compare it."""
+
+    def to_python(self, value: str) -> str:
+        """The segment, NUL characters replaced by U+FFFD (no name or slug holds either)."""
+        # werkzeug already decodes invalid UTF-8 (and so any surrogate) to U+FFFD.
+        return value.replace("\x00", "\ufffd")
 
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)

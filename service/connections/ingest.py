@@ -22,6 +22,7 @@ from integrations.wearables import WalkingSession as WalkRecord
 from service.activity.models import DailyActivity, WalkingSession
 from service.activity.plausibility import Implausible, day_problem, session_problem
 from service.connections.models import QuarantinedRecord
+from service.inputs import text_problem
 from service.sqlutil import insert_for
 
 log = logging.getLogger(__name__)
@@ -79,10 +80,10 @@ def quarantine(
 
 
 def _external_id(value: str) -> str:
-    """Keep provider ids within the column; long ones become a stable digest."""
-    if len(value) <= EXTERNAL_ID_MAX:
+    """Keep provider ids within the column; long ones (or a NUL) become a stable digest."""
+    if len(value) <= EXTERNAL_ID_MAX and text_problem(value) is None:
         return value
-    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def upsert_days(

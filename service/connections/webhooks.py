@@ -19,6 +19,7 @@ from service.connections.providers import provider_for
 from service.db import utcnow
 from service.evaluation.hooks import after_activity
 from service.extensions import db
+from service.inputs import text_problem
 from service.sqlutil import insert_for
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,11 @@ def receive_webhook(
 
 
 def _event_key(event_id: str) -> str:
-    if len(event_id) <= EVENT_ID_MAX:
+    # Long ids, and ids a database could not hold (a NUL), become a stable digest.
+    if len(event_id) <= EVENT_ID_MAX and text_problem(event_id) is None:
         return event_id
-    return "sha256:" + hashlib.sha256(event_id.encode()).hexdigest()
+    raw = event_id.encode("utf-8", "surrogatepass")
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def _first_time(session: Session, provider: str, event_id: str, now: dt.datetime) -> bool:
@@ -95,6 +98,10 @@ def _apply(
     """Apply one new event to the connections of the provider user it names."""
     if event.provider_user_id is None:
         log.info("%s webhook event %s names no user; ignored", provider.name, event.kind)
+        return
+    if text_problem(event.provider_user_id):
+        # No linked user has such an id, and PostgreSQL could not even compare it.
+        log.info("%s webhook event %s names no linkable user; ignored", provider.name, event.kind)
         return
     conns = session.scalars(
         select(WearableConnection)

@@ -356,12 +356,30 @@ def _pages() -> list[Case]:
     return cases
 
 
+TEXT_PATHS = [  # {s} is a segment PostgreSQL could not compare: no route matches it
+    ("clinician", "GET", "/v1/rulesets/{s}/versions"),
+    ("clinician", "GET", "/v1/rulesets/{s}/versions/1"),
+    ("patient_a", "POST", "/v1/me/connections/{s}"),
+    ("patient_a", "DELETE", "/v1/me/connections/{s}"),
+    ("anonymous", "GET", "/v1/integrations/{s}/callback"),
+    ("anonymous", "POST", "/v1/integrations/{s}/webhook"),
+]
+
+
 def _path_ids() -> list[Case]:
-    return [
+    cases = [
         Case("path-id", who, method, path.replace("{n}", segment), statuses=(404,))
         for segment in ("abc", "-1", "1.5", "0", "%20", "1e3", "%C3%A9", "0x10")
         for who, method, path in ID_PATHS
     ]
+    for segment in ("a%00b", "%00"):
+        cases += [
+            Case("path-id", who, method, path.replace("{s}", segment), statuses=(404,))
+            for who, method, path in TEXT_PATHS
+        ]
+        simulate = f"/v1/rulesets/{segment}/simulate"
+        cases.append(Case("path-id", "clinician", "POST", simulate, _simulate(), statuses=(404,)))
+    return cases
 
 
 def _phone_uploads() -> list[Case]:

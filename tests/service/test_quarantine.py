@@ -133,3 +133,30 @@ def test_it_quarantines_an_implausible_garmin_push(wearables: Wearables) -> None
     )
     assert kept.record["steps"] == 250_000
     assert kept.reason == "steps: must be from 0 to 200,000"
+
+
+def test_it_answers_a_push_naming_a_user_with_a_nul_without_failing(wearables: Wearables) -> None:  # noqa: F811
+    wearables.link("garmin")
+    [template] = load_payload("garmin_health_dailies_push.json")
+    spoilt = {**template, "userId": "user\u0000x", "summaryId": "id\u0000x"}
+    answer = requests.post(
+        f"{wearables.url}/v1/integrations/garmin/webhook",
+        params={"secret": WEBHOOK_SECRET},
+        json={"dailies": [spoilt]},
+        timeout=10,
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["received"] == 1
+    assert db.session.scalars(select(DailyActivity)).all() == []
+
+
+def test_it_keeps_a_walk_whose_id_holds_a_nul_under_a_digest(app: Flask, seed: Seed) -> None:
+    start = dt.datetime.combine(DAY, dt.time(9), tzinfo=dt.UTC)
+    with db.transaction() as session:
+        ingest.upsert_sessions(session, seed.patient_a, "oura", [_walk("w\x00", start, 30)], NOW)
+        ingest.upsert_sessions(session, seed.patient_a, "oura", [_walk("w\x00", start, 40)], NOW)
+
+    [stored] = db.session.scalars(select(WalkingSession)).all()
+    assert stored.external_id.startswith("sha256:")
+    assert stored.end == start + dt.timedelta(minutes=40)  # the same walk, updated
