@@ -15,9 +15,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
-from itertools import accumulate
 from typing import Any
 
 from flask import request
@@ -146,28 +144,53 @@ class TextConverter(UnicodeConverter):
         return value.replace("\x00", "\ufffd")
 
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_DEPTH_STEP = [0] * 256
-for _byte in b"[{":
-    _DEPTH_STEP[_byte] = 1
-for _byte in b"]}":
-    _DEPTH_STEP[_byte] = -1
+_OPENERS = frozenset(b"[{")
+# Digits become '9' and everything else a space: a long number is then a plain substring.
+_DIGITS_ONLY = bytes(0x39 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_NUMBER = b"9" * (MAX_JSON_DIGITS + 1)
 
 
-_LONG_NUMBER = re.compile(rb"[0-9]{%d,}" % (MAX_JSON_DIGITS + 1))
+def _outside_strings(body: bytes) -> bytes:
+    """The JSON text without its strings (so their brackets and digits do not count)."""
+    if b"\\" in body:
+        # Escaped backslashes first, then escaped quotes: the order JSON reads them in.
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    return b"".join(body.split(b'"')[::2])
+
+
+def _too_deep(brackets: bytes) -> bool:
+    # Each pass removes the innermost pairs: a text within the limit is empty after
+    # MAX_JSON_DEPTH passes. One that is not is deeper, or unbalanced (the parser refuses it
+    # anyway): walk it from the start to tell, stopping at the first level too deep.
+    reduced = brackets
+    for _ in range(MAX_JSON_DEPTH):
+        shorter = reduced.replace(b"[]", b"").replace(b"{}", b"")
+        if len(shorter) == len(reduced):
+            break
+        reduced = shorter
+    if not reduced:
+        return False
+    depth = 0
+    for byte in brackets:
+        depth += 1 if byte in _OPENERS else -1
+        if depth > MAX_JSON_DEPTH:
+            return True
+    return False
 
 
 def json_problem(body: bytes) -> str | None:
-    """Why a JSON text is too hostile to parse (nesting, number length), or None.
-
-    Strings are cut out first, so brackets and digits inside them do not count.
-    """
-    outside_strings = _STRING.sub(b"", body)
-    brackets = outside_strings.translate(None, _NOT_BRACKETS)
-    if max(accumulate(_DEPTH_STEP[byte] for byte in brackets), default=0) > MAX_JSON_DEPTH:
+    """Why a JSON text is too hostile to parse (nesting, number length), or None."""
+    # Cheap bounds on the raw text first (strings included, so they can only over-count);
+    # most bodies stop here.
+    may_be_deep = body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH
+    may_be_long = _LONG_NUMBER in body.translate(_DIGITS_ONLY)
+    if not (may_be_deep or may_be_long):
+        return None
+    outside = _outside_strings(body)
+    if may_be_deep and _too_deep(outside.translate(None, _NOT_BRACKETS)):
         return f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels"
-    if _LONG_NUMBER.search(outside_strings):
+    if may_be_long and _LONG_NUMBER in outside.translate(_DIGITS_ONLY):
         return f"the JSON body has a number longer than {MAX_JSON_DIGITS} digits"
     return None
 
