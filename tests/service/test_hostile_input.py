@@ -15,7 +15,7 @@ import requests
 from marshmallow import Schema
 
 import service
-from service.inputs import ApiSchema
+from service.inputs import ApiSchema, json_problem
 from tests.conftest import LiveServer
 from tests.factories import Seed
 from tests.service.hostile_cases import CASES, KINDS, check, install_default_ruleset, send
@@ -58,3 +58,22 @@ def test_it_gives_every_service_schema_the_input_checks() -> None:
             for name, value in vars(module).items():
                 if inspect.isclass(value) and issubclass(value, Schema):
                     assert issubclass(value, ApiSchema), f"{info.name}.{name} is not an ApiSchema"
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        (b"[" * 32 + b"]" * 32, False),
+        (b"[" * 33 + b"]" * 33, True),
+        (b'{"a":' * 33 + b"1" + b"}" * 33, True),
+        (b"[" + b"[]," * 1000 + b"[" * 33 + b"]" * 34, True),  # deep after a long flat prefix
+        (b'{"note": "' + b"[" * 40 + b'"}', False),  # brackets inside a string
+        (b'{"a": "x\\"' + b"[" * 40 + b'", "b": 1}', False),  # ... after an escaped quote
+        (b'{"a": "x\\\\", "b": ' + b"[" * 40 + b"]" * 40 + b"}", True),  # an escaped backslash
+        (b"[" + b"1" * 100 + b"]", False),
+        (b"[" + b"1" * 101 + b"]", True),
+        (b'["' + b"1" * 500 + b'"]', False),  # digits inside a string
+    ],
+)
+def test_it_refuses_json_too_deep_or_with_numbers_too_long(body: bytes, refused: bool) -> None:
+    assert (json_problem(body) is not None) is refused
