@@ -2,8 +2,9 @@
 
 - `ApiSchema`, the base of every marshmallow schema in the service, gives each field the
   service-wide checks as it is bound: strings without NUL characters or unpaired surrogates (both
-  databases refuse them, differently), integers within 64 bits (the id columns), dates within the
-  supported range. A schema declares only what is particular to its fields.
+  databases refuse them, differently; free-form JSON fields are searched for them), integers
+  within 64 bits (the id columns), dates within the supported range. A schema declares only
+  what is particular to its fields.
 - `IdConverter` takes every `<int:...>` path segment: a segment that is not a row id (`abc`,
   `-1`, twenty digits) reaches the view as `MISSING_ID`, so it gets the resource's own 404.
   `TextConverter` takes every other segment (`<slug>`): a NUL in it reaches the view as U+FFFD,
@@ -71,6 +72,32 @@ def _clean_text(value: Any) -> None:
         raise ValidationError(problem)
 
 
+def _text_in(value: Any, path: str = "") -> tuple[str, str] | None:
+    """The path and problem of the first unstorable string in free-form JSON, or None."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        return (path, problem) if problem else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = _text_in(key, where) or _text_in(item, where)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _text_in(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def _clean_tree(value: Any) -> None:
+    found = _text_in(value)
+    if found:
+        path, problem = found
+        raise ValidationError({path: [problem]} if path else problem)
+
+
 def _dates_within(ahead_days: int) -> Callable[[Any], None]:
     def check(value: Any) -> None:
         problem = date_problem(value, ahead_days=ahead_days) if value is not None else None
@@ -98,10 +125,13 @@ def _guard(field: fields.Field) -> None:
     elif isinstance(field, fields.Tuple):
         for inner in field.tuple_fields:
             _guard(inner)
-    elif isinstance(field, fields.Dict):
+    elif isinstance(field, fields.Dict) and (field.key_field or field.value_field):
         for part in (field.key_field, field.value_field):
             if part is not None:
                 _guard(part)
+    elif isinstance(field, fields.Dict | fields.Raw):
+        # Free-form JSON (a posted history): every string in it, keys included.
+        field.validators.append(_clean_tree)
 
 
 class ApiSchema(Schema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from service.inputs import ApiSchema
+from service.inputs import AHEAD_DAYS, ApiSchema
 
 
 class RuleSetIssueSchema(ApiSchema):
@@ -105,8 +105,9 @@ class SimulateRequestSchema(ApiSchema):
             "example": HISTORY_EXAMPLE,
         }
     )
-    from_ = fields.Date(required=True, data_key="from")
-    to = fields.Date(required=True)
+    # A simulation may run on into the coming year (days without data yet).
+    from_ = fields.Date(required=True, data_key="from", metadata={"ahead_days": AHEAD_DAYS})
+    to = fields.Date(required=True, metadata={"ahead_days": AHEAD_DAYS})
 
 
 class SimulatedDaySchema(ApiSchema):

@@ -71,11 +71,16 @@ def _walk(**changes: Any) -> dict[str, Any]:
 
 
 def _simulate(**changes: Any) -> dict[str, Any]:
-    return {**RANGE, "history": {"days": [{"date": DAY.isoformat(), "steps": 5000}]}, **changes}
+    history = {"daily_steps": [{"date": DAY.isoformat(), "steps": 5000}]}
+    return {**RANGE, "history": history, **changes}
 
 
 def _history(**changes: Any) -> dict[str, Any]:
-    return _simulate(history={"days": [{"date": DAY.isoformat(), "steps": 5000}], **changes})
+    return _simulate(history={"daily_steps": [{"date": DAY.isoformat(), "steps": 5000}], **changes})
+
+
+def _steps(**changes: Any) -> dict[str, Any]:
+    return _history(daily_steps=[{"date": DAY.isoformat(), "steps": 10, **changes}])
 
 
 Body = Callable[[Any], Any]
@@ -124,13 +129,7 @@ INTEGER_FIELDS: list[Row] = [
         lambda n: {"kind": "strength", "name": "plank", "duration_s": n},
         "duration_s",
     ),
-    (
-        "clinician",
-        "POST",
-        SIMULATE,
-        lambda n: _simulate(history={"days": [{"date": DAY.isoformat(), "steps": n}]}),
-        "history.days.0.steps",
-    ),
+    ("clinician", "POST", SIMULATE, lambda n: _steps(steps=n), "history.daily_steps[0].steps"),
 ]
 
 
@@ -178,13 +177,7 @@ DAY_FIELDS: list[Row] = [
         lambda d: _history(shoes_changed_on=d),
         "history.shoes_changed_on",
     ),
-    (
-        "clinician",
-        "POST",
-        SIMULATE,
-        lambda d: _simulate(history={"days": [{"date": d, "steps": 10}]}),
-        "history.days.0.date",
-    ),
+    ("clinician", "POST", SIMULATE, lambda d: _steps(date=d), "history.daily_steps[0].date"),
 ]
 TIME_FIELDS: list[Row] = [
     ("patient_a", "POST", SESSIONS, lambda t: _walk(start=t, end=t), "sessions.0.start"),
@@ -202,15 +195,15 @@ TIME_FIELDS: list[Row] = [
         "clinician",
         "POST",
         SIMULATE,
-        lambda t: _history(pain=[{"recorded_at": t, "score": 3}]),
-        "history.pain.0.recorded_at",
+        lambda t: _history(pain=[{"at": t, "score": 3}]),
+        "history.pain[0].at",
     ),
     (
         "clinician",
         "POST",
         SIMULATE,
-        lambda t: _history(exercise=[{"performed_at": t, "kind": "strength"}]),
-        "history.exercise.0.performed_at",
+        lambda t: _history(exercise=[{"at": t, "kind": "strength"}]),
+        "history.exercise[0].at",
     ),
 ]
 INSTANTS = (
@@ -285,15 +278,9 @@ TEXT_FIELDS = [
 NESTED_TEXT_FIELDS: list[Row] = [
     ("patient_a", "POST", SESSIONS, lambda s: _walk(external_id=s), "sessions.0.external_id"),
     ("clinician", "POST", SIMULATE, lambda s: _history(timezone=s), "history.timezone"),
-    ("clinician", "POST", SIMULATE, lambda s: _history(conditions=[s]), "history.conditions.0"),
+    ("clinician", "POST", SIMULATE, lambda s: _history(conditions=[s]), "history.conditions[0]"),
     ("clinician", "POST", SIMULATE, lambda s: _history(primary_source=s), "history.primary_source"),
-    (
-        "clinician",
-        "POST",
-        SIMULATE,
-        lambda s: _simulate(history={"days": [{"date": DAY.isoformat(), "steps": 1, "source": s}]}),
-        "history.days.0.source",
-    ),
+    ("clinician", "POST", SIMULATE, lambda s: _steps(source=s), "history.daily_steps[0].source"),
 ]
 BAD_TEXTS = {"NUL": "a\u0000b", "surrogate": "a\ud800b", "low surrogate": "\udfff"}
 
