@@ -15,6 +15,7 @@ from service.connections.models import (
 from service.db import Base
 from service.delivery.models import PushDelivery
 from service.evaluation.models import Evaluation, RuleFiring
+from service.idempotency.models import IdempotencyKey
 from service.patients.models import Device, PatientProfile
 from service.plans.models import Plan, PlanChange
 from service.ratelimit import RateLimitCounter
@@ -31,6 +32,7 @@ __all__ = [
     "Device",
     "Evaluation",
     "ExerciseSession",
+    "IdempotencyKey",
     "Invite",
     "LoginThrottle",
     "OAuthState",

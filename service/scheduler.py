@@ -24,6 +24,7 @@ from service.connections import subscriptions, sync
 from service.db import utcnow
 from service.evaluation import population
 from service.extensions import db
+from service.idempotency import service as idempotency
 
 log = logging.getLogger("service.scheduler")
 
@@ -63,7 +64,7 @@ def evaluate_due() -> str | None:
         return None
     return (
         f"evaluated {result.evaluated} patients, tips created: {result.tips}, "
-        f"alerts: {result.alerts}, already done: {result.duplicates}"
+        f"alerts: {result.alerts}, already done: {result.duplicates}, failed: {result.failed}"
     )
 
 
@@ -86,9 +87,13 @@ def deliver_outbox() -> str | None:
 
 
 def purge_old_data() -> str | None:
-    """Delete evaluation records past their retention."""
-    purged = population.purge_old_evaluations()
-    return f"purged {purged} old evaluations" if purged else None
+    """Delete evaluation records past their retention, and expired idempotency keys."""
+    now = utcnow()
+    purged = population.purge_old_evaluations(now)
+    keys = idempotency.purge_expired(now)
+    if not (purged or keys):
+        return None
+    return f"purged {purged} old evaluations, {keys} expired idempotency keys"
 
 
 JOBS = (

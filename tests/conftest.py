@@ -24,6 +24,7 @@ from service import create_app, migrate
 from service.config import Settings, load_settings
 from service.db import Base
 from service.extensions import db
+from service.rulesets.compiled import forget_compiled
 from tests.factories import Seed, seed_named_users
 
 DB_FIXTURES = {"app", "db_url", "client", "seed", "live_server", "make_app"}
@@ -85,6 +86,8 @@ def _session_app(base_settings: Settings) -> Flask:
 
 def _clean(url: str) -> None:
     """Empty every table (a real server thread may have committed, so no rollback trick)."""
+    # Ids start over in the emptied tables: a compiled version cached by id would be stale.
+    forget_compiled()
     db.session.remove()
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with db.engine.begin() as conn:

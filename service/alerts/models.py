@@ -35,3 +35,6 @@ class ClinicianAlert(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     acked_at: Mapped[dt.datetime | None]
     acked_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id", ondelete="SET NULL"))
+    # System alerts that must be raised once, whichever process gets there first (e.g. a rule
+    # set failing at run time: one alert per version and kind of failure, not one per patient).
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)

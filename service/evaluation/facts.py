@@ -109,9 +109,16 @@ def load_contexts(session: Session, patient_ids: Iterable[int]) -> dict[int, Pat
 
 
 def compute(
-    session: Session, contexts: Iterable[PatientContext], now: dt.datetime
+    session: Session,
+    contexts: Iterable[PatientContext],
+    now: dt.datetime,
+    failed: dict[int, Exception] | None = None,
 ) -> dict[int, tuple[dict[str, object], EvaluationState]]:
-    """Facts and rule state of every patient at `now`: patient id -> (facts, state)."""
+    """Facts and rule state of every patient at `now`: patient id -> (facts, state).
+
+    With `failed`, a patient whose facts cannot be derived is left out and their error put
+    there (the batch goes on); without it the error propagates.
+    """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     session.flush()  # the caller's pending reports count
@@ -131,7 +138,15 @@ def compute(
     _load_events(session, patients, ids, now)
     _load_shoes(session, patients)
     _load_long_streaks(session, patients)
-    return {pid: patient_facts(p, now) for pid, p in patients.items()}
+    if failed is None:
+        return {pid: patient_facts(p, now) for pid, p in patients.items()}
+    out = {}
+    for pid, p in patients.items():
+        try:
+            out[pid] = patient_facts(p, now)
+        except Exception as exc:  # one patient's odd data must not stop the batch
+            failed[pid] = exc
+    return out
 
 
 def _effective_days(

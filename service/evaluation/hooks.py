@@ -1,7 +1,10 @@
 """Entry points other packages call when new data arrives (owned by the evaluation pipeline).
 
-Every hook works in the caller's session and transaction: the caller commits once, so the
-report, the evaluation and its tips land together or not at all.
+Every hook works in the caller's session and transaction, the caller's new data already
+written: the caller commits once. The evaluation runs in a savepoint: a patient whose rule set
+fails gets a failed evaluation and no tips (`service.evaluation.failures`), and should the
+evaluation fail in any other way, it is rolled back alone and logged. Either way the report or
+upload that triggered it is stored: data first, evaluation second.
 
 - `after_pain_report` / `after_exercise_report`: evaluate at once (triggers `pain_report`,
   `exercise_report`) and return the Tip rows, flushed (ids set), for the response.
@@ -16,6 +19,7 @@ report, the evaluation and its tips land together or not at all.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from sqlalchemy.orm import Session
 
@@ -26,21 +30,39 @@ from service.plans.models import Plan, PlanChange
 from service.rulesets.compiled import Assignment, resolve
 from service.tips.models import Tip
 
+log = logging.getLogger(__name__)
+
 
 def after_pain_report(session: Session, patient_id: int, now: dt.datetime) -> list[Tip]:
     """Evaluate at once after a pain report; return the tips it created (same transaction)."""
-    return service.evaluate_one(session, patient_id, "pain_report", now).tips
+    outcome = _evaluate_apart(session, [patient_id], "pain_report", now).get(patient_id)
+    return outcome.tips if outcome else []
 
 
 def after_exercise_report(session: Session, patient_id: int, now: dt.datetime) -> list[Tip]:
     """Evaluate after an exercise report; return the tips it created (same transaction)."""
-    return service.evaluate_one(session, patient_id, "exercise_report", now).tips
+    outcome = _evaluate_apart(session, [patient_id], "exercise_report", now).get(patient_id)
+    return outcome.tips if outcome else []
 
 
 def after_activity(session: Session, patient_ids: list[int], now: dt.datetime) -> None:
     """Evaluate the patients whose activity data just arrived (trigger `activity`)."""
     if patient_ids:
-        service.evaluate(session, patient_ids, "activity", now)
+        _evaluate_apart(session, patient_ids, "activity", now)
+
+
+def _evaluate_apart(
+    session: Session, patient_ids: list[int], trigger: str, now: dt.datetime
+) -> dict[int, service.Outcome]:
+    """Evaluate in a savepoint, so nothing that goes wrong there undoes the caller's data."""
+    try:
+        with session.begin_nested():
+            return service.evaluate(session, patient_ids, trigger, now)
+    except Exception:
+        log.exception(
+            "%s evaluation of patients %s failed; their data is kept", trigger, patient_ids
+        )
+        return {}
 
 
 def enrol_patient(session: Session, profile: PatientProfile, now: dt.datetime) -> Plan:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, BigId, IdPk, utcnow
@@ -19,6 +19,7 @@ class Evaluation(Base):
         # A scheduled decision point ("schedule:2026-11-27T08:30") is evaluated at most once.
         UniqueConstraint("patient_id", "decision_key"),
         Index("ix_evaluations_patient_at", "patient_id", "evaluated_at"),
+        CheckConstraint("status IN ('ok', 'failed')", name="status"),
     )
 
     id: Mapped[IdPk]
@@ -32,6 +33,10 @@ class Evaluation(Base):
     facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     decision: Mapped[dict[str, Any]] = mapped_column(default=dict)  # fired, suppressed, traces
     actions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what was applied
+    # `failed`: the rule set raised for this patient and nothing was applied; `error` says
+    # where (stage, rule) and what (`service.evaluation.failures.Failure.record`).
+    status: Mapped[str] = mapped_column(String(16), default="ok", server_default="ok")
+    error: Mapped[dict[str, Any] | None]
 
 
 class RuleFiring(Base):

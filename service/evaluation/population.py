@@ -10,6 +10,10 @@ UPDATE ... RETURNING that advances next_decision_at only where it is still due, 
 transaction's first statement, so it sees the other's commit. Claim, facts, decisions, writes
 and the real next decision time all commit together: a crash rolls the claim back with the
 rest. The Evaluation's unique decision key is the second line of defence.
+
+A patient whose rule set fails gets a failed evaluation and their next decision time like
+everyone else (`service.evaluation.failures`): one broken rule set neither stops the batch
+nor keeps its patients due.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ RETENTION = dt.timedelta(days=180)
 class DueResult:
     """What one `evaluate_due` run did."""
 
-    evaluated: int = 0
+    evaluated: int = 0  # failed ones included
+    failed: int = 0
     duplicates: int = 0
     tips: int = 0
     alerts: int = 0
@@ -116,6 +121,8 @@ def evaluate_batch(session: Session, patient_ids: list[int], now: dt.datetime) -
             result.duplicates += 1
         else:
             result.evaluated += 1
+            if outcome.failure is not None:
+                result.failed += 1
             result.tips += outcome.tip_count
             result.alerts += outcome.alerts
     return result
@@ -192,6 +199,7 @@ def _run_batches(
         gc.collect(1)  # see collections_between_batches
         total.batches += 1
         total.evaluated += result.evaluated
+        total.failed += result.failed
         total.duplicates += result.duplicates
         total.tips += result.tips
         total.alerts += result.alerts

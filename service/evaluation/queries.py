@@ -34,11 +34,16 @@ def list_evaluations(
 
 def _item(evaluation: Evaluation, ruleset: Any) -> dict[str, Any]:
     record = evaluation.decision
+    failed = evaluation.status == "failed"
     decision = (
         rederive(ruleset, evaluation.facts, record, evaluation.trigger, evaluation.evaluated_at)
-        if ruleset is not None
+        if ruleset is not None and not failed
         else None
     )
+    if failed:
+        account = _failed(evaluation.error)
+    else:
+        account = decision.explain() if decision else explain(record)
     return {
         "id": evaluation.id,
         "trigger": evaluation.trigger,
@@ -50,8 +55,20 @@ def _item(evaluation: Evaluation, ruleset: Any) -> dict[str, Any]:
         "suppressed": record.get("suppressed", {}),
         "traces": [t.as_dict() for t in decision.traces.values()] if decision else [],
         "actions": evaluation.actions,
-        "explain": decision.explain() if decision else explain(record),
+        "status": evaluation.status,
+        "error": evaluation.error,
+        "explain": account,
     }
+
+
+def _failed(error: dict[str, Any] | None) -> str:
+    """Readable account of a failed evaluation."""
+    error = error or {}
+    where = f"rule {error['rule_id']}" if error.get("rule_id") else error.get("stage", "?")
+    return (
+        f"evaluation failed ({where}): {error.get('error')}: {error.get('message')}\n"
+        "nothing was applied for this patient"
+    )
 
 
 def explain(record: dict[str, Any]) -> str:

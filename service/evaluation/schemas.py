@@ -14,6 +14,18 @@ class EvaluationQueryArgsSchema(ApiSchema):
     before = fields.Integer(validate=validate.Range(min=1))
 
 
+class EvaluationErrorSchema(ApiSchema):
+    """Why an evaluation failed: the stage, the rule that raised (when known), the error."""
+
+    stage = fields.String(
+        required=True,
+        metadata={"description": "`load` (the version does not compile), `facts` or `rules`"},
+    )
+    rule_id = fields.String(allow_none=True)
+    error = fields.String(required=True, metadata={"description": "the error's type"})
+    message = fields.String(required=True)
+
+
 class EvaluationSchema(ApiSchema):
     """One evaluation: the facts it saw, what fired and why, what was applied."""
 
@@ -27,6 +39,12 @@ class EvaluationSchema(ApiSchema):
     suppressed = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
     traces = fields.List(fields.Dict(), required=True)
     actions = fields.Dict(keys=fields.String(), required=True)
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(["ok", "failed"]),
+        metadata={"description": "`failed`: the rule set raised; nothing was applied"},
+    )
+    error = fields.Nested(EvaluationErrorSchema, allow_none=True)
     explain = fields.String(required=True)
 
 

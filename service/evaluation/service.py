@@ -10,6 +10,12 @@ holds, clinician alerts and the patient's rule state (one RuleFiring row: when e
 fired, each tip's last variant) that carries cooldowns and tip rotation into the next
 evaluation. Rules run without traces; the record re-derives them on demand.
 
+A patient whose rule set fails (it does not compile, their facts cannot be derived, or it
+raises while it runs) gets a `failed` Evaluation with the error and nothing applied, and the
+rule set's owners one alert (`service.evaluation.failures`); the rest of the batch goes on.
+Failures are caught per patient around pure Python work, so a batch where nothing fails pays
+nothing for it.
+
 A scheduled decision point is evaluated at most once: `decision_keys` maps patients to keys
 like `schedule:2026-11-27T08:30` and Evaluation(patient_id, decision_key) is unique, so a
 re-run finds the key taken and writes nothing (no duplicate tips).
@@ -31,6 +37,15 @@ from service.alerts.models import ClinicianAlert
 from service.delivery import outbox
 from service.evaluation import writes
 from service.evaluation.facts import PatientContext, among, chunks, compute, load_contexts
+from service.evaluation.failures import (
+    FAILED_COLUMNS,
+    Failed,
+    Failure,
+    failed_row,
+    failure,
+    notify_owners,
+    rule_failure,
+)
 from service.evaluation.models import Evaluation
 from service.evaluation.record import decision_record
 from service.extensions import get_settings
@@ -59,6 +74,7 @@ class Outcome:
     tip_count: int = 0
     alerts: int = 0
     duplicate: bool = False
+    failure: Failure | None = None
 
 
 def assignments(contexts: Iterable[PatientContext]) -> list[Assignment]:
@@ -97,23 +113,87 @@ def evaluate(
         if compiled is not None
         else resolve(session, assignments(contexts[pid] for pid in todo))
     )
-    computed = compute(session, (contexts[pid] for pid in todo), now)
-    for pid in todo:
-        facts, state = computed[pid]
-        outcome = outcomes[pid]
-        outcome.facts, outcome.state = facts, state
-        # No traces here: the record keeps what re-derives them (service.evaluation.record).
-        outcome.decision = compiled[pid].ruleset.evaluate(facts, trigger, state, now, trace=False)
-    written = _insert_evaluations(
-        session, todo, outcomes, compiled, keys=keys, trigger=trigger, now=now
+    broken: dict[int, Exception] = {}
+    computed = compute(session, (contexts[pid] for pid in todo), now, failed=broken)
+    ok, failed = _decide(todo, outcomes, compiled, computed, broken, trigger=trigger, now=now)
+    written = _write_evaluations(
+        session, outcomes, ok, failed, compiled, keys=keys, trigger=trigger, now=now
     )
-    for pid in todo:
-        if pid not in written:
-            outcomes[pid].duplicate = True
-            outcomes[pid].decision = None
-    done = [outcomes[pid] for pid in todo if pid in written]
+    done = [outcomes[pid] for pid in ok if pid in written]
     _apply(session, done, contexts, compiled, now, tip_rows=tip_rows)
+    if failed:
+        notify_owners(
+            session,
+            [_failed(outcomes[pid], compiled[pid]) for pid in failed if pid in written],
+            now,
+        )
     return outcomes
+
+
+def _decide(
+    todo: list[int],
+    outcomes: dict[int, Outcome],
+    compiled: Mapping[int, CompiledVersion],
+    computed: Mapping[int, tuple[dict[str, object], EvaluationState]],
+    broken: Mapping[int, Exception],
+    *,
+    trigger: str,
+    now: dt.datetime,
+) -> tuple[list[int], list[int]]:
+    """Run each patient's rule set; return who got a decision and whose evaluation failed."""
+    ok: list[int] = []
+    failed: list[int] = []
+    for pid in todo:
+        outcome = outcomes[pid]
+        version = compiled[pid]
+        if version.failure is not None:
+            outcome.failure = failure("load", version.failure)
+        elif pid in broken:
+            outcome.failure = failure("facts", broken[pid])
+        else:
+            facts, state = computed[pid]
+            outcome.facts, outcome.state = facts, state
+            try:
+                # No traces here: the record keeps what re-derives them (evaluation.record).
+                outcome.decision = version.ruleset.evaluate(facts, trigger, state, now, trace=False)
+            except Exception as exc:  # the rule set fails for this patient only
+                outcome.failure = rule_failure(
+                    exc, version.ruleset, facts, trigger=trigger, state=state, now=now
+                )
+        (failed if outcome.failure else ok).append(pid)
+    return ok, failed
+
+
+def _write_evaluations(
+    session: Session,
+    outcomes: dict[int, Outcome],
+    ok: list[int],
+    failed: list[int],
+    compiled: Mapping[int, CompiledVersion],
+    *,
+    keys: Mapping[int, str],
+    trigger: str,
+    now: dt.datetime,
+) -> set[int]:
+    """Insert the Evaluation rows; a decision point another worker took meanwhile is skipped."""
+    rows = [
+        _evaluation_row(outcomes[pid], compiled[pid], keys.get(pid), trigger, now) for pid in ok
+    ]
+    evaluation_ids = writes.insert_unless_taken(session, Evaluation, EVALUATION_COLUMNS, rows)
+    if failed:
+        rows = [
+            _failed_row(outcomes[pid], compiled[pid], keys.get(pid), trigger, now) for pid in failed
+        ]
+        evaluation_ids += writes.insert_unless_taken(session, Evaluation, FAILED_COLUMNS, rows)
+    written = set()
+    for pid, evaluation_id in zip(ok + failed, evaluation_ids, strict=True):
+        if evaluation_id is None:
+            outcomes[pid].duplicate = True
+            outcomes[pid].decision = outcomes[pid].failure = None
+        else:
+            outcomes[pid].evaluation_id = evaluation_id
+            written.add(pid)
+    return written
 
 
 def _taken(session: Session, keys: Mapping[int, str], ids: list[int]) -> set[int]:
@@ -160,6 +240,27 @@ def _evaluation_row(
     )
 
 
+def _failed_row(
+    outcome: Outcome, version: CompiledVersion, key: str | None, trigger: str, now: dt.datetime
+) -> tuple[Any, ...]:
+    assert outcome.failure is not None
+    return failed_row(
+        outcome.patient_id,
+        outcome.failure,
+        version_id=version.version_id,
+        key=key,
+        trigger=trigger,
+        now=now,
+        facts=outcome.facts,
+    )
+
+
+def _failed(outcome: Outcome, version: CompiledVersion) -> Failed:
+    assert outcome.failure is not None
+    assert outcome.evaluation_id is not None
+    return Failed(outcome.patient_id, outcome.evaluation_id, version, outcome.failure)
+
+
 def _actions(decision: Decision) -> dict[str, Any]:
     actions: dict[str, Any] = {
         "tips": [
@@ -175,40 +276,6 @@ def _actions(decision: Decision) -> dict[str, Any]:
             {"rule_id": a.rule_id, "severity": a.severity} for a in decision.alerts
         ]
     return actions
-
-
-def _insert_evaluations(
-    session: Session,
-    todo: list[int],
-    outcomes: dict[int, Outcome],
-    compiled: Mapping[int, CompiledVersion],
-    *,
-    keys: Mapping[int, str],
-    trigger: str,
-    now: dt.datetime,
-) -> set[int]:
-    """Insert the Evaluation rows; a key another worker took meanwhile skips that patient."""
-    rows = [
-        _evaluation_row(outcomes[pid], compiled[pid], keys.get(pid), trigger, now) for pid in todo
-    ]
-    ids: list[int | None]
-    try:
-        with session.begin_nested():
-            ids = list(writes.insert_rows(session, Evaluation, EVALUATION_COLUMNS, rows))
-    except writes.DuplicateKey:
-        ids = []
-        for row in rows:  # rare: fall back to one savepoint per row to find the taken key
-            try:
-                with session.begin_nested():
-                    ids.extend(writes.insert_rows(session, Evaluation, EVALUATION_COLUMNS, [row]))
-            except writes.DuplicateKey:
-                ids.append(None)
-    written = set()
-    for pid, evaluation_id in zip(todo, ids, strict=True):
-        if evaluation_id is not None:
-            outcomes[pid].evaluation_id = evaluation_id
-            written.add(pid)
-    return written
 
 
 TIP_COLUMNS = (

@@ -96,6 +96,30 @@ def insert_rows(
         raise DuplicateKey(str(exc.orig)) from exc
 
 
+def insert_unless_taken(
+    session: Session, model: type[Base], columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> list[int | None]:
+    """Insert rows whose unique key another worker may have taken; return ids (None: taken).
+
+    All at once in a savepoint; only when a key was taken, row by row to find which.
+    """
+    if not rows:
+        return []
+    try:
+        with session.begin_nested():
+            return list(insert_rows(session, model, columns, rows))
+    except DuplicateKey:
+        pass
+    ids: list[int | None] = []
+    for row in rows:
+        try:
+            with session.begin_nested():
+                ids.extend(insert_rows(session, model, columns, [row]))
+        except DuplicateKey:
+            ids.append(None)
+    return ids
+
+
 def _json_columns(table: Table, columns: Sequence[str]) -> set[int]:
     return {i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)}
 

@@ -4,6 +4,11 @@ A patient follows the published version of their assigned rule set; without one 
 has never been published), their clinic's default rule set; without that, the bundled
 `rules/defaults/low_back_walking.yaml`. Versions never change once written, so a compiled
 `rules.RuleSet` is cached by version id for the life of the process.
+
+A stored version that no longer loads (e.g. written before the engine's checks tightened)
+fails only its own patients: `resolve` gives them a `CompiledVersion` carrying the error
+(`failure`), with the bundled default's settings to schedule by, and the evaluation records
+their evaluations as failed.
 """
 
 from __future__ import annotations
@@ -24,10 +29,15 @@ _CACHE_SIZE = 256
 
 @dataclass(frozen=True)
 class CompiledVersion:
-    """A compiled rule set and the stored version it came from (None = the bundled default)."""
+    """A compiled rule set and the stored version it came from (None = the bundled default).
+
+    `failure`: why the stored version could not be compiled; `ruleset` is then the bundled
+    default, whose settings (decision times, quiet hours) keep the patient scheduled.
+    """
 
     version_id: int | None
     ruleset: rules.RuleSet
+    failure: Exception | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,10 @@ class _Cache:
             while len(self._items) > _CACHE_SIZE:
                 self._items.popitem(last=False)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
     def bundled(self) -> rules.RuleSet:
         with self._lock:
             if self._bundled is None:
@@ -70,6 +84,11 @@ class _Cache:
 
 
 _cache = _Cache()
+
+
+def forget_compiled() -> None:
+    """Drop every cached compilation: for a database emptied and refilled (its ids restart)."""
+    _cache.clear()
 
 
 def bundled_default() -> CompiledVersion:
@@ -86,8 +105,12 @@ def compile_version(version_id: int, yaml_text: str) -> rules.RuleSet:
     return found
 
 
-def _compiled(session: Session, version_ids: set[int]) -> dict[int, rules.RuleSet]:
+def _compiled(
+    session: Session, version_ids: set[int]
+) -> tuple[dict[int, rules.RuleSet], dict[int, Exception]]:
+    """Compiled versions by id, and the versions that failed to compile with their errors."""
     out: dict[int, rules.RuleSet] = {}
+    broken: dict[int, Exception] = {}
     missing = []
     for version_id in version_ids:
         cached = _cache.get(version_id)
@@ -102,16 +125,22 @@ def _compiled(session: Session, version_ids: set[int]) -> dict[int, rules.RuleSe
             )
         )
         for version_id, text in rows:
-            out[version_id] = compile_version(version_id, text)
-    return out
+            try:
+                out[version_id] = compile_version(version_id, text)
+            except Exception as exc:  # any error: this version's patients fail, nobody else
+                broken[version_id] = exc
+    return out, broken
 
 
 def compiled_versions(
     session: Session, version_ids: Iterable[int | None]
 ) -> dict[int | None, rules.RuleSet]:
-    """The compiled rule set of each stored version id (None: the bundled default)."""
+    """The compiled rule set of each stored version id (None: the bundled default).
+
+    Versions that no longer compile are left out.
+    """
     wanted = set(version_ids)
-    compiled = _compiled(session, {v for v in wanted if v is not None})
+    compiled, _ = _compiled(session, {v for v in wanted if v is not None})
     out: dict[int | None, rules.RuleSet] = {v: compiled[v] for v in compiled}
     if None in wanted:
         out[None] = _cache.bundled()
@@ -152,9 +181,11 @@ def resolve(session: Session, patients: Iterable[Assignment]) -> dict[int, Compi
         if version_id is None and patient.clinic_id is not None:
             version_id = default_by_clinic.get(patient.clinic_id)
         chosen[patient.patient_id] = version_id
-    compiled = _compiled(session, {v for v in chosen.values() if v is not None})
+    compiled, broken = _compiled(session, {v for v in chosen.values() if v is not None})
     fallback = bundled_default()
-    return {
-        pid: CompiledVersion(vid, compiled[vid]) if vid is not None else fallback
-        for pid, vid in chosen.items()
-    }
+    versions: dict[int | None, CompiledVersion] = {None: fallback}
+    versions.update((vid, CompiledVersion(vid, ruleset)) for vid, ruleset in compiled.items())
+    versions.update(
+        (vid, CompiledVersion(vid, fallback.ruleset, error)) for vid, error in broken.items()
+    )
+    return {pid: versions[vid] for pid, vid in chosen.items()}
