@@ -163,10 +163,11 @@ def notify_owners(session: Session, failed: list[Failed], now: dt.datetime) -> i
         label = f"{slug} version {number}" if number is not None else f"{slug} (bundled default)"
         log.warning("rule set %s failed for %d patients: %s", label, hits[version_id, kind], kind)
         message = (
-            f"Rule set {label} could not be evaluated: {item.failure.describe()}. Patients "
-            "who follow this version get no tips, target changes or alerts from it until a "
-            "corrected version is published; their reports and activity are still stored. "
-            "This patient's evaluation history shows the error."
+            f"Rule set {label} could not be evaluated: {item.failure.describe()}. Each patient "
+            "it fails for gets no tips, target changes or alerts from it until a corrected "
+            "version is published; their reports and activity are still stored. This "
+            "patient's evaluation history shows the error; further failures of this kind "
+            "raise no new alert."
         )
         key = f"ruleset-failure:{version_id or 'bundled'}:{kind}"[:200]
         stmt = (

@@ -6,6 +6,7 @@ view re-derives them from the stored facts, state and rule-set version.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +16,8 @@ from service.auth import Principal, patient_in_scope
 from service.evaluation.models import Evaluation
 from service.evaluation.record import rederive
 from service.rulesets.compiled import compiled_versions
+
+log = logging.getLogger(__name__)
 
 
 def list_evaluations(
@@ -35,11 +38,14 @@ def list_evaluations(
 def _item(evaluation: Evaluation, ruleset: Any) -> dict[str, Any]:
     record = evaluation.decision
     failed = evaluation.status == "failed"
-    decision = (
-        rederive(ruleset, evaluation.facts, record, evaluation.trigger, evaluation.evaluated_at)
-        if ruleset is not None and not failed
-        else None
-    )
+    decision = None
+    if ruleset is not None and not failed:
+        try:
+            decision = rederive(
+                ruleset, evaluation.facts, record, evaluation.trigger, evaluation.evaluated_at
+            )
+        except Exception:  # the stored record still answers; one odd row must not fail the page
+            log.exception("evaluation %s: re-deriving its trace failed", evaluation.id)
     if failed:
         account = _failed(evaluation.error)
     else:
