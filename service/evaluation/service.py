@@ -146,13 +146,15 @@ def _decide(
     for pid in todo:
         outcome = outcomes[pid]
         version = compiled[pid]
+        if pid in broken:
+            outcome.failure = failure("facts", broken[pid])
+            failed.append(pid)
+            continue
+        facts, state = computed[pid]
+        outcome.facts, outcome.state = facts, state  # kept with a failed evaluation too
         if version.failure is not None:
             outcome.failure = failure("load", version.failure)
-        elif pid in broken:
-            outcome.failure = failure("facts", broken[pid])
         else:
-            facts, state = computed[pid]
-            outcome.facts, outcome.state = facts, state
             try:
                 # No traces here: the record keeps what re-derives them (evaluation.record).
                 outcome.decision = version.ruleset.evaluate(facts, trigger, state, now, trace=False)
