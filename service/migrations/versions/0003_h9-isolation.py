@@ -1,7 +1,7 @@
 """failed evaluations, deduplicated system alerts, idempotency keys
 
-Revision ID: 0002_h9_isolation
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-29
 
 - evaluations.status ('ok' | 'failed') and evaluations.error: a rule set that raises for one
@@ -18,8 +18,8 @@ from alembic import op
 
 import service.db
 
-revision = "0002_h9_isolation"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
