@@ -35,7 +35,7 @@ class Evaluation(Base):
     actions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what was applied
     # `failed`: the rule set raised for this patient and nothing was applied; `error` says
     # where (stage, rule) and what (`service.evaluation.failures.Failure.record`).
-    status: Mapped[str] = mapped_column(String(16), default="ok", server_default="ok")
+    status: Mapped[str] = mapped_column(String(16), server_default="ok")
     error: Mapped[dict[str, Any] | None]
 
 

@@ -146,23 +146,25 @@ def _decide(
     for pid in todo:
         outcome = outcomes[pid]
         version = compiled[pid]
-        if pid in broken:
+        derived = computed.get(pid)
+        if derived is None:
             outcome.failure = failure("facts", broken[pid])
             failed.append(pid)
             continue
-        facts, state = computed[pid]
-        outcome.facts, outcome.state = facts, state  # kept with a failed evaluation too
-        if version.failure is not None:
-            outcome.failure = failure("load", version.failure)
-        else:
+        facts, state = outcome.facts, outcome.state = derived  # kept if it fails, too
+        if version.failure is None:
             try:
                 # No traces here: the record keeps what re-derives them (evaluation.record).
                 outcome.decision = version.ruleset.evaluate(facts, trigger, state, now, trace=False)
+                ok.append(pid)
+                continue
             except Exception as exc:  # the rule set fails for this patient only
                 outcome.failure = rule_failure(
                     exc, version.ruleset, facts, trigger=trigger, state=state, now=now
                 )
-        (failed if outcome.failure else ok).append(pid)
+        else:
+            outcome.failure = failure("load", version.failure)
+        failed.append(pid)
     return ok, failed
 
 
