@@ -1,9 +1,10 @@
 """A rule set that fails for a patient fails only that patient's evaluation.
 
 Whatever goes wrong for one patient - their facts cannot be derived, the rule set raises while
-it runs (an overflow on unusual numbers, a bug), or their stored version no longer compiles -
-the pipeline records that patient's evaluation as `failed` with the error, applies nothing
-for them and goes on with everyone else in the batch. Their next decision time moves on as
+it runs (`rules.RuleRuntimeError`: a value its load-time checks could not foresee, or a bug),
+or their stored version no longer compiles - the pipeline records that patient's evaluation
+as `failed` with the error, applies nothing for them and goes on with everyone else in the
+batch. Their next decision time moves on as
 usual, so a broken rule set is retried at the next decision point, not in a loop.
 
 Who is told: the clinic that owns the rule set, through one warning alert in its shared queue
@@ -16,7 +17,6 @@ The bundled default belongs to the operators: its alert has no clinic, so admins
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -27,7 +27,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import rules
-from rules import EvaluationState
 from service.alerts.models import ClinicianAlert
 from service.rulesets.compiled import CompiledVersion
 from service.rulesets.models import RuleSet, RuleSetVersion
@@ -74,36 +73,29 @@ class Failure:
         return f"{where} ({self.error}: {self.message})"
 
 
-def failure(stage: str, exc: BaseException, rule_id: str | None = None) -> Failure:
+def failure(stage: str, exc: BaseException) -> Failure:
     """A Failure from an exception (message on one line, bounded)."""
     message = " ".join(str(exc).split())[:MAX_MESSAGE] or "no message"
-    return Failure(stage, type(exc).__name__[:60], message, rule_id)
+    return Failure(stage, type(exc).__name__[:60], message)
 
 
-def rule_failure(
-    exc: Exception,
-    ruleset: rules.RuleSet,
-    facts: Mapping[str, object],
-    *,
-    trigger: str,
-    state: EvaluationState,
-    now: dt.datetime,
-) -> Failure:
-    """The Failure of `ruleset.evaluate(...)`, naming the rule that raised.
+def rule_failure(exc: Exception) -> Failure:
+    """The Failure of a rule set that raised while it ran.
 
-    Rules run in order, each seeing only what the rules before it did, so the rule that
-    raised is the last of the shortest run of first rules that raises (a target a rule asked
-    for is settled at the end: that rule is named for a failure there too). Runs only when an
-    evaluation has failed; a rule set has tens of rules.
+    The engine reports a rule's failure as `RuleRuntimeError` naming the rule and the
+    expression or template; the error type recorded is the underlying one (e.g.
+    OverflowError) when there is one. Anything else the engine raises is kept as it is.
     """
-    trimmed = copy.copy(ruleset)
-    for count in range(1, len(ruleset.rules) + 1):
-        trimmed.rules = ruleset.rules[:count]
-        try:
-            trimmed.evaluate(facts, trigger, state, now, trace=False)
-        except Exception:
-            return failure("rules", exc, ruleset.rules[count - 1].id)
-    return failure("rules", exc)
+    if not isinstance(exc, rules.RuleRuntimeError):
+        return failure("rules", exc)
+    cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+    where = " ".join(exc.expression.split())
+    if len(where) > 120:
+        where = where[:119] + "…"
+    what = f"{exc.message} (in {where})" if where else exc.message
+    message = " ".join(what.split())[:MAX_MESSAGE] or "no message"
+    rule_id = exc.rule_id if exc.rule_id != "?" else None
+    return Failure("rules", type(cause).__name__[:60], message, rule_id)
 
 
 # An Evaluation row of a failed evaluation (COPY on PostgreSQL needs every NOT NULL column).

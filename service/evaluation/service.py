@@ -159,9 +159,7 @@ def _decide(
                 ok.append(pid)
                 continue
             except Exception as exc:  # the rule set fails for this patient only
-                outcome.failure = rule_failure(
-                    exc, version.ruleset, facts, trigger=trigger, state=state, now=now
-                )
+                outcome.failure = rule_failure(exc)
         else:
             outcome.failure = failure("load", version.failure)
         failed.append(pid)

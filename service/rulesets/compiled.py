@@ -86,6 +86,15 @@ class _Cache:
 _cache = _Cache()
 
 
+def register_compiled(version_id: int, ruleset: rules.RuleSet) -> None:
+    """Have a stored version evaluated by this compiled rule set (until forgotten or evicted).
+
+    The seam where a test puts a rule set that fails at run time, a failure the loader's
+    checks would never let an uploaded text produce.
+    """
+    _cache.put(version_id, ruleset)
+
+
 def forget_compiled() -> None:
     """Drop every cached compilation: for a database emptied and refilled (its ids restart)."""
     _cache.clear()

@@ -1,15 +1,18 @@
 """A rule set that fails at run time fails only its own patients' evaluations.
 
-The failing rule set is a real one, uploaded and published like any other: its `set_target`
-multiplies the patient's target by itself 90 times. Validation cannot see a problem (no literal
-out of range, nesting within bounds, every fact known); at run time, for any patient with a
-plan, the product is an integer beyond any float and the engine raises OverflowError. It fails
-on the patient's data, so it stays a run-time failure whatever bounds validation puts on
-literals. Should validation one day refuse it, `_publish_failing` fails with the loader's
-message and this construction is the one place to change.
+The engine's loader now proves arithmetic bounded and templates showable before it accepts a
+rule set, so no uploaded text can be made to fail at run time on purpose: what remains are
+values its checks could not foresee (data outside the fact catalogue) and bugs, which the
+engine reports as `RuleRuntimeError`. So the rule set here is a real one, uploaded, published
+and assigned like any other, and its compiled form is registered at the service's boundary
+with the engine (`service.rulesets.compiled.register_compiled`) wrapped so that its rule
+`overflow` fails as the engine reports such failures: `RuleRuntimeError` naming the rule and
+its expression, caused by a real OverflowError, for every patient with a plan (the others are
+evaluated by the real rule set). Everything after that - resolution, evaluation, recording,
+alerting, scheduling, the HTTP answers - is the service's own code.
 
-A second source of failure needs no engine behaviour at all: a stored version that no longer
-compiles (written to the database as an older engine accepted it).
+A second source of failure needs no wrapper at all: a stored version that no longer compiles
+(written to the database as an older engine accepted it).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import requests
 from flask import Flask
 from sqlalchemy import func, select
 
+import rules
 from integrations.wearables.sandbox import SandboxProvider
 from service.accounts.models import Clinic
 from service.activity.models import DailyActivity
@@ -36,15 +40,16 @@ from service.evaluation.population import DueResult, evaluate_due
 from service.extensions import db, get_settings
 from service.patients.models import PatientProfile
 from service.reports.models import ExerciseSession, PainReport
+from service.rulesets.compiled import compile_version, register_compiled
 from service.rulesets.models import RuleSet, RuleSetVersion
 from service.rulesets.service import add_version, publish
 from tests.conftest import LiveServer
 from tests.factories import Seed, make_patient
 
-_GROUP = "(" + " * ".join(["plan.target"] * 10) + ")"
+EXPRESSION = "plan.target * 2"
 FAILING = f"""\
 ruleset: overflowing
-title: A rule set whose target overflows at run time
+title: A rule set whose target rule fails at run time
 settings:
   decision_times: ["08:30", "15:00"]
   max_tips_per_day: 3
@@ -56,16 +61,56 @@ tips:
     text: "A short walk today still counts."
 rules:
   - id: overflow
-    description: Asks for a target far beyond any number.
+    description: Asks for a higher target.
     when: plan.target > 0
     then:
-      - set_target: "{" * ".join([_GROUP] * 9)}"
+      - set_target: "{EXPRESSION}"
   - id: cheer
     priority: -1
     when: plan.target > 0
     then:
       - send_tip: keep-going
 """
+FAILURE = {
+    "stage": "rules",
+    "rule_id": "overflow",
+    "error": "OverflowError",
+    "message": f"int too large to convert to float (in {EXPRESSION})",
+}
+
+
+class FailsAtRunTime:
+    """A compiled rule set whose rule `overflow` fails at run time for patients with a plan."""
+
+    def __init__(self, compiled: rules.RuleSet) -> None:
+        self._compiled = compiled
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._compiled, name)
+
+    def evaluate(
+        self, facts: Any, trigger: str = "schedule", state: Any = None, now: Any = None, **kw: Any
+    ) -> rules.Decision:
+        if facts.get("plan.target") is None:
+            return self._compiled.evaluate(facts, trigger, state, now, **kw)
+        try:
+            float(10**400)  # what an unbounded target once did: a real OverflowError
+        except OverflowError as exc:
+            raise rules.RuleRuntimeError("overflow", EXPRESSION, str(exc)) from exc
+        raise AssertionError("unreachable")
+
+
+def _fail_at_run_time(slug: str = "overflowing") -> None:
+    """Register the failing compilation of the rule set's published version."""
+    db.session.remove()
+    version_id, text = db.session.execute(
+        select(RuleSetVersion.id, RuleSetVersion.yaml_text)
+        .join(RuleSet, RuleSet.id == RuleSetVersion.ruleset_id)
+        .where(RuleSet.slug == slug, RuleSetVersion.version == RuleSet.published_version)
+    ).one()
+    register_compiled(version_id, FailsAtRunTime(compile_version(version_id, text)))
+
+
 # A version stored before the engine's checks tightened: it no longer compiles.
 STALE = FAILING.replace("ruleset: overflowing", "ruleset: stale").replace(
     "when: plan.target > 0", "when: plan.tagret > 0", 1
@@ -80,11 +125,12 @@ def _now() -> dt.datetime:
 def _publish_failing(base: str, clinician: dict[str, str]) -> None:
     yaml = {**clinician, "Content-Type": "application/yaml"}
     uploaded = requests.post(f"{base}/v1/rulesets", data=FAILING.encode(), headers=yaml, timeout=15)
-    assert uploaded.status_code == 201, f"validation refuses the failing rule set: {uploaded.text}"
+    assert uploaded.status_code == 201, uploaded.text
     published = requests.post(
         f"{base}/v1/rulesets/overflowing/versions/1/publish", headers=clinician, timeout=15
     )
     assert published.status_code == 200, published.text
+    _fail_at_run_time()
 
 
 def _stored_ruleset(clinic_id: int, text: str, *, validated: bool = True) -> int:
@@ -198,12 +244,7 @@ def test_it_stores_the_reports_and_uploads_of_a_patient_whose_rule_set_fails(
     ]
     for item in items:
         assert item["status"] == "failed"
-        assert item["error"] == {
-            "stage": "rules",
-            "rule_id": "overflow",
-            "error": "OverflowError",
-            "message": "int too large to convert to float",
-        }
+        assert item["error"] == FAILURE
         assert item["actions"] == {}
         assert "rule overflow" in item["explain"]
     others = requests.get(
@@ -231,6 +272,7 @@ def test_it_evaluates_every_other_due_patient_when_one_rule_set_fails(
 ) -> None:
     now = _now()
     failing = _stored_ruleset(seed.clinic_id, FAILING)
+    _fail_at_run_time()
     (broken,) = _due_patients([seed.clinic_id], now, ruleset_id=failing, tag="failing")
     clinics: list[int | None] = [seed.clinic_id, seed.other_clinic_id, None]
     others = _due_patients(clinics * 3, now, tag="other")
@@ -240,8 +282,7 @@ def test_it_evaluates_every_other_due_patient_when_one_rule_set_fails(
     assert (first.evaluated, first.failed, first.duplicates) == (10, 1, 0)
     (failed,) = _evaluations(broken)
     assert failed.status == "failed"
-    assert failed.error is not None
-    assert (failed.error["rule_id"], failed.error["error"]) == ("overflow", "OverflowError")
+    assert failed.error == FAILURE
     assert failed.decision_key is not None
     for pid in others:
         (evaluation,) = _evaluations(pid)
@@ -275,6 +316,7 @@ def test_it_evaluates_every_other_due_patient_when_one_rule_set_fails(
 def test_it_raises_one_alert_when_two_workers_hit_the_same_failure(app: Flask, seed: Seed) -> None:
     now = _now()
     failing = _stored_ruleset(seed.clinic_id, FAILING)
+    _fail_at_run_time()
     broken = _due_patients([seed.clinic_id] * 6, now, ruleset_id=failing, tag="failing")
     others = _due_patients([seed.clinic_id, seed.other_clinic_id] * 6, now, tag="other")
     results: list[DueResult] = []
@@ -343,6 +385,7 @@ def test_it_stores_a_sync_for_every_patient_when_one_rule_set_fails(
     with app.app_context():
         now = _now()
         failing = _stored_ruleset(seed.clinic_id, FAILING)
+        _fail_at_run_time()
         with db.transaction() as session:
             profile = session.get(PatientProfile, seed.patient_a)
             assert profile is not None
