@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, fields, validate
 
 from service.idempotency.service import HEADER
+from service.inputs import ApiSchema
 
 
-class IdempotencyHeaderSchema(Schema):
+class IdempotencyHeaderSchema(ApiSchema):
     """An optional `Idempotency-Key`: retries with the same key get the first answer."""
 
     class Meta:

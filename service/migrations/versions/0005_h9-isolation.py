@@ -1,7 +1,7 @@
 """failed evaluations, deduplicated system alerts, idempotency keys
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004_h9_input
 Create Date: 2026-11-29
 
 - evaluations.status ('ok' | 'failed') and evaluations.error: a rule set that raises for one
@@ -18,8 +18,8 @@ from alembic import op
 
 import service.db
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004_h9_input"
 branch_labels = None
 depends_on = None
 
