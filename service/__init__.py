@@ -30,6 +30,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     _guard_inputs(app)
     _init_extensions(app, settings)
     _register_blueprints(app)
+    _register_console(app, settings)
     _register_error_handlers(app)
     _register_cli(app)
     return app
@@ -60,8 +61,6 @@ def _configure(app: Flask, settings: Settings) -> None:
         OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         # Without Redis the limits live in the database (service/ratelimit.py), so that every
         # gunicorn worker shares them; Flask-Limiter's memory storage would count per process.
         RATELIMIT_STORAGE_URI=settings.redis_url or "backstride+db://",
@@ -111,6 +110,12 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(ops_blp)
     for blueprint in API_BLUEPRINTS:
         api.register_blueprint(blueprint)
+
+
+def _register_console(app: Flask, settings: Settings) -> None:
+    from service.console.app import init_console
+
+    init_console(app, settings)
 
 
 def _register_error_handlers(app: Flask) -> None:

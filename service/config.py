@@ -67,6 +67,9 @@ class Settings:
     # Namespace of the provider request budgets in Redis (several deployments may share one).
     budget_key_prefix: str = "backstride-budget"
     login_rate_limit: str = "10 per minute"
+    # Clinician console sessions: signed out after this long idle, and after this long at most.
+    console_session_idle_s: int = 3600
+    console_session_max_s: int = 12 * 3600
     max_body_bytes: int = 1024 * 1024
     # argon2id cost; tests lower it, production keeps the library's RFC 9106 defaults.
     argon2_time_cost: int = 3
@@ -87,6 +90,11 @@ class Settings:
     vapid_private_key: str | None = None
     vapid_subject: str = "mailto:ops@backstride.example"
     log_level: str = "INFO"
+
+    @property
+    def is_production(self) -> bool:
+        """Whether this is a production deployment (secure cookies, HSTS)."""
+        return self.env == "production"
 
     @property
     def is_sqlite(self) -> bool:
@@ -178,6 +186,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_url=env.get("REDIS_URL") or None,
         budget_key_prefix=env.get("BUDGET_KEY_PREFIX") or defaults.budget_key_prefix,
         login_rate_limit=env.get("LOGIN_RATE_LIMIT", defaults.login_rate_limit),
+        console_session_idle_s=_int(env, "CONSOLE_SESSION_IDLE", defaults.console_session_idle_s),
+        console_session_max_s=_int(env, "CONSOLE_SESSION_MAX", defaults.console_session_max_s),
         scheduler_enabled=env.get("SCHEDULER", "0") == "1",
         sync_interval_s=_int(env, "SYNC_INTERVAL", defaults.sync_interval_s),
         sync_concurrency=_int(env, "SYNC_CONCURRENCY", defaults.sync_concurrency),

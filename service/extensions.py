@@ -19,3 +19,13 @@ def get_settings() -> Settings:
     """The settings of the running app."""
     settings: Settings = current_app.extensions["backstride.settings"]
     return settings
+
+
+def login_limit() -> str:
+    """The per-address budget of sign-in attempts (LOGIN_RATE_LIMIT)."""
+    return get_settings().login_rate_limit
+
+
+# One budget for signing in through the API (POST /v1/auth/token) and the console: a client
+# cannot double its guesses by alternating between the two.
+sign_in_limit = limiter.shared_limit(login_limit, scope="auth-token", methods=["POST"])

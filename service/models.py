@@ -12,6 +12,7 @@ from service.connections.models import (
     WearableConnection,
     WebhookReceipt,
 )
+from service.console.models import ConsoleSession
 from service.db import Base
 from service.delivery.models import PushDelivery
 from service.evaluation.models import Evaluation, RuleFiring
@@ -28,6 +29,7 @@ __all__ = [
     "Base",
     "Clinic",
     "ClinicianAlert",
+    "ConsoleSession",
     "DailyActivity",
     "Device",
     "Evaluation",

@@ -16,14 +16,14 @@ from service.accounts.schemas import (
 from service.apidoc import problems, reject_non_json_bodies
 from service.auth import current_principal, require
 from service.db import utcnow
-from service.extensions import db, get_settings, limiter
+from service.extensions import db, get_settings, limiter, login_limit, sign_in_limit
 
 blp = Blueprint("auth", __name__, url_prefix="/v1/auth", description="Sign-up and sign-in.")
 blp.before_request(reject_non_json_bodies)
 
 
 def _login_limit() -> str:
-    return get_settings().login_rate_limit
+    return login_limit()
 
 
 @blp.route("/register", methods=["POST"])
@@ -53,7 +53,7 @@ def register(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/token", methods=["POST"])
-@limiter.limit(_login_limit, scope="auth-token")
+@sign_in_limit
 @blp.arguments(TokenRequestSchema())
 @blp.response(200, TokenSchema)
 @problems(blp, 400, 401, 413, 415, 429, 422)

@@ -3,30 +3,72 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import ColumnElement, case, select
 from sqlalchemy.orm import Session
 
+from service.accounts.models import User
 from service.alerts.models import ClinicianAlert
 from service.audit.service import record
 from service.auth import Principal
 from service.errors import NotFound
+
+SEVERITY_ORDER = case({"urgent": 0, "warning": 1}, value=ClinicianAlert.severity, else_=2)
+
+
+def _visible(principal: Principal) -> list[ColumnElement[bool]]:
+    """Only the caller's clinic's alerts (admins: every clinic)."""
+    if principal.role == "admin":
+        return []
+    return [ClinicianAlert.clinic_id == principal.clinic_id]
 
 
 def list_alerts(
     session: Session, principal: Principal, open_only: bool | None, limit: int
 ) -> list[ClinicianAlert]:
     """The caller's clinic's alerts (admins: every clinic), urgent first, newest first."""
-    query = select(ClinicianAlert)
-    if principal.role != "admin":
-        query = query.where(ClinicianAlert.clinic_id == principal.clinic_id)
+    query = select(ClinicianAlert).where(*_visible(principal))
     if open_only is True:
         query = query.where(ClinicianAlert.acked_at.is_(None))
     elif open_only is False:
         query = query.where(ClinicianAlert.acked_at.is_not(None))
-    severity = case({"urgent": 0, "warning": 1}, value=ClinicianAlert.severity, else_=2)
-    query = query.order_by(severity, ClinicianAlert.created_at.desc(), ClinicianAlert.id.desc())
+    query = query.order_by(
+        SEVERITY_ORDER, ClinicianAlert.created_at.desc(), ClinicianAlert.id.desc()
+    )
     return list(session.scalars(query.limit(limit)))
+
+
+def queue(session: Session, principal: Principal, limit: int = 200) -> list[dict[str, Any]]:
+    """Open alerts with their patient's email: most severe first, then the longest waiting."""
+    query = (
+        select(ClinicianAlert, User.email)
+        .join(User, User.id == ClinicianAlert.patient_id)
+        .where(ClinicianAlert.acked_at.is_(None), *_visible(principal))
+        .order_by(SEVERITY_ORDER, ClinicianAlert.created_at, ClinicianAlert.id)
+    )
+    return [
+        {
+            "id": alert.id,
+            "patient_id": alert.patient_id,
+            "email": email,
+            "severity": alert.severity,
+            "message": alert.message,
+            "rule_id": alert.rule_id,
+            "created_at": alert.created_at,
+        }
+        for alert, email in session.execute(query.limit(limit))
+    ]
+
+
+def for_patient(session: Session, principal: Principal, patient_id: int) -> list[ClinicianAlert]:
+    """A patient's open alerts, most severe first (the caller checked the patient is theirs)."""
+    query = select(ClinicianAlert).where(
+        ClinicianAlert.patient_id == patient_id,
+        ClinicianAlert.acked_at.is_(None),
+        *_visible(principal),
+    )
+    return list(session.scalars(query.order_by(SEVERITY_ORDER, ClinicianAlert.created_at)))
 
 
 def acknowledge(

@@ -8,10 +8,11 @@ from flask_smorest import Blueprint
 
 from service.apidoc import problems, reject_non_json_bodies
 from service.auth import current_principal, require
-from service.clinicians import service
+from service.clinicians import messages, service
 from service.clinicians.schemas import (
     InviteCreateSchema,
     InviteSchema,
+    MessageCreateSchema,
     PatientDetailSchema,
     PatientListSchema,
     TimelineQueryArgsSchema,
@@ -20,6 +21,7 @@ from service.clinicians.schemas import (
 from service.db import utcnow
 from service.extensions import db
 from service.plans.schemas import PlanSchema, PlanUpdateSchema
+from service.tips.schemas import TipSchema
 
 blp = Blueprint(
     "clinician", __name__, url_prefix="/v1/clinician", description="Clinicians' patient views."
@@ -81,8 +83,19 @@ def get_timeline(args: dict[str, Any], patient_id: int) -> dict[str, Any]:
 @require(*STAFF)
 @blp.arguments(PlanUpdateSchema())
 @blp.response(200, PlanSchema)
-@problems(blp, 400, 401, 403, 404, 413, 415, 422)
+@problems(blp, 400, 401, 403, 404, 409, 413, 415, 422)
 def patch_plan(body: dict[str, Any], patient_id: int) -> dict[str, Any]:
     """Change a patient's target, progression hold or rule set."""
     with db.transaction() as session:
         return service.change_plan(session, current_principal(), patient_id, body, utcnow())
+
+
+@blp.route("/patients/<int:patient_id>/messages", methods=["POST"])
+@require(*STAFF)
+@blp.arguments(MessageCreateSchema())
+@blp.response(201, TipSchema)
+@problems(blp, 400, 401, 403, 404, 413, 415, 422)
+def send_message(body: dict[str, Any], patient_id: int) -> dict[str, Any]:
+    """Send the patient a personal message: their inbox and phone, category `clinician`."""
+    with db.transaction() as session:
+        return messages.send_message(session, current_principal(), patient_id, body, utcnow())

@@ -108,3 +108,11 @@ class TimelineSchema(ApiSchema):
 
     patient_id = fields.Integer(required=True)
     days = fields.List(fields.Nested(TimelineDaySchema), required=True)
+
+
+class MessageCreateSchema(ApiSchema):
+    """A clinician's personal message to a patient (optionally started from a rule-set tip)."""
+
+    text = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    title = fields.String(validate=validate.Length(min=1, max=120))
+    tip = fields.String(validate=[validate.Length(min=1, max=64)])

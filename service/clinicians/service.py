@@ -16,7 +16,7 @@ from service.activity.service import DAY, date_range, effective_steps, steps_by_
 from service.alerts.models import ClinicianAlert
 from service.audit.service import record
 from service.auth import Principal, patient_in_scope
-from service.errors import Forbidden, field_error
+from service.errors import Conflict, Forbidden, field_error
 from service.patients.models import PatientProfile
 from service.plans import service as plans
 from service.plans.models import Plan
@@ -30,12 +30,22 @@ INVITE_LENGTH = 10
 INVITE_DAYS = 14
 
 
-def _ruleset(session: Session, clinic_id: int | None, slug: str) -> RuleSet:
+def _ruleset(
+    session: Session, clinic_id: int | None, slug: str, *, published: bool = True
+) -> RuleSet:
+    """The clinic's rule set by slug. Assigning one needs a published version for the patient
+    to follow (otherwise they would silently stay on the clinic's default); an invite may name a
+    draft, which its patient follows from its publication on."""
     ruleset = session.scalar(
         select(RuleSet).where(RuleSet.clinic_id == clinic_id, RuleSet.slug == slug)
     )
     if ruleset is None:
         raise field_error("ruleset", f"no rule set {slug!r} in this clinic")
+    if published and ruleset.published_version is None:
+        raise Conflict(
+            f"rule set {slug!r} has no published version yet: publish one before assigning it",
+            errors=[{"field": "ruleset", "message": "no published version"}],
+        )
     return ruleset
 
 
@@ -50,7 +60,11 @@ def create_invite(
         clinic_id = body["clinic_id"]
     if clinic_id is None:
         raise field_error("clinic_id", "required for an account without a clinic")
-    ruleset = _ruleset(session, clinic_id, body["ruleset"]) if body.get("ruleset") else None
+    ruleset = (
+        _ruleset(session, clinic_id, body["ruleset"], published=False)
+        if body.get("ruleset")
+        else None
+    )
     invite = Invite(
         code="".join(secrets.choice(INVITE_ALPHABET) for _ in range(INVITE_LENGTH)),
         clinic_id=clinic_id,

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.patients.models import PatientProfile
-from service.tips.models import Tip
+from service.tips.models import CLINICIAN_CATEGORY, Tip
 
 QuietHours = tuple[dt.time, dt.time]
 
@@ -130,13 +130,15 @@ def local_day_bounds(
 
 
 def tips_sent_today(session: Session, profile: PatientProfile, now: dt.datetime) -> int:
-    """Count the patient's non-urgent tips created on their local day so far (the budget)."""
+    """Count the patient's non-urgent tips created on their local day so far (the budget);
+    a clinician's messages are not the rules' to count."""
     start, end = local_day_bounds(profile, now)
     query = select(func.count(Tip.id)).where(
         Tip.patient_id == profile.user_id,
         Tip.created_at >= start,
         Tip.created_at < end,
         Tip.urgent.is_(False),
+        Tip.category != CLINICIAN_CATEGORY,
     )
     return int(session.execute(query).scalar_one())
 

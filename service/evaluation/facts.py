@@ -39,7 +39,7 @@ from service.evaluation.models import RuleFiring
 from service.patients.models import PatientProfile
 from service.plans.models import Plan, PlanChange
 from service.reports.models import ExerciseSession, PainReport
-from service.tips.models import Tip
+from service.tips.models import CLINICIAN_CATEGORY, Tip
 
 # Pain reports fetched in bulk: enough for the 7-day window, the 72 h red-flag window and the
 # 168 h before a latest report that is itself inside the window.
@@ -361,7 +361,9 @@ def _load_events(
         tips = _query(
             session,
             select(Tip.patient_id, Tip.created_at).where(
-                among(session, Tip.patient_id, chunk), Tip.created_at.between(day_lo, now)
+                among(session, Tip.patient_id, chunk),
+                Tip.created_at.between(day_lo, now),
+                Tip.category != CLINICIAN_CATEGORY,
             ),
         )
         for pid, at in tips:

@@ -6,14 +6,18 @@ from typing import Any
 
 from flask import request
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
 
 from service.apidoc import UnsupportedMediaType, problems, reject_non_json_bodies
 from service.auth import current_principal, require
-from service.errors import PROBLEM
+from service.db import utcnow
+from service.errors import PROBLEM, Invalid, flatten_messages
+from service.extensions import db
 from service.rulesets import service
 from service.rulesets.schemas import (
     RuleSetListSchema,
     RuleSetProblemSchema,
+    RuleSetTextSchema,
     SimulateRequestSchema,
     SimulationSchema,
     ValidationResultSchema,
@@ -51,14 +55,24 @@ tests:
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml"})
 YAML_BODY = {
     "required": True,
-    "description": "A rule set in YAML (SPEC §5).",
+    "description": (
+        "A rule set in YAML (SPEC §5), sent as `application/yaml`, or as JSON "
+        '`{"yaml": "..."}` for clients that can only send JSON.'
+    ),
     "content": {
-        "application/yaml": {
-            "schema": {"type": "string"},
-            "example": EXAMPLE_RULESET,
-        }
+        "application/yaml": {"schema": {"type": "string"}, "example": EXAMPLE_RULESET},
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["yaml"],
+                "properties": {"yaml": {"type": "string", "minLength": 1}},
+                "additionalProperties": False,
+            },
+            "example": {"yaml": EXAMPLE_RULESET},
+        },
     },
 }
+_TEXT = RuleSetTextSchema()
 
 
 @blp.before_request
@@ -69,10 +83,19 @@ def _json_for_simulate() -> None:
 
 
 def _yaml_body() -> str:
-    """The request body as YAML text, or 415 when it is sent as something else."""
+    """The rule set's YAML text from a YAML or JSON body; 415 for any other content type."""
+    if request.is_json:
+        try:
+            return str(_TEXT.load(request.get_json())["yaml"])
+        except ValidationError as exc:
+            raise Invalid(
+                'send the rule set as {"yaml": "..."}',
+                errors=[{**e, "in": "json"} for e in flatten_messages(exc.messages)],
+            ) from exc
     if request.mimetype not in YAML_TYPES:
         raise UnsupportedMediaType(
-            f"send the rule set as application/yaml, not {request.mimetype or 'no content type'}"
+            'send the rule set as application/yaml (or JSON {"yaml": ...}), not '
+            f"{request.mimetype or 'no content type'}"
         )
     try:
         return request.get_data(cache=False).decode("utf-8")
@@ -85,7 +108,7 @@ def _yaml_body() -> str:
 @blp.doc(requestBody=YAML_BODY)
 @blp.response(200, ValidationResultSchema)
 @blp.alt_response(422, schema=RuleSetProblemSchema, content_type=PROBLEM)
-@problems(blp, 401, 403, 413, 415)
+@problems(blp, 400, 401, 403, 413, 415)
 def validate_ruleset() -> dict[str, Any]:
     """Validate a rule set without storing it."""
     checked = service.check(_yaml_body())
@@ -100,10 +123,12 @@ def validate_ruleset() -> dict[str, Any]:
     200, schema=VersionCreatedSchema, description="These exact bytes are already that version"
 )
 @blp.alt_response(422, schema=RuleSetProblemSchema, content_type=PROBLEM)
-@problems(blp, 401, 403, 409, 413, 415)
+@problems(blp, 400, 401, 403, 409, 413, 415)
 def create_version() -> tuple[dict[str, Any], int]:
     """Store a rule set as a new draft version of its slug (the same YAML again: that version)."""
-    view, created = service.create_version(current_principal(), _yaml_body())
+    text = _yaml_body()
+    with db.transaction() as session:
+        view, created = service.create_version(session, current_principal(), text, utcnow())
     return view, 201 if created else 200
 
 
@@ -113,7 +138,8 @@ def create_version() -> tuple[dict[str, Any], int]:
 @problems(blp, 401, 403)
 def list_rulesets() -> dict[str, Any]:
     """List the clinic's rule sets."""
-    return {"items": service.list_rulesets(current_principal())}
+    with db.transaction() as session:
+        return {"items": service.list_rulesets(session, current_principal())}
 
 
 @blp.route("/<string:slug>/versions", methods=["GET"])
@@ -122,7 +148,8 @@ def list_rulesets() -> dict[str, Any]:
 @problems(blp, 401, 403, 404)
 def list_versions(slug: str) -> dict[str, Any]:
     """List a rule set's versions, newest first."""
-    return {"items": service.list_versions(current_principal(), slug)}
+    with db.transaction() as session:
+        return {"items": service.list_versions(session, current_principal(), slug)}
 
 
 @blp.route("/<string:slug>/versions/<int:number>", methods=["GET"])
@@ -131,7 +158,8 @@ def list_versions(slug: str) -> dict[str, Any]:
 @problems(blp, 401, 403, 404)
 def get_version(slug: str, number: int) -> dict[str, Any]:
     """Show one version with its YAML."""
-    return service.get_version(current_principal(), slug, number)
+    with db.transaction() as session:
+        return service.get_version(session, current_principal(), slug, number)
 
 
 @blp.route("/<string:slug>/versions/<int:number>/publish", methods=["POST"])
@@ -140,7 +168,8 @@ def get_version(slug: str, number: int) -> dict[str, Any]:
 @problems(blp, 401, 403, 404)
 def publish_version(slug: str, number: int) -> dict[str, Any]:
     """Publish a version: patients following this rule set use it from now on."""
-    return service.publish_version(current_principal(), slug, number)
+    with db.transaction() as session:
+        return service.publish_version(session, current_principal(), slug, number, utcnow())
 
 
 @blp.route("/<string:slug>/simulate", methods=["POST"])
@@ -150,4 +179,5 @@ def publish_version(slug: str, number: int) -> dict[str, Any]:
 @problems(blp, 400, 401, 403, 404, 413, 415, 422)
 def simulate(body: dict[str, Any], slug: str) -> dict[str, Any]:
     """Replay a version day by day over a patient's history or a posted one."""
-    return service.simulate(current_principal(), slug, body)
+    with db.transaction() as session:
+        return service.simulate(session, current_principal(), slug, body)

@@ -5,14 +5,24 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from service.inputs import AHEAD_DAYS, ApiSchema
+from service.rulesets.examples import EXAMPLES
+
+
+class RuleSetTextSchema(ApiSchema):
+    """A rule set sent as JSON (for clients that cannot send application/yaml)."""
+
+    yaml = fields.String(required=True, validate=validate.Length(min=1))
 
 
 class RuleSetIssueSchema(ApiSchema):
-    """One validation problem, pointing into the YAML."""
+    """One validation problem, pointing into the YAML (`line`, `column`, `path`), or a field of
+    a JSON body that is not `{"yaml": "..."}` (`field`, `in`)."""
 
-    line = fields.Integer(required=True)
-    column = fields.Integer(required=True)
-    path = fields.String(required=True)
+    line = fields.Integer()
+    column = fields.Integer()
+    path = fields.String()
+    field = fields.String()
+    in_ = fields.String(data_key="in")
     message = fields.String(required=True)
 
 
@@ -93,7 +103,8 @@ HISTORY_EXAMPLE = {
 
 
 class SimulateRequestSchema(ApiSchema):
-    """What to simulate: a version (default: newest) on a stored patient or a posted history."""
+    """What to simulate: a version (default: newest) on a stored patient, a posted history or
+    a built-in example (`six_weeks` has fixed dates in 2026; a persona's 28 days end at `to`)."""
 
     version = fields.Integer(validate=validate.Range(min=1))
     patient_id = fields.Integer(validate=validate.Range(min=1))
@@ -105,9 +116,20 @@ class SimulateRequestSchema(ApiSchema):
             "example": HISTORY_EXAMPLE,
         }
     )
+    example = fields.String(validate=validate.OneOf(sorted(EXAMPLES)))
     # A simulation may run on into the coming year (days without data yet).
     from_ = fields.Date(required=True, data_key="from", metadata={"ahead_days": AHEAD_DAYS})
     to = fields.Date(required=True, metadata={"ahead_days": AHEAD_DAYS})
+
+
+class SimulatedTipSchema(ApiSchema):
+    """A tip the simulation sent, as the patient would read its title and reason."""
+
+    tip = fields.String(required=True)
+    rule = fields.String(required=True)
+    title = fields.String(required=True)
+    why = fields.String(required=True)
+    urgent = fields.Boolean(required=True)
 
 
 class SimulatedDaySchema(ApiSchema):
@@ -120,7 +142,9 @@ class SimulatedDaySchema(ApiSchema):
     facts = fields.Dict(keys=fields.String(), required=True)
     fired = fields.List(fields.String(), required=True)
     tips = fields.List(fields.String(), required=True)
+    sent = fields.List(fields.Nested(SimulatedTipSchema), required=True)
     alerts = fields.List(fields.String(), required=True)
+    pain = fields.List(fields.Integer(), required=True)
 
 
 class SimulationSchema(ApiSchema):

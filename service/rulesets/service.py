@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +16,9 @@ from rules.history import parse_history
 from service.accounts.models import Clinic
 from service.audit.service import record
 from service.auth import Principal, patient_in_scope
-from service.db import utcnow
 from service.errors import Conflict, Invalid, NotFound, field_error
-from service.extensions import db
 from service.rulesets.compiled import compile_version
+from service.rulesets.examples import example_history
 from service.rulesets.history import load_history
 from service.rulesets.models import RuleSet, RuleSetVersion
 
@@ -139,27 +139,28 @@ def store_version(
     return ruleset, version, True
 
 
-def create_version(principal: Principal, text: str) -> tuple[dict[str, Any], bool]:
+def create_version(
+    session: Session, principal: Principal, text: str, now: dt.datetime
+) -> tuple[dict[str, Any], bool]:
     """Upload a new draft version (or find the one with these exact bytes); True when new.
 
     Two uploads racing for the same number get a 409.
     """
     try:
-        with db.transaction() as session:
-            ruleset, version, created = store_version(
-                session, _clinic(principal), text, principal.user_id, utcnow()
-            )
-            if created:
-                record(
-                    session,
-                    principal,
-                    "ruleset.version_created",
-                    "ruleset",
-                    ruleset.slug,
-                    {"version": version.version},
-                )
+        ruleset, version, created = store_version(
+            session, _clinic(principal), text, principal.user_id, now
+        )
     except IntegrityError as exc:
         raise Conflict("another version was uploaded at the same time; retry") from exc
+    if created:
+        record(
+            session,
+            principal,
+            "ruleset.version_created",
+            "ruleset",
+            ruleset.slug,
+            {"version": version.version},
+        )
     status = _status(ruleset, version)
     return {"ruleset": ruleset.slug, "version": version.version, "status": status}, created
 
@@ -170,9 +171,8 @@ def _clinic(principal: Principal) -> int:
     return principal.clinic_id
 
 
-def list_rulesets(principal: Principal) -> list[dict[str, Any]]:
+def list_rulesets(session: Session, principal: Principal) -> list[dict[str, Any]]:
     """The caller's clinic's rule sets."""
-    session = db.session()
     latest = (
         select(RuleSetVersion.ruleset_id, func.max(RuleSetVersion.version).label("latest"))
         .group_by(RuleSetVersion.ruleset_id)
@@ -197,9 +197,8 @@ def list_rulesets(principal: Principal) -> list[dict[str, Any]]:
     ]
 
 
-def list_versions(principal: Principal, slug: str) -> list[dict[str, Any]]:
+def list_versions(session: Session, principal: Principal, slug: str) -> list[dict[str, Any]]:
     """Every version of one rule set, newest first."""
-    session = db.session()
     ruleset = _find(session, principal.clinic_id, slug)
     versions = session.scalars(
         select(RuleSetVersion)
@@ -209,11 +208,24 @@ def list_versions(principal: Principal, slug: str) -> list[dict[str, Any]]:
     return [version_view(ruleset, v) for v in versions]
 
 
-def get_version(principal: Principal, slug: str, number: int) -> dict[str, Any]:
+def get_version(session: Session, principal: Principal, slug: str, number: int) -> dict[str, Any]:
     """One version with its YAML text."""
-    session = db.session()
     ruleset = _find(session, principal.clinic_id, slug)
     return version_view(ruleset, _version(session, ruleset, number), text=True)
+
+
+def diff_versions(
+    session: Session, principal: Principal, slug: str, old: int, new: int
+) -> list[str]:
+    """The unified diff (difflib, three lines of context) from version `old` to `new`."""
+    ruleset = _find(session, principal.clinic_id, slug)
+    before = _version(session, ruleset, old).yaml_text.splitlines()
+    after = _version(session, ruleset, new).yaml_text.splitlines()
+    return list(
+        difflib.unified_diff(
+            before, after, f"{slug} version {old}", f"{slug} version {new}", lineterm=""
+        )
+    )
 
 
 def publish(session: Session, ruleset: RuleSet, number: int, now: dt.datetime) -> RuleSetVersion:
@@ -230,30 +242,33 @@ def publish(session: Session, ruleset: RuleSet, number: int, now: dt.datetime) -
     return version
 
 
-def publish_version(principal: Principal, slug: str, number: int) -> dict[str, Any]:
+def publish_version(
+    session: Session, principal: Principal, slug: str, number: int, now: dt.datetime
+) -> dict[str, Any]:
     """Publish a version: from now on, patients assigned to the slug follow it."""
-    with db.transaction() as session:
-        ruleset = _find(session, principal.clinic_id, slug)
-        previous = ruleset.published_version
-        version = publish(session, ruleset, number, utcnow())
-        record(
-            session,
-            principal,
-            "ruleset.published",
-            "ruleset",
-            slug,
-            {
-                "version": number,
-                "previous": previous,
-                "published_at": version.published_at.isoformat() if version.published_at else None,
-            },
-        )
-        return version_view(ruleset, version)
+    ruleset = _find(session, principal.clinic_id, slug)
+    previous = ruleset.published_version
+    version = publish(session, ruleset, number, now)
+    record(
+        session,
+        principal,
+        "ruleset.published",
+        "ruleset",
+        slug,
+        {
+            "version": number,
+            "previous": previous,
+            "published_at": version.published_at.isoformat() if version.published_at else None,
+        },
+    )
+    return version_view(ruleset, version)
 
 
-def simulate(principal: Principal, slug: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Replay a version (default: the newest) over a stored patient's or a posted history."""
-    session = db.session()
+def simulate(
+    session: Session, principal: Principal, slug: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Replay a version (default: the newest) over a stored patient's, a posted or a built-in
+    history."""
     ruleset = _find(session, principal.clinic_id, slug)
     number = body.get("version")
     if number is None:
@@ -275,23 +290,28 @@ def simulate(principal: Principal, slug: str, body: dict[str, Any]) -> dict[str,
             errors = [{"field": f"history.{where}", "message": m} for where, m in exc.errors]
             first = errors[0]
             raise Invalid(f"{first['field']}: {first['message']}", errors=errors) from None
+    elif body.get("example") is not None:
+        history = example_history(body["example"], end)
     else:
-        raise field_error("patient_id", "give a patient_id or a history")
+        raise field_error("patient_id", "give a patient_id, a history or an example")
     try:
         days = rules.simulate(compiled, history, start, end)
     except rules.SimulationTooLarge as exc:
         raise field_error("to", str(exc)) from None
     except rules.RuleRuntimeError as exc:
         raise field_error(f"rules.{exc.rule_id}", f"{exc.expression}: {exc.message}") from None
-    with db.transaction() as tx:
-        record(
-            tx,
-            principal,
-            "ruleset.simulated",
-            "ruleset",
-            slug,
-            {"version": version.version, "patient_id": body.get("patient_id")},
-        )
+    record(
+        session,
+        principal,
+        "ruleset.simulated",
+        "ruleset",
+        slug,
+        {
+            "version": version.version,
+            "patient_id": body.get("patient_id"),
+            "example": body.get("example"),
+        },
+    )
     return {
         "ruleset": slug,
         "version": version.version,
@@ -306,11 +326,39 @@ def simulate(principal: Principal, slug: str, body: dict[str, Any]) -> dict[str,
                 },
                 "fired": day.fired,
                 "tips": day.tips,
+                "sent": [
+                    {
+                        "tip": tip.tip_id,
+                        "rule": tip.rule_id,
+                        "title": tip.title,
+                        "why": tip.why,
+                        "urgent": tip.urgent,
+                    }
+                    for decision in day.decisions
+                    for tip in decision.tips
+                ],
                 "alerts": day.alerts,
+                "pain": _pain_of(history, day.day),
             }
             for day in days
         ],
     }
+
+
+def _pain_of(history: rules.History, day: dt.date) -> list[int]:
+    """The pain scores the history holds for a local day (simulation charts plot them)."""
+    zone = history.zone
+    return [p.score for p in history.pain if p.recorded_at.astimezone(zone).date() == day]
+
+
+def published_slugs(session: Session, clinic_id: int | None) -> dict[str, int | None]:
+    """Each of the clinic's rule sets by slug, with its published version (None: never)."""
+    rows = session.execute(
+        select(RuleSet.slug, RuleSet.published_version)
+        .where(RuleSet.clinic_id == clinic_id)
+        .order_by(RuleSet.slug)
+    )
+    return {str(slug): version for slug, version in rows}
 
 
 def ensure_default(session: Session, clinic: Clinic, now: dt.datetime) -> RuleSet:

@@ -9,6 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, BigId, IdPk, utcnow
 
+# A clinician's own message to a patient: delivered like any tip, never counted in (nor
+# dropped by) the rules' daily tip budget.
+CLINICIAN_CATEGORY = "clinician"
+
 
 class Tip(Base):
     """A rendered tip, with the rule that produced it and why."""

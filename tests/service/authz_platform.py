@@ -44,7 +44,6 @@ ROWS = [
     ("GET", "/readyz", everyone(200)),
     ("GET", "/metrics", everyone(200)),
     ("GET", "/openapi.json", everyone(200)),
-    ("GET", "/docs", everyone(200)),
     ("GET", "/static/{filename}", everyone(404)),
     # Auth: public (an empty sign-up body reaches validation, whoever calls).
     ("POST", "/v1/auth/register", everyone(422), {}),
@@ -86,5 +85,11 @@ ROWS = [
         "/v1/clinician/patients/{patient_id}/plan",
         staff_only(200, other_clinic=403),
         {"daily_target": 5000},
+    ),
+    (
+        "POST",
+        "/v1/clinician/patients/{patient_id}/messages",
+        {**staff_only(201, other_clinic=403)},
+        {"text": "See you on Tuesday."},
     ),
 ]

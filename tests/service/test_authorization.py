@@ -37,6 +37,7 @@ from service.extensions import db
 from service.patients.models import Device
 from service.tips.models import Tip
 from tests.factories import Seed
+from tests.service.console_support import csrf_token, signed_in
 
 CALLERS = ("anonymous", "patient_b", "other_clinician", "clinician", "admin", "patient_a")
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -54,6 +55,14 @@ def _authz_modules() -> list[Any]:
 
 MODULES = _authz_modules()
 ROWS: list[Row] = [row for module in MODULES for row in module.ROWS]
+# Rows of modules with `AUTH = "console"` are called as a browser would: a console session
+# cookie per caller and form bodies with the session's CSRF token.
+CONSOLE_ROWS = {
+    (row[0].upper(), row[1])
+    for module in MODULES
+    if getattr(module, "AUTH", "bearer") == "console"
+    for row in module.ROWS
+}
 
 
 def template_of(rule: str) -> str:
@@ -125,7 +134,9 @@ def test_it_lists_every_caller_in_every_row() -> None:
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[f"{row[0].upper()} {row[1]}" for row in ROWS])
-def test_it_gives_each_caller_the_expected_status(client: Any, seed: Seed, row: Row) -> None:
+def test_it_gives_each_caller_the_expected_status(
+    app: Flask, client: Any, seed: Seed, row: Row
+) -> None:
     method, template, expected = row[0].upper(), row[1], row[2]
     body = row[3] if len(row) > 3 else None
     refs = base_refs(seed)
@@ -137,6 +148,15 @@ def test_it_gives_each_caller_the_expected_status(client: Any, seed: Seed, row: 
     payload = body(refs) if callable(body) else body
     got = {}
     for who in CALLERS:
-        response = client.open(url, method=method, json=payload, headers=seed.headers(who))
+        if (method, template) in CONSOLE_ROWS:
+            browser = (
+                app.test_client() if who == "anonymous" else signed_in(app, getattr(seed, who))
+            )
+            form = (
+                None if method == "GET" else {**(payload or {}), "csrf_token": csrf_token(browser)}
+            )
+            response = browser.open(url, method=method, data=form)
+        else:
+            response = client.open(url, method=method, json=payload, headers=seed.headers(who))
         got[who] = response.status_code
     assert got == {who: expected[who] for who in CALLERS}

@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from service.accounts.models import Clinic, Invite
 from service.activity.models import DailyActivity
 from service.alerts.models import ClinicianAlert
 from service.audit.models import AuditEvent
 from service.extensions import db
+from service.patients.models import PatientProfile
 from service.plans.models import Plan, PlanChange
 from service.reports.models import ExerciseSession, PainReport
 from service.rulesets.models import RuleSet
@@ -259,3 +260,25 @@ def test_it_validates_plan_changes(client: Any, seed: Seed) -> None:
         response = client.patch(url, json=body, headers=headers)
         assert response.status_code == 422, body
         assert response.json["errors"][0]["field"] == field
+
+
+def test_it_refuses_to_assign_an_unpublished_rule_set_but_invites_to_it(
+    client: Any, seed: Seed
+) -> None:
+    with db.transaction() as session:
+        session.add(RuleSet(clinic_id=seed.clinic_id, slug="draft-only", title="Draft"))
+    headers = seed.headers("clinician")
+    response = client.patch(
+        f"/v1/clinician/patients/{seed.patient_a}/plan", json={"ruleset": "draft-only"},
+        headers=headers,
+    )  # fmt: skip
+    assert response.status_code == 409
+    assert "no published version" in response.json["detail"]
+    assert response.json["errors"] == [{"field": "ruleset", "message": "no published version"}]
+    profile = db.session.get(PatientProfile, seed.patient_a, populate_existing=True)
+    assert profile is not None
+    assert profile.ruleset_id is None
+    # An invite may name a draft: its patient follows the rule set once it is published.
+    invite = client.post("/v1/clinician/invites", json={"ruleset": "draft-only"}, headers=headers)
+    assert invite.status_code == 201
+    assert db.session.scalar(select(func.count()).select_from(Invite)) == 1

@@ -46,11 +46,43 @@ def test_it_names_the_line_and_column_of_a_typo(client: Any, seed: Seed) -> None
     assert "did you mean 'pain.latest'" in error["message"]
 
 
-def test_it_refuses_a_body_that_is_not_yaml(client: Any, seed: Seed) -> None:
+def test_it_refuses_a_body_that_is_neither_yaml_nor_json(client: Any, seed: Seed) -> None:
     response = client.post(
-        "/v1/rulesets/validate", json={"a": 1}, headers=seed.headers("clinician")
+        "/v1/rulesets/validate",
+        data="ruleset: x",
+        headers={**seed.headers("clinician"), "Content-Type": "text/plain"},
     )
     assert response.status_code == 415
+    assert response.mimetype == "application/problem+json"
+
+
+def test_it_takes_a_rule_set_as_json_too(client: Any, seed: Seed) -> None:
+    headers = seed.headers("clinician")
+    valid = client.post("/v1/rulesets/validate", json={"yaml": DEFAULT}, headers=headers)
+    assert valid.status_code == 200
+    assert valid.json["valid"] is True
+    typo = client.post("/v1/rulesets/validate", json={"yaml": TYPO}, headers=headers)
+    assert typo.status_code == 422
+    assert "pain.lastest" in typo.json["errors"][0]["message"]
+    created = client.post("/v1/rulesets", json={"yaml": DEFAULT}, headers=headers)
+    assert created.status_code == 201
+    assert created.json == {"ruleset": "low-back-walking", "version": 1, "status": "draft"}
+    stored = client.get("/v1/rulesets/low-back-walking/versions/1", headers=headers)
+    assert stored.json["yaml"] == DEFAULT
+
+
+def test_it_names_the_field_of_a_json_body_without_yaml(client: Any, seed: Seed) -> None:
+    headers = seed.headers("clinician")
+    for body in ({"a": 1}, {"yaml": ""}, ["yaml"]):
+        response = client.post("/v1/rulesets", json=body, headers=headers)
+        assert response.status_code == 422, body
+        assert response.mimetype == "application/problem+json"
+        assert {e.get("field") for e in response.json["errors"]} & {"yaml", "a", "_schema"}
+    broken = client.post(
+        "/v1/rulesets", data="{not json", headers={**headers, "Content-Type": "application/json"}
+    )
+    assert broken.status_code == 400
+    assert client.get("/v1/rulesets", headers=headers).json["items"] == []
 
 
 def test_it_stores_immutable_versions_and_publishes_one(client: Any, seed: Seed) -> None:
@@ -249,3 +281,34 @@ def test_it_simulates_on_a_stored_patient(client: Any, seed: Seed) -> None:
         "/v1/rulesets/low-back-walking/simulate", json=body, headers=seed.headers("other_clinician")
     )
     assert other.status_code == 404
+
+
+def test_it_simulates_a_built_in_history(client: Any, seed: Seed) -> None:
+    headers = seed.headers("clinician")
+    client.post("/v1/rulesets", data=DEFAULT, headers=_headers(seed))
+    six = client.post(
+        "/v1/rulesets/low-back-walking/simulate",
+        json={"example": "six_weeks", "from": "2026-03-02", "to": "2026-04-12"},
+        headers=headers,
+    )
+    assert six.status_code == 200, six.json
+    days = six.json["days"]
+    assert len(days) == 42
+    assert days[0]["steps"] is not None
+    flagged = client.post(
+        "/v1/rulesets/low-back-walking/simulate",
+        json={"example": "red_flag", "from": "2026-11-01", "to": "2026-11-28"},
+        headers=headers,
+    )
+    assert flagged.status_code == 200, flagged.json
+    sent = [tip for day in flagged.json["days"] for tip in day["sent"]]
+    assert any(tip["tip"] == "seek-care-now" and tip["urgent"] for tip in sent)
+    assert all(tip["title"] and tip["why"] for tip in sent)
+    assert any(day["pain"] for day in flagged.json["days"])
+    unknown = client.post(
+        "/v1/rulesets/low-back-walking/simulate",
+        json={"example": "nobody", "from": "2026-11-01", "to": "2026-11-28"},
+        headers=headers,
+    )
+    assert unknown.status_code == 422
+    assert unknown.json["errors"][0]["field"] == "example"
