@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -98,6 +99,7 @@ def _clean_tree(value: Any) -> None:
         raise ValidationError({path: [problem]} if path else problem)
 
 
+@functools.cache
 def _dates_within(ahead_days: int) -> Callable[[Any], None]:
     def check(value: Any) -> None:
         problem = date_problem(value, ahead_days=ahead_days) if value is not None else None
@@ -110,16 +112,23 @@ def _dates_within(ahead_days: int) -> Callable[[Any], None]:
 _INT64 = validate.Range(min=MIN_INT, max=MAX_ID, error="must fit in 64 bits")
 
 
+def _add(field: fields.Field, check: Callable[[Any], Any]) -> None:
+    # Schema instances share their fields' validator lists (marshmallow copies fields shallowly),
+    # so a second instance of a schema must not add the same check again.
+    if check not in field.validators:
+        field.validators.append(check)
+
+
 def _guard(field: fields.Field) -> None:
     """Give a field (and the fields inside it) the service-wide checks."""
     if isinstance(field, fields.String):
         # An opaque token (a page cursor) is never stored; its use case refuses a bad one.
         if not field.metadata.get("opaque"):
-            field.validators.append(_clean_text)
+            _add(field, _clean_text)
     elif isinstance(field, fields.Integer):
-        field.validators.append(_INT64)
+        _add(field, _INT64)
     elif isinstance(field, fields.Date | fields.DateTime):
-        field.validators.append(_dates_within(int(field.metadata.get("ahead_days", 0))))
+        _add(field, _dates_within(int(field.metadata.get("ahead_days", 0))))
     if isinstance(field, fields.List):
         _guard(field.inner)
     elif isinstance(field, fields.Tuple):
@@ -131,7 +140,7 @@ def _guard(field: fields.Field) -> None:
                 _guard(part)
     elif isinstance(field, fields.Dict | fields.Raw):
         # Free-form JSON (a posted history): every string in it, keys included.
-        field.validators.append(_clean_tree)
+        _add(field, _clean_tree)
 
 
 class ApiSchema(Schema):

@@ -238,15 +238,20 @@ def test_it_changes_the_plan_from_the_patient_page(app: Flask, seed: Seed) -> No
     )
     with db.transaction() as session:
         publish(session, session.merge(draft), 1, utcnow())
+    hold = (dt.datetime.now(LONDON) + dt.timedelta(days=30)).date()
     changed = post_form(
         browser,
         url,
-        {"daily_target": "5200", "hold_until": "2030-01-31", "ruleset": "low-back-walking"},
+        {"daily_target": "5200", "hold_until": hold.isoformat(), "ruleset": "low-back-walking"},
     )
     assert changed.status_code == 303
     page = browser.get(changed.headers["Location"]).get_data(as_text=True)
     assert "Plan updated." in page
     assert "Changed by a clinician" in page
-    assert "progression held until 01 Feb 2030, 00:00 UTC" in page
-    too_low = post_form(browser, url, {"daily_target": "10"})
-    assert "daily_target" in browser.get(too_low.headers["Location"]).get_data(as_text=True)
+    ends = dt.datetime.combine(hold + dt.timedelta(days=1), dt.time(0), tzinfo=LONDON)
+    assert f"progression held until {ends.astimezone(dt.UTC):%d %b %Y, %H:%M} UTC" in page
+    too_low = post_form(browser, url, {"daily_target": "10", "hold_until": "2099-01-01"})
+    shown = browser.get(too_low.headers["Location"]).get_data(as_text=True)
+    assert "daily_target" in shown
+    # Each problem once, however many times the API's schema has been instantiated.
+    assert shown.count("hold_progression_until: must be a date") == 1

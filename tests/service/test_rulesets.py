@@ -77,7 +77,8 @@ def test_it_names_the_field_of_a_json_body_without_yaml(client: Any, seed: Seed)
         response = client.post("/v1/rulesets", json=body, headers=headers)
         assert response.status_code == 422, body
         assert response.mimetype == "application/problem+json"
-        assert {e.get("field") for e in response.json["errors"]} & {"yaml", "a", "_schema"}
+        # The whole body is field "" (as on every JSON route), its parts are named.
+        assert {e.get("field") for e in response.json["errors"]} & {"yaml", "a", ""}
     broken = client.post(
         "/v1/rulesets", data="{not json", headers={**headers, "Content-Type": "application/json"}
     )
