@@ -1,7 +1,7 @@
 """console sessions
 
-Revision ID: 0005
-Revises: 0004_h9_input
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-29 20:30:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import service.db
 
-revision = "0005"
-down_revision = "0004_h9_input"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
