@@ -16,6 +16,7 @@ from service.console.models import ConsoleSession
 from service.db import Base
 from service.delivery.models import PushDelivery
 from service.evaluation.models import Evaluation, RuleFiring
+from service.fhir.models import FhirExport, FhirExportPart
 from service.idempotency.models import IdempotencyKey
 from service.patients.models import Device, PatientProfile
 from service.plans.models import Plan, PlanChange
@@ -34,6 +35,8 @@ __all__ = [
     "Device",
     "Evaluation",
     "ExerciseSession",
+    "FhirExport",
+    "FhirExportPart",
     "IdempotencyKey",
     "Invite",
     "LoginThrottle",

@@ -11,6 +11,7 @@ from service.clinicians.routes import blp as clinician_blp
 from service.connections.routes import blp as connections_blp
 from service.connections.routes import integrations_blp
 from service.evaluation.routes import blp as evaluations_blp
+from service.fhir.routes import blp as fhir_blp
 from service.patients.routes import blp as me_blp
 from service.plans.routes import blp as plan_blp
 from service.reports.routes import blp as reports_blp
@@ -30,3 +31,4 @@ API_BLUEPRINTS.append(integrations_blp)
 API_BLUEPRINTS.append(alerts_blp)
 API_BLUEPRINTS.append(evaluations_blp)
 API_BLUEPRINTS.append(rulesets_blp)
+API_BLUEPRINTS.append(fhir_blp)

@@ -1,4 +1,4 @@
-"""Scheduled jobs (APScheduler): sync, evaluate, deliver, refresh, renew, purge.
+"""Scheduled jobs (APScheduler): sync, evaluate, deliver, refresh, renew, purge, FHIR exports.
 
 Each job is thin: enter the app context, call one use case, log the outcome, drop the session.
 Every use case is safe with several scheduler processes at once (row claims), so running
@@ -24,6 +24,7 @@ from service.connections import subscriptions, sync
 from service.db import utcnow
 from service.evaluation import population
 from service.extensions import db
+from service.fhir import worker as fhir_worker
 from service.idempotency import service as idempotency
 
 log = logging.getLogger("service.scheduler")
@@ -96,6 +97,15 @@ def purge_old_data() -> str | None:
     return f"purged {purged} old evaluations, {keys} expired idempotency keys"
 
 
+def run_fhir_exports() -> str | None:
+    """Run queued FHIR bulk exports (and ones whose worker died); delete expired ones."""
+    ran = fhir_worker.run_due()
+    purged = fhir_worker.purge_expired()
+    if not (ran or purged):
+        return None
+    return f"ran {ran} FHIR exports, deleted {purged} expired"
+
+
 JOBS = (
     Job("sync_connections", sync_connections, 60, 2),
     Job("evaluate_due", evaluate_due, 30, 12),
@@ -103,6 +113,7 @@ JOBS = (
     Job("refresh_tokens", refresh_tokens, 300, 30),
     Job("renew_subscriptions", renew_subscriptions, 3600, 40),
     Job("purge_old_data", purge_old_data, 86400, 600),
+    Job("fhir_exports", run_fhir_exports, 30, 15),
 )
 
 
