@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
@@ -150,7 +151,11 @@ def streamed(
         if buffer:
             yield b"".join(buffer)
 
-    response = Response(generate(), mimetype=mimetype)
+    body = generate()
+    # The first chunk is made here, inside the view: a failure before any byte is sent is still
+    # an OperationOutcome with its status, and a small body is written entirely right now.
+    first = next(body, b"")
+    response = Response(itertools.chain([first], body), mimetype=mimetype)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

@@ -144,8 +144,12 @@ def bundle_errors(bundle: dict[str, Any]) -> list[str]:
     return errors
 
 
-def ndjson_errors(files: dict[str, str]) -> list[str]:
-    """NDJSON files by type: one valid resource of that type per line, references resolve."""
+def ndjson_errors(files: dict[str, str], *, partial: bool = False) -> list[str]:
+    """NDJSON files by type: one valid resource of that type per line, references resolve.
+
+    `partial`: an export of some types only (`_type`); references to other types are not
+    checked, references to the exported types must still resolve.
+    """
     errors = []
     resources = []
     for resource_type, text in files.items():
@@ -163,7 +167,7 @@ def ndjson_errors(files: dict[str, str]) -> list[str]:
         errors.extend(
             f"{resource['resourceType']}: dangling {ref}"
             for ref in references(resource)
-            if ref not in known
+            if ref not in known and (not partial or ref.split("/")[0] in files)
         )
     return errors
 

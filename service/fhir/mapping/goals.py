@@ -59,10 +59,10 @@ class GoalMapper(Mapper):
                 PlanChange.effective_at,
                 PlanChange.target,
                 PlanChange.reason,
-                func.lead(PlanChange.effective_at)
+                func.lead(PlanChange.effective_at, type_=PlanChange.effective_at.type)
                 .over(partition_by=PlanChange.patient_id, order_by=order)
                 .label("next_at"),
-                func.lead(PlanChange.target)
+                func.lead(PlanChange.target, type_=PlanChange.target.type)
                 .over(partition_by=PlanChange.patient_id, order_by=order)
                 .label("next_target"),
                 PatientProfile.timezone,
