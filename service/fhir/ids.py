@@ -7,17 +7,32 @@ by `urn:uuid:` fullUrls; in bulk NDJSON, by relative `Type/id` references.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:backstride:fhir")
+_NAMESPACE_BYTES = NAMESPACE.bytes
 
 
 def resource_id(clinic_id: int, kind: str, *key: object) -> str:
-    """The stable id of a record of `kind` in a clinic."""
+    """The stable id of a record of `kind` in a clinic: `uuid5(NAMESPACE, name)`."""
     name = ":".join(["clinic", str(clinic_id), kind, *(str(part) for part in key)])
-    return str(uuid.uuid5(NAMESPACE, name))
+    # uuid.uuid5 spelled out: a bulk export makes one per resource, and building UUID objects
+    # was a third of its time. Same bytes: SHA-1 of namespace + name, version 5, RFC 4122.
+    raw = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest())
+    raw[6] = (raw[6] & 0x0F) | 0x50
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw[:16].hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+@functools.lru_cache(maxsize=8192)
+def shared_id(clinic_id: int, kind: str, *key: object) -> str:
+    """`resource_id` of a record many resources point at (a patient, a device), remembered."""
+    return resource_id(clinic_id, kind, *key)
 
 
 def patient_system(clinic_id: int) -> str:

@@ -6,8 +6,8 @@ survives the request and the process that took it. The claim is a conditional UP
 and any number of scheduler processes, race for it and exactly one wins. Each part written
 renews the lease; a worker that finds its claim gone (cancelled, or taken over) stops.
 
-Memory stays flat: rows stream from a server-side cursor, and at most one part per resource type
-(a few MB of text) is held before it is compressed and committed.
+Memory stays flat: rows stream from a server-side cursor, and one part at a time
+(at most 5,000 lines or 2 MB of text) is held before it is compressed and committed.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 LEASE = dt.timedelta(minutes=2)
 RETENTION = dt.timedelta(hours=24)
 PART_LINES = 5000
-PART_BYTES = 4 * 1024 * 1024
+PART_BYTES = 2 * 1024 * 1024
 Clock = Callable[[], dt.datetime]
 
 
@@ -134,11 +134,6 @@ class PartWriter:
             )
         self.seq[resource_type] += 1
 
-    def flush_all(self) -> None:
-        """Commit every partly filled part."""
-        for resource_type in list(self.lines):
-            self.flush(resource_type)
-
 
 def _finish(export_id: str, attempt: int, now: dt.datetime, error: str | None) -> None:
     with db.transaction() as session:
@@ -175,10 +170,15 @@ def run_export(export_id: str, attempt: int, clock: Clock = utcnow) -> str:
             if db.dialect == "postgresql":
                 # One snapshot for every resource type, so references between files agree.
                 reader.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-            for mapper in mappers_for(types):
+            mappers = mappers_for(types)
+            for index, mapper in enumerate(mappers):
                 for resource in mapper.resources(reader, scope, NDJSON):
                     writer.add(mapper.resource_type, json.dumps(resource, separators=(",", ":")))
-        writer.flush_all()
+                # Mappers of one type are neighbours: a type's last part is written when the
+                # next type starts, so only one part is ever being filled.
+                following = mappers[index + 1].resource_type if index + 1 < len(mappers) else None
+                if following != mapper.resource_type:
+                    writer.flush(mapper.resource_type)
     except ClaimLost:
         log.info("export %s stopped: cancelled or taken over", export_id)
         return "stopped"

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.activity.models import DailyActivity
-from service.fhir.ids import Refs, resource_id
+from service.fhir.ids import Refs, resource_id, shared_id
 from service.fhir.mapping.base import (
     AnyRow,
     Mapper,
@@ -50,7 +50,7 @@ STEPS_CODE = loinc(STEPS_LOINC)
 
 def device_id(clinic_id: int, patient_id: int, source: str) -> str:
     """The stable id of the Device standing for one patient's source."""
-    return resource_id(clinic_id, "device", patient_id, source)
+    return shared_id(clinic_id, "device", patient_id, source)
 
 
 def chosen(rows: Sequence[AnyRow], primary: str | None) -> AnyRow:

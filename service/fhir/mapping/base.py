@@ -18,7 +18,7 @@ from sqlalchemy import Select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from service.fhir.ids import Refs, resource_id
+from service.fhir.ids import Refs, shared_id
 from service.patients.models import PatientProfile
 
 AnySelect = Select[*tuple[Any, ...]]
@@ -114,4 +114,4 @@ def long_date(day: dt.date) -> str:
 
 def patient_ref(refs: Refs, clinic_id: int, patient_id: int) -> dict[str, Any]:
     """The Reference to a patient's Patient resource."""
-    return refs.to("Patient", resource_id(clinic_id, "patient", patient_id))
+    return refs.to("Patient", shared_id(clinic_id, "patient", patient_id))
