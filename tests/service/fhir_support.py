@@ -82,15 +82,17 @@ def loinc_check_digit_ok(code: str) -> bool:
     return (10 - total % 10) % 10 == int(check)
 
 
-def walk(value: Any) -> Iterator[tuple[str, Any]]:
-    """Every (key, value) pair inside a JSON value, depth first."""
+def walk(value: Any, key: str = "") -> Iterator[tuple[str, Any]]:
+    """Every (key, value) inside a JSON value, depth first; list items come with the list's key."""
     if isinstance(value, dict):
-        for key, item in value.items():
-            yield key, item
-            yield from walk(item)
+        for name, item in value.items():
+            yield name, item
+            yield from walk(item, name)
     elif isinstance(value, list):
         for item in value:
-            yield from walk(item)
+            if isinstance(item, dict):
+                yield key, item
+            yield from walk(item, key)
 
 
 def code_errors(resource: dict[str, Any]) -> list[str]:
