@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from flask import Flask
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.db import utcnow
@@ -43,7 +43,7 @@ class ClaimLost(Exception):
     """The export was cancelled, or another worker took it over."""
 
 
-def _claimable(now: dt.datetime) -> object:
+def _claimable(now: dt.datetime) -> ColumnElement[bool]:
     return or_(
         FhirExport.status == "queued",
         and_(FhirExport.status == "running", FhirExport.lease_until < now),
@@ -60,7 +60,7 @@ def claim(
         candidates = list(
             session.scalars(
                 select(FhirExport.id)
-                .where(_claimable(now))  # type: ignore[arg-type]
+                .where(_claimable(now))
                 .order_by(FhirExport.requested_at)
                 .limit(5)
             )
@@ -69,7 +69,7 @@ def claim(
         # Whoever updates the row first owns the export; the others see no row change.
         claimed = session.execute(
             update(FhirExport)
-            .where(FhirExport.id == candidate, _claimable(now))  # type: ignore[arg-type]
+            .where(FhirExport.id == candidate, _claimable(now))
             .values(
                 status="running",
                 started_at=now,

@@ -22,7 +22,7 @@ from service.plans.models import Plan, PlanChange
 from service.reports.models import PainReport
 from service.tips.models import Tip
 from tests.conftest import LiveServer
-from tests.factories import Seed, token_for
+from tests.factories import Seed, make_patient, token_for
 from tests.service.fhir_support import bundle_errors, of_type, schema_errors
 
 LONDON = ZoneInfo("Europe/London")
@@ -282,6 +282,18 @@ def test_it_answers_errors_as_operation_outcomes(live_server: LiveServer, seed: 
     assert xml.status_code == 406
     unauthenticated = requests.get(f"{base}/{seed.patient_a}/fhir", timeout=30)
     assert unauthenticated.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_it_refuses_a_patient_outside_any_clinic(live_server: LiveServer, seed: Seed) -> None:
+    with db.transaction():
+        loner = make_patient(None, email="loner@patients.example").id
+    response = requests.get(
+        f"{live_server.url}/v1/clinician/patients/{loner}/fhir",
+        headers={**FHIR, **seed.headers("admin")},
+        timeout=30,
+    )
+    assert response.status_code == 409
+    assert response.json()["issue"][0]["code"] == "conflict"
 
 
 def test_it_accepts_plain_json_and_wildcards(live_server: LiveServer, seed: Seed) -> None:
