@@ -11,12 +11,13 @@ reports, 3 step targets and 30 tips. Then, per backend:
   and dumped as plain JSON lines (`json.dumps` of each row). Both only count the bytes.
 - The export job as the worker runs it (claim, map, compress, commit parts), timed.
 - Peak Python memory (tracemalloc) of the export job for the 500- and 2,000-patient clinics:
-  flat when it does not grow with the clinic.
+  flat when it does not grow with the clinic; and the process's max RSS after each run (it
+  only grows if the larger export needs more memory than everything before it).
 
 Usage: python bench/fhir.py [--patients 1000] [--small 500] [--large 2000] [--skip-pg]
        [--skip-sqlite]
 Ends with: RESULT pg_fhir_vs_plain=... pg_resources_per_s=... pg_job_s=... pg_peak_small_mb=...
-           pg_peak_large_mb=... pg_peak_ratio=... sqlite_... (the same keys)
+           pg_peak_large_mb=... pg_peak_ratio=... pg_max_rss_growth_mb=... sqlite_... (the same)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import json
 import logging
 import os
 import random
+import resource
 import secrets
 import sys
 import tempfile
@@ -237,14 +239,15 @@ def export_job(clinic_id: int) -> tuple[float, int]:
     return elapsed, int(written or 0)
 
 
-def peak_mb(clinic_id: int) -> tuple[float, int]:
-    """Peak traced Python memory of one export job, in MB, and the resources it wrote."""
+def peak_mb(clinic_id: int) -> tuple[float, int, float]:
+    """Peak traced Python memory of one export job (MB), resources written, process max RSS."""
     tracemalloc.start()
     tracemalloc.reset_peak()
     _, written = export_job(clinic_id)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return peak / 1e6, written
+    max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return peak / 1e6, written, max_rss_mb
 
 
 def measure(url: str, label: str, sizes: list[int]) -> dict[str, float]:
@@ -271,12 +274,13 @@ def measure(url: str, label: str, sizes: list[int]) -> dict[str, float]:
             f"[{label}] export job (map, compress, store parts): {written:,} resources in "
             f"{job_s:.2f} s ({written / job_s:,.0f}/s)"
         )
-        small, small_n = peak_mb(2)
-        large, large_n = peak_mb(3)
+        small, small_n, small_rss = peak_mb(2)
+        large, large_n, large_rss = peak_mb(3)
         print(
             f"[{label}] peak memory of the export job: {sizes[1]:,} patients ({small_n:,} "
             f"resources) {small:.1f} MB; {sizes[2]:,} patients ({large_n:,} resources) "
-            f"{large:.1f} MB; ratio {large / small:.2f} for {large_n / small_n:.1f}x the data"
+            f"{large:.1f} MB; ratio {large / small:.2f} for {large_n / small_n:.1f}x the data "
+            f"(process max RSS after each: {small_rss:.0f} MB, {large_rss:.0f} MB)"
         )
         db.remove()
         db.engine.dispose()
@@ -288,6 +292,7 @@ def measure(url: str, label: str, sizes: list[int]) -> dict[str, float]:
         f"{prefix}_peak_small_mb": small,
         f"{prefix}_peak_large_mb": large,
         f"{prefix}_peak_ratio": large / small,
+        f"{prefix}_max_rss_growth_mb": large_rss - small_rss,
     }
 
 
