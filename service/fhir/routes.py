@@ -106,7 +106,7 @@ def patient_bundle(args: dict[str, Any], patient_id: str) -> Response:
     return streamed(lambda session: bundle.bundle_chunks(session, scope), FHIR_JSON)
 
 
-@blp.route("/fhir/$export", methods=["GET"])
+@blp.route("/fhir/$export", methods=["GET"], parameters=[PREFER])
 @require(*STAFF)
 @blp.arguments(ExportQueryArgsSchema(), location="query")
 @blp.response(200, content_type=FHIR_NDJSON, description="The clinic's resources as NDJSON")
@@ -119,7 +119,6 @@ def patient_bundle(args: dict[str, Any], patient_id: str) -> Response:
     success=True,
 )
 @outcomes(401, 403, 404, 406, 422, 429)
-@blp.doc(parameters=[PREFER])
 def export_clinic(args: dict[str, Any]) -> Response:
     """Export the clinic as NDJSON: Bulk Data kick-off with `Prefer: respond-async`, else now."""
     now = utcnow()
