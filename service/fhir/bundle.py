@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from service.audit.service import record
 from service.auth import Principal, patient_in_scope
-from service.errors import Conflict, NotFound, field_error
+from service.errors import Conflict, field_error
 from service.fhir.ids import BUNDLE
 from service.fhir.mapping import MAPPERS, Scope
 from service.fhir.mapping.base import instant, zone
@@ -22,16 +22,14 @@ from service.plans.service import end_of_day
 def patient_scope(
     session: Session,
     principal: Principal,
-    raw_patient_id: str,
+    patient_id: int,
     *,
     first: dt.date | None,
     last: dt.date | None,
     now: dt.datetime,
 ) -> Scope:
     """Check the caller may read the patient, fix the window of local days, audit the read."""
-    if not raw_patient_id.isdigit():
-        raise NotFound("no such patient")
-    profile = patient_in_scope(principal, int(raw_patient_id))
+    profile = patient_in_scope(principal, patient_id)
     if profile.clinic_id is None:
         # Ids and identifiers are namespaced by clinic; a patient outside one has no record here.
         raise Conflict("this patient is not in a clinic")

@@ -46,14 +46,6 @@ blp = Blueprint(
 )
 register_outcomes(blp)
 STAFF = ("clinician", "admin")
-PATIENT_ID = [
-    {
-        "in": "path",
-        "name": "patient_id",
-        "required": True,
-        "schema": {"type": "integer", "minimum": 1},
-    }
-]
 PREFER = {
     "in": "header",
     "name": "Prefer",
@@ -86,12 +78,12 @@ def _information(status: int, text: str, headers: dict[str, str]) -> Response:
     return response
 
 
-@blp.route("/patients/<patient_id>/fhir", methods=["GET"], parameters=PATIENT_ID)
+@blp.route("/patients/<int:patient_id>/fhir", methods=["GET"])
 @require(*STAFF)
 @blp.arguments(BundleQueryArgsSchema(), location="query")
 @blp.response(200, FhirResourceSchema, content_type=FHIR_JSON, description="A Bundle")
 @outcomes(401, 403, 404, 406, 409, 422)
-def patient_bundle(args: dict[str, Any], patient_id: str) -> Response:
+def patient_bundle(args: dict[str, Any], patient_id: int) -> Response:
     """Export one patient's programme as a FHIR R4 Bundle (type collection)."""
     negotiate(JSON_TYPES, args.get("format_"))
     with db.transaction() as session:

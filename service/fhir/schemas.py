@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
+
+from service.inputs import ApiSchema
 
 
-class BundleQueryArgsSchema(Schema):
+class BundleQueryArgsSchema(ApiSchema):
     """A window of the patient's local days (default: all up to today) and the format."""
 
     from_ = fields.Date(data_key="from")
@@ -13,7 +15,7 @@ class BundleQueryArgsSchema(Schema):
     format_ = fields.String(data_key="_format", validate=validate.Length(max=64))
 
 
-class ExportQueryArgsSchema(Schema):
+class ExportQueryArgsSchema(ApiSchema):
     """Bulk export options: resource types, output format, the clinic (admins)."""
 
     type_ = fields.String(data_key="_type", validate=validate.Length(min=1, max=500))
@@ -21,13 +23,13 @@ class ExportQueryArgsSchema(Schema):
     clinic = fields.Integer(validate=validate.Range(min=1))
 
 
-class OutcomeDetailsSchema(Schema):
+class OutcomeDetailsSchema(ApiSchema):
     """Readable text of an issue."""
 
     text = fields.String(required=True)
 
 
-class OutcomeIssueSchema(Schema):
+class OutcomeIssueSchema(ApiSchema):
     """One issue of an OperationOutcome."""
 
     severity = fields.String(required=True)
@@ -36,21 +38,21 @@ class OutcomeIssueSchema(Schema):
     expression = fields.List(fields.String())
 
 
-class OperationOutcomeSchema(Schema):
+class OperationOutcomeSchema(ApiSchema):
     """A FHIR OperationOutcome: the body of every error (and of 202s) on the FHIR routes."""
 
     resourceType = fields.String(required=True)
     issue = fields.List(fields.Nested(OutcomeIssueSchema), required=True)
 
 
-class FhirResourceSchema(Schema):
+class FhirResourceSchema(ApiSchema):
     """A FHIR resource (validated against the R4 specification by the test suite)."""
 
     resourceType = fields.String(required=True)
     id = fields.String()
 
 
-class ManifestOutputSchema(Schema):
+class ManifestOutputSchema(ApiSchema):
     """One NDJSON file of a finished export."""
 
     type = fields.String(required=True)
@@ -58,7 +60,7 @@ class ManifestOutputSchema(Schema):
     count = fields.Integer(required=True)
 
 
-class ExportManifestSchema(Schema):
+class ExportManifestSchema(ApiSchema):
     """The Bulk Data completion manifest."""
 
     transactionTime = fields.String(required=True)
