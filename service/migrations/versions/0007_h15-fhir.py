@@ -1,7 +1,7 @@
 """FHIR bulk export jobs and their NDJSON parts (issue 15)
 
-Revision ID: 0006_h15_fhir
-Revises: 0005
+Revision ID: 0007_h15_fhir
+Revises: 0006
 Create Date: 2026-11-29 20:22:16.568358
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import service.db
 
-revision = "0006_h15_fhir"
-down_revision = "0005"
+revision = "0007_h15_fhir"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
