@@ -21,8 +21,8 @@ from rules.factdoc import format_definitions, format_table
 from rules.history_files import read_history
 from rules.loader import fact_problem, load_ruleset, run_tests
 from rules.ruleset import RuleSet
+from rules.simulation import format_episodes, simulate
 from rules.simulation import format_table as format_simulation
-from rules.simulation import simulate
 
 
 class _Failed(Exception):
@@ -97,6 +97,8 @@ def _simulate(args: argparse.Namespace) -> int:
     except (SimulationTooLarge, RuleRuntimeError) as exc:
         raise _Failed(f"{args.file}: {exc}") from None
     print(format_simulation(days))
+    print()
+    print(format_episodes(days))
     return 0
 
 

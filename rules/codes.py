@@ -27,6 +27,35 @@ CONDITION_LABELS: dict[str, str] = {
     "pregnancy": "pregnancy",
     "recent_surgery": "recent surgery",
 }
+# Triage tiers (SPEC §11.1), most severe first, with what the patient is told each one means.
+TIER_LABELS: dict[str, str] = {
+    "emergency": "symptoms that need emergency care now",
+    "urgent": "symptoms that need a doctor today",
+    "soon": "symptoms to mention to a clinician within the week",
+}
+RED_FLAG_TIERS: dict[str, str] = {
+    "numbness_saddle": "emergency",
+    "bladder_bowel_change": "emergency",
+    "leg_weakness": "emergency",
+    "fever": "urgent",
+    "trauma": "urgent",
+    "unexplained_weight_loss": "urgent",
+    "night_pain": "soon",
+}
+TIERS = tuple(TIER_LABELS)  # most severe first
+OPENING_TIERS = frozenset({"emergency", "urgent"})
+"""Tiers whose flags open a safety episode a clinician must close."""
+
+# Conditions a clinician must clear before the programme steps up: "hold" ones also keep loaded
+# core exercises (planks, bridges) out; "consult" ones ask the patient to talk to their
+# clinician once and tell the clinician once.
+CLEARANCE: dict[str, str] = {
+    "recent_surgery": "hold",
+    "osteoporosis": "hold",
+    "pregnancy": "hold",
+    "spinal_stenosis": "consult",
+    "acute_disc_herniation": "consult",
+}
 TRIGGER_LABELS: dict[str, str] = {
     "schedule": "a scheduled check",
     "pain_report": "a pain report",
@@ -39,7 +68,18 @@ CONDITIONS = frozenset(CONDITION_LABELS)
 TRIGGERS = tuple(TRIGGER_LABELS)
 
 # Every code of every table, for rendering and for spotting codes pasted into texts.
-LABELS: dict[str, str] = {**RED_FLAG_LABELS, **CONDITION_LABELS, **TRIGGER_LABELS}
+LABELS: dict[str, str] = {**RED_FLAG_LABELS, **CONDITION_LABELS, **TIER_LABELS, **TRIGGER_LABELS}
+
+
+def tier_rank(tier: object) -> int:
+    """How severe a tier is: 3 emergency, 2 urgent, 1 soon, 0 none or unknown."""
+    return len(TIERS) - TIERS.index(tier) if isinstance(tier, str) and tier in TIER_LABELS else 0
+
+
+def highest_tier(flags: Iterable[str]) -> str | None:
+    """The most severe tier among these red-flag codes, or None when there is none."""
+    tiers = {RED_FLAG_TIERS[flag] for flag in flags if flag in RED_FLAG_TIERS}
+    return max(tiers, key=tier_rank) if tiers else None
 
 
 def label(code: object) -> str:

@@ -18,6 +18,7 @@ from rules.values import TraceEntry, format_value
 
 if TYPE_CHECKING:
     from rules.model import Rule
+    from rules.safety import EpisodeChange
 
 
 @dataclass
@@ -29,6 +30,8 @@ class EvaluationState:
     already created today (patient-local day). `max_tips_per_day`: the patient's own limit, or
     None to use the rule set's setting. `target_7d_ago`: the plan target in force 7 days before
     `now`, the base of the weekly-increase cap; when None the current target is the base.
+    `episode_since`: when the open safety episode opened (the facts say whether one is open;
+    this only dates the reasons it gives).
     """
 
     last_fired: dict[str, datetime] = field(default_factory=dict)
@@ -36,6 +39,7 @@ class EvaluationState:
     tips_sent_today: int = 0
     max_tips_per_day: int | None = None
     target_7d_ago: float | None = None
+    episode_since: datetime | None = None
 
 
 _FIELDS = ("rule_id", "tip_id", "category", "title", "text", "variant", "urgent", "asks", "why")
@@ -154,7 +158,9 @@ class Decision:
     `fired`: rule ids in evaluation order. `suppressed`: rule id -> reason for every rule that
     did not fire (trigger, condition false, cooldown, stopped by, budget). `suppressed_actions`:
     actions of fired rules that were not applied (a second set_target, a tip over budget, a
-    duplicate tip). `target`: the new daily target after clamping, or None when unchanged.
+    duplicate tip, a non-safety tip or a repeated urgent alert during a safety episode).
+    `target`: the new daily target after clamping, or None when unchanged. `episode`: what the
+    decision does to the patient's safety episode (`rules.safety.EpisodeChange`), or None.
     `traces`: every rule's outcome; when `traced` is false (`evaluate(..., trace=False)`) only
     fired rules carry their sub-condition values. `facts`: the facts evaluated, with `trigger`.
     """
@@ -164,6 +170,7 @@ class Decision:
         "_settings",
         "_traces",
         "alerts",
+        "episode",
         "facts",
         "fired",
         "hold_days",
@@ -207,6 +214,7 @@ class Decision:
         self.target_notes: list[str] = []
         self.hold_days: int | None = None
         self.alerts: list[Alert] = []
+        self.episode: EpisodeChange | None = None
         self._rules = rules
         self._settings = settings or {}
         self._traces: dict[str, RuleTrace] | None = None
@@ -246,6 +254,7 @@ class Decision:
             "target_notes": list(self.target_notes),
             "hold_days": self.hold_days,
             "alerts": [alert.as_dict() for alert in self.alerts],
+            "episode": self.episode.as_dict() if self.episode is not None else None,
         }
         if self.traced:
             data["traces"] = [trace.as_dict() for trace in self.traces.values()]
@@ -277,6 +286,9 @@ class Decision:
             lines.append(f"progression held for {self.hold_days} days")
         for alert in self.alerts:
             lines.append(f"alert ({alert.severity}) from {alert.rule_id}: {alert.message}")
+        if self.episode is not None:
+            episode = self.episode
+            lines.append(f"safety episode: {episode.action} ({episode.tier})")
         return "\n".join(lines)
 
 

@@ -12,6 +12,11 @@ A history is a JSON object (the layout of `rules/examples/six_weeks.json`):
     exercise          [{kind: strength|stretch, at}]
     plan              [{effective, target 0-1000000, reason}]
     holds             [{start, days 1-365}]
+    has_clinic        true (default) or false: a patient who registered without an invite
+    clearances        [{at, condition}]: a clinician cleared the patient for a condition
+    resolutions       [{at, decision: resume|resume_lower|keep_paused, daily_target, note}]:
+                      a clinician's decision on the safety episode open at `at`
+                      (`daily_target` 0-1000000 with resume_lower, and only then)
 
 Dates are ISO `YYYY-MM-DD`, date-times ISO with a UTC offset, all between 2000-01-01 and
 2099-12-31. Unknown keys are errors. `parse_history` checks everything and raises
@@ -30,12 +35,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from rules.codes import CONDITIONS, RED_FLAGS
 from rules.errors import HistoryError
 from rules.reference import (
+    RESOLUTIONS,
+    Clearance,
     DailySteps,
     ExerciseSession,
     History,
     Hold,
     PainReport,
     PlanChange,
+    Resolution,
     WalkingSession,
 )
 
@@ -163,6 +171,9 @@ def parse_history(data: object) -> History:
             "exercise",
             "plan",
             "holds",
+            "has_clinic",
+            "clearances",
+            "resolutions",
         ),
         False,
     )
@@ -187,6 +198,10 @@ def parse_history(data: object) -> History:
     if raw.get("max_tips_per_day") is not None:
         path = ("max_tips_per_day",)
         history.max_tips_per_day = check.number(raw["max_tips_per_day"], path, 0, 50, whole=True)
+    clinic = raw.get("has_clinic", True)
+    if not isinstance(clinic, bool):
+        check.bad(("has_clinic",), "must be true or false")
+    history.has_clinic = clinic is not False
     _entries(check, raw, history)
     enrolled = raw.get("enrolled_at")
     if enrolled is not None:
@@ -259,6 +274,19 @@ def _entries(check: _Checker, raw: dict[str, Any], history: History) -> None:
             ),
             history.holds,
         ),
+        "clearances": (
+            {"at": True, "condition": True},
+            lambda r, p: Clearance(
+                check.moment(r["at"], (*p, "at")),  # type: ignore[arg-type]
+                check.choice(r["condition"], (*p, "condition"), tuple(sorted(CONDITIONS))),
+            ),
+            history.clearances,
+        ),
+        "resolutions": (
+            {"at": True, "decision": True, "daily_target": False, "note": False},
+            lambda r, p: _resolution(check, r, p),
+            history.resolutions,
+        ),
     }
     for key, (keys, read, into) in readers.items():
         for index, item in enumerate(check.items(raw.get(key), (key,))):
@@ -269,6 +297,24 @@ def _entries(check: _Checker, raw: dict[str, Any], history: History) -> None:
             built = read(entry, (key, index))
             if len(check.errors) == before:
                 into.append(built)
+
+
+def _resolution(check: _Checker, row: dict[str, Any], path: Where) -> Resolution:
+    decision = check.choice(row["decision"], (*path, "decision"), RESOLUTIONS)
+    target = row.get("daily_target")
+    if decision == "resume_lower" and target is None:
+        check.bad((*path, "daily_target"), "is required with resume_lower")
+    elif decision != "resume_lower" and target is not None:
+        check.bad((*path, "daily_target"), "only resume_lower sets a target")
+    elif target is not None:
+        target = check.number(target, (*path, "daily_target"), 0, 1_000_000, whole=True)
+    note = check.text(row["note"], (*path, "note"), limit=2000) if row.get("note") else ""
+    return Resolution(
+        check.moment(row["at"], (*path, "at")),  # type: ignore[arg-type]
+        decision,
+        target,
+        note or "",
+    )
 
 
 def _optional(check: _Checker, row: dict[str, Any], path: Where, key: str, high: float) -> Any:

@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from statistics import mean
 from zoneinfo import ZoneInfo
 
+from rules.codes import CLEARANCE, highest_tier, tier_rank
 from rules.decision import EvaluationState
 
 
@@ -80,12 +81,69 @@ class TipRecord:
 
 
 @dataclass
+class Clearance:
+    """A clinician's clearance of one condition, in force from `at`."""
+
+    at: datetime
+    condition: str
+
+
+RESOLUTIONS = ("resume", "resume_lower", "keep_paused")
+"""A clinician's decisions on a safety episode; the first two close it."""
+
+
+@dataclass
+class Resolution:
+    """A clinician's decision on the open safety episode at `at` (`daily_target`: resume_lower)."""
+
+    at: datetime
+    decision: str
+    daily_target: int | None = None
+    note: str = ""
+
+    @property
+    def closes(self) -> bool:
+        """Whether the decision closes the episode (keep_paused keeps it open)."""
+        return self.decision != "keep_paused"
+
+
+@dataclass
+class SafetyEpisode:
+    """A safety episode: open from `opened_at` until a clinician closes it (`closed_at`).
+
+    `tier` is the most severe tier it reached; `reports` the flagged reports attached to it;
+    `reviews` every clinician decision on it, the closing one last.
+    """
+
+    opened_at: datetime
+    tier: str
+    flags: frozenset[str] = frozenset()
+    closed_at: datetime | None = None
+    reports: list[datetime] = field(default_factory=list)
+    escalations: list[tuple[datetime, str]] = field(default_factory=list)
+    reviews: list[Resolution] = field(default_factory=list)
+
+    def open_at(self, moment: datetime) -> bool:
+        """Whether the episode is open at `moment`."""
+        return self.opened_at <= moment and (self.closed_at is None or self.closed_at > moment)
+
+
+@dataclass
 class History:
-    """Everything known about one patient, as the service's tables would hold it."""
+    """Everything known about one patient, as the service's tables would hold it.
+
+    `resolutions` are clinicians' decisions the simulator applies at their time to the episode
+    then open; `episodes` are the safety episodes themselves (the simulator opens them from
+    decisions).
+    """
 
     timezone: str
     enrolled_at: datetime
     conditions: frozenset[str] = frozenset()
+    has_clinic: bool = True
+    clearances: list[Clearance] = field(default_factory=list)
+    resolutions: list[Resolution] = field(default_factory=list)
+    episodes: list[SafetyEpisode] = field(default_factory=list)
     shoes_changed_on: date | None = None
     primary_source: str | None = None
     max_tips_per_day: int | None = None
@@ -124,13 +182,25 @@ class History:
             for t in self.tips
             if t.created_at <= now and t.created_at.astimezone(zone).date() == today
         )
+        current = self.open_episode(now)
         return EvaluationState(
             last_fired,
             last_variant,
             sent_today,
             self.max_tips_per_day,
             self.target_at(now - timedelta(days=7)),
+            current.opened_at if current is not None else None,
         )
+
+    def open_episode(self, moment: datetime) -> SafetyEpisode | None:
+        """The safety episode open at `moment` (the most severe, should there be several)."""
+        found = [e for e in self.episodes if e.open_at(moment)]
+        return max(found, key=lambda e: (tier_rank(e.tier), e.opened_at)) if found else None
+
+    def last_resolution(self, moment: datetime) -> datetime | None:
+        """When a clinician last closed an episode, at or before `moment` (None: never)."""
+        closed = [e.closed_at for e in self.episodes if e.closed_at and e.closed_at <= moment]
+        return max(closed, default=None)
 
     @classmethod
     def from_json(cls, text: str) -> History:
@@ -233,10 +303,14 @@ def compute_facts(history: History, now: datetime) -> dict[str, object]:
             if latest.recorded_at - timedelta(hours=168) <= p.recorded_at < latest.recorded_at
         ]
         change = _round1(latest.score - mean(before)) if before else None
+    resolved = history.last_resolution(now)
     flags: set[str] = set()
     for report in reports:
-        if now - timedelta(hours=72) < report.recorded_at:
+        assessed = resolved is not None and report.recorded_at <= resolved
+        if now - timedelta(hours=72) < report.recorded_at and not assessed:
             flags |= report.red_flags
+    episode = history.open_episode(now)
+    cleared = frozenset(c.condition for c in history.clearances if c.at <= now)
     strength = [e for e in history.exercise if e.kind == "strength" and e.performed_at <= now]
     stretch = [e for e in history.exercise if e.kind == "stretch" and in_window(e.performed_at)]
     changes = [c for c in history.plan if c.effective <= now]
@@ -273,6 +347,12 @@ def compute_facts(history: History, now: datetime) -> dict[str, object]:
         "pain.change": change,
         "pain.red_flags": frozenset(flags),
         "pain.red_flag": bool(flags),
+        "pain.red_flag_tier": highest_tier(flags),
+        "safety.episode_open": episode is not None,
+        "safety.episode_tier": episode.tier if episode is not None else None,
+        "safety.days_since_resolved": (today - _local_date(resolved, zone)).days
+        if resolved is not None
+        else None,
         "strength.sessions_7d": sum(1 for e in strength if in_window(e.performed_at)),
         "strength.days_since": (
             today - _local_date(max(e.performed_at for e in strength), zone)
@@ -284,11 +364,14 @@ def compute_facts(history: History, now: datetime) -> dict[str, object]:
         "plan.days_since_change": (today - _local_date(current.effective, zone)).days
         if current
         else None,
-        "plan.progression_held": any(
-            h.start <= now < h.start + timedelta(days=h.days) for h in history.holds
-        ),
+        "plan.progression_held": episode is not None
+        or any(h.start <= now < h.start + timedelta(days=h.days) for h in history.holds),
         "plan.week": enrolled // 7 + 1,
         "patient.conditions": frozenset(history.conditions),
+        "patient.cleared": cleared,
+        "patient.uncleared_conditions": frozenset(c for c in history.conditions if c in CLEARANCE)
+        - cleared,
+        "patient.has_clinic": history.has_clinic,
         "patient.days_enrolled": enrolled,
         "tips.sent_today": sum(
             1

@@ -6,9 +6,10 @@ rule with `stop: true` has a true `when` (whether that rule fired, cools down or
 budget). Only the highest firing rule's `set_target` counts; the target is then capped at
 `max_weekly_increase` over `state.target_7d_ago` (or the current target when unknown), refused
 while progression is held if it would rise, clamped to `settings.target` min/max and rounded to
-whole steps. Tips beyond the day's budget are suppressed, except tips of rules with an urgent
-`alert_clinician` action, tips answering a `pain_report`, and tips of the rule whose target
-lowers the patient's goal (a target never falls without the patient being told why).
+whole steps. Tips beyond the day's budget are suppressed, except `safety` tips, tips of rules
+with an urgent `alert_clinician` action, tips answering a `pain_report`, and tips of the rule
+whose target lowers the patient's goal (a target never falls without the patient being told
+why). A safety episode holds the evaluation as `rules.safety` describes.
 
 Speed: each trigger gets ONE compiled function valuing every applicable condition (facts read
 once, settings and the trigger inlined); tip texts are single compiled functions; traces are
@@ -27,6 +28,7 @@ from rules.decision import Alert, Decision, EvaluationState, RenderedTip
 from rules.errors import RuleRuntimeError
 from rules.expr import compile_conditions
 from rules.model import Rule, Settings, TestCase, Tip, Variant, parse_duration
+from rules.safety import Pause, episode_change, pause
 from rules.templates import Template, fuse_texts
 
 __all__ = ["RuleSet", "parse_duration"]
@@ -34,6 +36,7 @@ __all__ = ["RuleSet", "parse_duration"]
 _NO_STATE = EvaluationState()
 _Texts = Callable[[Mapping[str, object]], tuple[str, ...]] | tuple[str, ...]
 _ANSWERS = "pain_report"  # tips answering this trigger are never dropped by the budget
+_OPEN = "safety.episode_open"
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,11 @@ class RuleSet:
         self._programs: dict[str, _Program] = {}
         self._texts: dict[tuple[str, str, int], _Texts] = {}
         self._limit = settings.max_tips_per_day
+        safe = {tip_id for tip_id, tip in tips.items() if tip.category == "safety"}
+        # Rules a safety episode holds back (they send tips, none of them safety tips), and
+        # rules a spent budget never skips (every tip they send is a safety tip).
+        self._unsafe = frozenset(r.id for r in rules if r.tip_ids and not safe & set(r.tip_ids))
+        self._safe = frozenset(r.id for r in rules if r.tip_ids and set(r.tip_ids) <= safe)
 
     def rule(self, rule_id: str) -> Rule:
         """Return the rule with this id."""
@@ -131,6 +139,8 @@ class RuleSet:
         except Exception as exc:  # any failure becomes the rule's own error
             raise _condition_error(program.rules, env, exc) from exc
         suppressed = dict(program.base)
+        change = episode_change(env, trigger)
+        held = pause(env, change, state.episode_since, now) if change or env.get(_OPEN) else None
         decision = Decision(
             self.slug,
             trigger,
@@ -141,6 +151,7 @@ class RuleSet:
             traced=trace,
             suppressed=suppressed,
         )
+        decision.episode = change
         if not true:
             return decision
         limit = self._limit if state.max_tips_per_day is None else state.max_tips_per_day
@@ -151,6 +162,7 @@ class RuleSet:
             limit - state.tips_sent_today,
             answering=trigger == _ANSWERS,
             texts=texts,
+            paused=held,
         )
         rules = program.rules
         stopped = ""
@@ -168,20 +180,28 @@ class RuleSet:
             if rule.stop:  # its condition is true: lower rules are silenced, fired or not
                 stopped = f"stopped by {rule.id}{_why_not_fired(held_back)}"
         if decision.target_requested is not None:
-            final, notes = self._settle(decision.target_requested, env, state, decision.hold_days)
+            final, notes = self._settle(
+                decision.target_requested, env, state, decision.hold_days, held
+            )
             decision.target_notes += notes
             decision.target = final
         return decision
 
-    @staticmethod
-    def _held_back(rule: Rule, run: _Run, now: datetime, limit: int) -> str:
+    def _held_back(self, rule: Rule, run: _Run, now: datetime, limit: int) -> str:
         """Why a rule whose condition is true does not fire ('' when it fires)."""
+        if run.paused is not None and rule.id in self._unsafe:
+            return run.paused.reason
         cooldown = rule.cooldown
         if cooldown is not None:
             last = run.state.last_fired.get(rule.id)
             if last is not None and now - last < cooldown:
                 return f"cooldown until {(last + cooldown).isoformat()}"
-        if run.budget <= 0 and rule.skipped_when_broke and not run.answering:
+        if (
+            run.budget <= 0
+            and rule.skipped_when_broke
+            and not run.answering
+            and rule.id not in self._safe
+        ):
             return f"budget: max_tips_per_day ({limit}) reached"
         return ""
 
@@ -196,8 +216,12 @@ class RuleSet:
         if rule.hold_days:
             decision.hold_days = max(decision.hold_days or 0, rule.hold_days)
         for action in rule.alert_actions:
+            severity = action.severity or "info"
+            if severity == "urgent" and run.paused is not None and run.paused.attached:
+                run.drop(rule, "alert_clinician urgent", f"attached to the {run.paused.reason}")
+                continue
             message = _rendered(rule, action.message, run.env)  # type: ignore[arg-type]
-            decision.alerts.append(Alert(rule.id, action.severity or "info", message))
+            decision.alerts.append(Alert(rule.id, severity, message))
 
     def _set_target(self, rule: Rule, run: _Run) -> bool:
         """Apply the rule's set_target; return whether it lowers the current target."""
@@ -219,7 +243,7 @@ class RuleSet:
                 run.drop(rule, "set_target", "the expression gave null")
                 continue
             decision.target_rule, decision.target_requested = rule.id, float(value)
-            final, _ = self._settle(float(value), run.env, run.state, None)
+            final, _ = self._settle(float(value), run.env, run.state, None, run.paused)
             current = _number(run.env.get("plan.target"))
             lowers = final is not None and current is not None and final < round(current)
         return lowers
@@ -228,10 +252,14 @@ class RuleSet:
         if tip_id in run.sent:
             run.drop(rule, f"send_tip {tip_id}", "duplicate tip in this evaluation")
             return
-        if not exempt and run.budget <= 0:
+        tip = self.tips[tip_id]
+        safety = tip.category == "safety"
+        if run.paused is not None and not safety:
+            run.drop(rule, f"send_tip {tip_id}", run.paused.reason)
+            return
+        if not (exempt or safety) and run.budget <= 0:
             run.drop(rule, f"send_tip {tip_id}", "budget: max_tips_per_day reached")
             return
-        tip = self.tips[tip_id]
         last = run.state.last_variant.get(tip_id)
         index = 0 if last is None else (last + 1) % len(tip.variants)
         variant = tip.variants[index]
@@ -263,7 +291,7 @@ class RuleSet:
             )
         run.decision.tips.append(rendered)
         run.sent.add(tip_id)
-        if not exempt:
+        if not (exempt or safety):
             run.budget -= 1
 
     def _fuse(self, rule: Rule, tip: Tip, index: int) -> _Texts:
@@ -279,6 +307,7 @@ class RuleSet:
         env: Mapping[str, object],
         state: EvaluationState,
         hold_days: int | None,
+        paused: Pause | None,
     ) -> tuple[int | None, list[str]]:
         """The target a request settles to (None: unchanged), with notes on what changed it."""
         notes: list[str] = []
@@ -293,8 +322,9 @@ class RuleSet:
                 notes.append(f"capped {round(value)} -> {round(ceiling)} (max_weekly_increase)")
                 value = ceiling
         held = bool(env.get("plan.progression_held")) or bool(hold_days)
-        if held and current is not None and value > current:
-            notes.append(f"increase to {round(value)} refused: progression is held")
+        if (held or paused is not None) and current is not None and value > current:
+            why = "progression is held" if paused is None else paused.reason
+            notes.append(f"increase to {round(value)} refused: {why}")
             value = current
         clamped = min(max(value, settings.target_min), settings.target_max)
         if clamped != value:
@@ -309,7 +339,7 @@ class RuleSet:
 class _Run:
     """Mutable bookkeeping of one evaluation."""
 
-    __slots__ = ("answering", "budget", "decision", "env", "sent", "state", "texts")
+    __slots__ = ("answering", "budget", "decision", "env", "paused", "sent", "state", "texts")
 
     def __init__(
         self,
@@ -320,6 +350,7 @@ class _Run:
         *,
         answering: bool,
         texts: bool,
+        paused: Pause | None,
     ) -> None:
         self.decision = decision
         self.state = state
@@ -327,6 +358,7 @@ class _Run:
         self.budget = budget
         self.answering = answering
         self.texts = texts
+        self.paused = paused
         self.sent: set[str] = set()
 
     def drop(self, rule: Rule, action: str, reason: str) -> None:
@@ -373,6 +405,8 @@ def _condition_error(
 def _why_not_fired(held_back: str) -> str:
     if not held_back:
         return ""
+    if held_back.startswith("safety episode"):
+        return " (safety episode)"
     return " (cooling down)" if held_back.startswith("cooldown") else " (over budget)"
 
 

@@ -4,7 +4,10 @@ For every local day from `start` to `end` the simulator evaluates at each decisi
 (`schedule`) and at each pain or exercise report (`pain_report`, `exercise_report`), in time
 order, through the same path as the service: `compute_facts` -> `History.state` ->
 `RuleSet.evaluate`, then applies the decision to the history (plan change, hold, tips, rule
-fires) so later evaluations see it. Daily step totals are only known at the end of a day, so
+fires, safety episodes opened, escalated or attached to) so later evaluations see it. A
+clinician's resolution in the history is applied at its time: `resume` and `resume_lower`
+close the episode then open (`resume_lower` also sets the target), `keep_paused` is recorded
+and keeps it open. Daily step totals are only known at the end of a day, so
 the simulator shows "steps so far" as the day's total pro-rated over 07:00-21:00 local time.
 
 Cost is bounded: one evaluation reads the whole history (the reference facts are written for
@@ -28,6 +31,8 @@ from rules.reference import (
     History,
     Hold,
     PlanChange,
+    Resolution,
+    SafetyEpisode,
     TipRecord,
     compute_facts,
     effective_steps,
@@ -41,7 +46,11 @@ MAX_WORK = 200_000
 
 @dataclass
 class DayResult:
-    """One simulated day: end-of-day target, last facts, fired rules and tips sent."""
+    """One simulated day: end-of-day target, last facts, fired rules and tips sent.
+
+    `episode`: the tier of the safety episode open at the end of the day (None: none);
+    `safety`: what happened to episodes that day, in words ("11:00 episode opened (emergency)").
+    """
 
     day: date
     target: int | None
@@ -52,6 +61,8 @@ class DayResult:
     alerts: list[str] = field(default_factory=list)
     held: bool = False
     decisions: list[Decision] = field(default_factory=list)
+    episode: str | None = None
+    safety: list[str] = field(default_factory=list)
 
 
 def simulation_work(ruleset: RuleSet, history: History, start: date, end: date) -> int:
@@ -82,6 +93,9 @@ def simulation_work(ruleset: RuleSet, history: History, start: date, end: date) 
             history.holds,
             history.tips,
             history.rule_fires,
+            history.clearances,
+            history.resolutions,
+            history.episodes,
         )
     )
     return evaluations * (len(ruleset.rules) + len(ruleset.tips) + entries + span)
@@ -109,10 +123,18 @@ def simulate(ruleset: RuleSet, history: History, start: date, end: date) -> list
     while day <= end:
         result = DayResult(day, None, {})
         for moment, trigger in _events(ruleset, history, day):
+            if isinstance(trigger, Resolution):
+                result.safety.append(_resolve(history, trigger))
+                continue
             view = _as_of(history, moment)
             facts = compute_facts(view, moment)
             decision = ruleset.evaluate(facts, trigger, history.state(moment), moment, texts=False)
             _apply(history, decision, moment)
+            if decision.episode is not None and decision.episode.action != "attach":
+                words = {"open": "episode opened", "escalate": "episode escalated to"}
+                local = moment.astimezone(zone).strftime("%H:%M")
+                tier = decision.episode.tier
+                result.safety.append(f"{local} {words[decision.episode.action]} ({tier})")
             result.decisions.append(decision)
             result.facts = facts
             result.fired += [rule_id for rule_id in decision.fired if rule_id not in result.fired]
@@ -121,7 +143,10 @@ def simulate(ruleset: RuleSet, history: History, start: date, end: date) -> list
         end_of_day = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
         result.target = history.target_at(end_of_day - timedelta(microseconds=1))
         result.steps = effective_steps(history, day)
-        result.held = any(
+        last = end_of_day - timedelta(microseconds=1)
+        episode = history.open_episode(last)
+        result.episode = episode.tier if episode is not None else None
+        result.held = episode is not None or any(
             h.start <= end_of_day < h.start + timedelta(days=h.days) for h in history.holds
         )
         results.append(result)
@@ -129,9 +154,11 @@ def simulate(ruleset: RuleSet, history: History, start: date, end: date) -> list
     return results
 
 
-def _events(ruleset: RuleSet, history: History, day: date) -> list[tuple[datetime, str]]:
+def _events(
+    ruleset: RuleSet, history: History, day: date
+) -> list[tuple[datetime, str | Resolution]]:
     zone = history.zone
-    events = [
+    events: list[tuple[datetime, str | Resolution]] = [
         (datetime.combine(day, moment, tzinfo=zone), "schedule")
         for moment in ruleset.settings.decision_times
     ]
@@ -145,7 +172,26 @@ def _events(ruleset: RuleSet, history: History, day: date) -> list[tuple[datetim
         for e in history.exercise
         if e.performed_at.astimezone(zone).date() == day
     ]
-    return sorted(events, key=lambda event: event[0])
+    # A clinician's decision goes before an evaluation at the same instant.
+    events += [(r.at, r) for r in history.resolutions if r.at.astimezone(zone).date() == day]
+    return sorted(events, key=lambda event: (event[0], not isinstance(event[1], Resolution)))
+
+
+def _resolve(history: History, resolution: Resolution) -> str:
+    """Apply a clinician's decision to the episode open at its time; say what it did."""
+    at = resolution.at
+    local = at.astimezone(history.zone).strftime("%H:%M")
+    episode = history.open_episode(at)
+    if episode is None:
+        return f"{local} {resolution.decision}: no safety episode was open (ignored)"
+    episode.reviews.append(resolution)
+    if not resolution.closes:
+        return f"{local} keep_paused: the {episode.tier} episode stays open"
+    episode.closed_at = at
+    if resolution.decision == "resume_lower" and resolution.daily_target is not None:
+        history.plan.append(PlanChange(at, resolution.daily_target, "resume_lower"))
+        return f"{local} resume_lower: episode closed, target {resolution.daily_target:,}"
+    return f"{local} {resolution.decision}: episode closed"
 
 
 def _as_of(history: History, moment: datetime) -> History:
@@ -172,6 +218,19 @@ def _apply(history: History, decision: Decision, moment: datetime) -> None:
         history.plan.append(PlanChange(moment, decision.target, decision.target_rule or ""))
     if decision.hold_days:
         history.holds.append(Hold(moment, decision.hold_days))
+    change = decision.episode
+    if change is not None:
+        episode = history.open_episode(moment)
+        if episode is None:  # "open" (or facts that missed an episode the history holds)
+            episode = SafetyEpisode(moment, change.tier, change.flags)
+            episode.escalations.append((moment, change.tier))
+            history.episodes.append(episode)
+        elif change.action == "escalate":
+            episode.tier = change.tier
+            episode.escalations.append((moment, change.tier))
+        episode.flags |= change.flags
+        if decision.trigger == "pain_report":
+            episode.reports.append(moment)
     _forget(history, moment)
 
 
@@ -198,7 +257,10 @@ def _forget(history: History, moment: datetime) -> None:
 
 def format_table(results: list[DayResult]) -> str:
     """Render simulation results as a day-by-day text table."""
-    lines = [f"{'date':<10}  {'steps':>6}  {'target':>6}  {'pain':>4}  hold  fired -> tips"]
+    lines = [
+        f"{'date':<10}  {'steps':>6}  {'target':>6}  {'pain':>4}  hold  {'safety':<9}  "
+        "fired -> tips"
+    ]
     for result in results:
         facts = result.facts
         steps = result.steps
@@ -206,11 +268,21 @@ def format_table(results: list[DayResult]) -> str:
         fired = ",".join(result.fired) or "-"
         tips = ",".join(result.tips) or "-"
         alerts = f" ALERT({','.join(result.alerts)})" if result.alerts else ""
+        events = f" [{'; '.join(result.safety)}]" if result.safety else ""
         lines.append(
             f"{result.day.isoformat():<10}  {_cell(steps):>6}  {_cell(result.target):>6}  "
-            f"{_cell(pain):>4}  {'yes ' if result.held else '    '}  {fired} -> {tips}{alerts}"
+            f"{_cell(pain):>4}  {'yes ' if result.held else '    '}  "
+            f"{_cell(result.episode):<9}  {fired} -> {tips}{alerts}{events}"
         )
     return "\n".join(lines)
+
+
+def format_episodes(results: list[DayResult]) -> str:
+    """Safety episodes and clinicians' resolutions of a simulation, one event a line."""
+    lines = [f"  {r.day.isoformat()} {event}" for r in results for event in r.safety]
+    if results and results[-1].episode is not None:
+        lines.append(f"  the {results[-1].episode} episode is still open at the end")
+    return "\n".join(["Safety episodes and resolutions:", *(lines or ["  none"])])
 
 
 def _cell(value: object) -> str:

@@ -18,7 +18,7 @@ settings:
   max_tips_per_day: 1
   target: {initial: 4000, min: 2000, max: 8000, max_weekly_increase: 0.10}
 tips:
-  stop-tip: {category: safety, title: Stop, text: Stop now}
+  stop-tip: {category: general, title: Stop, text: Stop now}
   lower-tip: {category: pain, title: Lower, text: "Goal now {plan.target * 0.8}"}
   raise-tip: {category: progression, title: Raise, text: Up}
   chat-tip: {category: general, title: Chat, text: Hello}
@@ -133,21 +133,27 @@ def test_it_renders_texts_when_first_read_if_asked_to_wait() -> None:
     assert [tip.as_dict() for tip in later.tips] == [tip.as_dict() for tip in now.tips]
 
 
-def test_it_keeps_the_default_set_quiet_after_red_flags_until_the_window_closes() -> None:
+def test_it_keeps_the_default_set_quiet_while_a_safety_episode_is_open() -> None:
     facts = {
         "pain.red_flag": True,
         "pain.red_flags": frozenset({"numbness_saddle"}),
+        "pain.red_flag_tier": "emergency",
+        "safety.episode_open": True,
+        "safety.episode_tier": "emergency",
         "pain.latest": 8,
         "pain.hours_since": 4,
         "plan.target": 5000,
         "time.hour": 15,
         "steps.today": 100,
     }
-    state = EvaluationState(last_fired={"red-flags": NOW - timedelta(hours=4)})
+    state = EvaluationState(episode_since=NOW - timedelta(hours=4))
     decision = DEFAULT.evaluate(facts, "schedule", state, NOW)
     assert decision.fired == []
-    assert decision.suppressed["pain-flare"] == "stopped by red-flags (cooling down)"
+    assert (
+        decision.suppressed["pain-flare"] == "safety episode open since 2026-02-02T11:00:00+00:00"
+    )
     assert decision.tips == []
+    assert decision.target is None
 
 
 def test_it_gives_every_default_rule_a_reason_in_plain_words() -> None:

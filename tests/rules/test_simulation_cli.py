@@ -45,13 +45,22 @@ def test_it_rests_and_cuts_the_target_on_a_pain_flare(days: list[DayResult]) -> 
     assert flare.held
 
 
-def test_it_holds_and_alerts_on_red_flags(days: list[DayResult]) -> None:
-    red = next(day for day in days if "red-flags" in day.fired)
-    assert "seek-care-now" in red.tips
-    assert "urgent" in red.alerts
-    later = days[days.index(red) + 1 :]
-    assert all(day.held for day in later[:10])
-    assert not any("progress" in day.fired for day in later[:10])
+def test_it_pauses_the_programme_from_a_red_flag_until_the_clinician_resumes(
+    days: list[DayResult],
+) -> None:
+    red = next(day for day in days if "red-flag-emergency" in day.fired)
+    assert "emergency-now" in red.tips
+    assert red.alerts == ["urgent"]
+    assert red.safety == ["19:40 episode opened (emergency)"]
+    start = days.index(red)
+    resumed = next(day for day in days if day.safety and "resume" in day.safety[0])
+    paused = days[start + 1 : days.index(resumed)]
+    assert len(paused) == 4
+    assert all(day.held and day.episode == "emergency" for day in paused)
+    assert all(tip in ("plan-on-hold",) for day in paused for tip in day.tips)
+    assert resumed.episode is None
+    assert resumed.tips == ["back-on-track"]
+    assert any("walking-form" in day.tips for day in days[days.index(resumed) + 1 :])
 
 
 def test_it_suggests_strength_once_walking_is_regular(days: list[DayResult]) -> None:
@@ -75,24 +84,30 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_it_validates_from_the_command_line(tmp_path: Path) -> None:
     ok = run_cli("validate", str(DEFAULT))
     assert ok.returncode == 0
-    assert "ok (11 rules" in ok.stdout
+    assert "ok (17 rules" in ok.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text(DEFAULT.read_text().replace("when: shoes.km >= 500", "when: shoes.kms >= 500"))
     result = run_cli("validate", str(bad))
     assert result.returncode == 1
     line = next(n for n, text in enumerate(bad.read_text().splitlines(), 1) if "shoes.kms" in text)
     assert result.stderr.strip() == (
-        f"{bad}:{line}:11: rules[7].when: unknown fact 'shoes.kms' (did you mean 'shoes.km'?)"
+        f"{bad}:{line}:11: rules[13].when: unknown fact 'shoes.kms' (did you mean 'shoes.km'?)"
     )
 
 
 def test_it_runs_tests_simulates_explains_and_lists_facts() -> None:
     tested = run_cli("test", str(DEFAULT))
     assert tested.returncode == 0
-    assert tested.stdout.strip().endswith("25 tests, 0 failures")
+    assert tested.stdout.strip().endswith("35 tests, 0 failures")
     simulated = run_cli("simulate", str(DEFAULT), str(EXAMPLE))
     assert simulated.returncode == 0
-    assert len(simulated.stdout.strip().splitlines()) == 1 + 42
+    table, episodes = simulated.stdout.strip().split("\n\n")
+    assert len(table.splitlines()) == 1 + 42
+    assert episodes.splitlines() == [
+        "Safety episodes and resolutions:",
+        "  2026-04-02 19:40 episode opened (emergency)",
+        "  2026-04-07 09:00 resume: episode closed",
+    ]
     assert "rest-and-reduce" in simulated.stdout
     facts = json.dumps({"pain.latest": 8, "pain.hours_since": 1, "plan.target": 5000})
     explained = run_cli("explain", str(DEFAULT), "--facts", facts, "--trigger", "pain_report")
