@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rules import EvaluationState
+from rules.codes import CLEARANCE, highest_tier
 
 STEP_DAYS = 14
 STREAK_MAX = 366
@@ -78,7 +79,9 @@ class LoadedPatient:
     __slots__ = (
         "_met",
         "cal",
+        "cleared",
         "ctx",
+        "episode",
         "exercise",
         "fired",
         "held_until",
@@ -86,6 +89,7 @@ class LoadedPatient:
         "older",
         "pain",
         "plan",
+        "resolved_at",
         "shoes_m",
         "steps",
         "tips_today",
@@ -108,6 +112,9 @@ class LoadedPatient:
         self.shoes_m = 0.0
         self.fired: dict[str, str] = {}  # rule id -> ISO instant it last fired
         self.variants: dict[str, int] = {}  # tip id -> variant last sent
+        self.episode: tuple[dt.datetime, str] | None = None  # open safety episode: since, tier
+        self.resolved_at: dt.datetime | None = None  # when a clinician last closed one
+        self.cleared: frozenset[str] = frozenset()  # conditions cleared by a clinician
         self._met: list[bool] | None = None
 
     def target_at_end_of(self, back: int) -> int | None:
@@ -180,6 +187,8 @@ def patient_facts(p: LoadedPatient, now: dt.datetime) -> tuple[dict[str, object]
         before = [r[1] for r in reports if since <= r[0] < latest[0]]
         change = round(latest[1] - sum(before) / len(before), 1) if before else None
         flagged_after = now - _72H
+        if p.resolved_at is not None:  # flags the clinician has assessed no longer count
+            flagged_after = max(flagged_after, p.resolved_at)
         for at, _score, red in reports:
             if red and at > flagged_after:
                 flags.update(red)
@@ -205,6 +214,12 @@ def patient_facts(p: LoadedPatient, now: dt.datetime) -> tuple[dict[str, object]
         "pain.change": change,
         "pain.red_flags": frozenset(flags),
         "pain.red_flag": bool(flags),
+        "pain.red_flag_tier": highest_tier(flags),
+        "safety.episode_open": p.episode is not None,
+        "safety.episode_tier": p.episode[1] if p.episode is not None else None,
+        "safety.days_since_resolved": (today - cal.local_date(p.resolved_at)).days
+        if p.resolved_at is not None
+        else None,
         "strength.sessions_7d": p.exercise.count("strength"),
         "strength.days_since": (today - cal.local_date(p.last_strength)).days
         if p.last_strength
@@ -212,9 +227,14 @@ def patient_facts(p: LoadedPatient, now: dt.datetime) -> tuple[dict[str, object]
         "stretch.sessions_7d": p.exercise.count("stretch"),
         "plan.target": current[1] if current else None,
         "plan.days_since_change": (today - cal.local_date(current[0])).days if current else None,
-        "plan.progression_held": p.held_until is not None and now < p.held_until,
+        "plan.progression_held": p.episode is not None
+        or (p.held_until is not None and now < p.held_until),
         "plan.week": enrolled // 7 + 1,
         "patient.conditions": ctx.conditions,
+        "patient.cleared": p.cleared,
+        "patient.uncleared_conditions": frozenset(c for c in ctx.conditions if c in CLEARANCE)
+        - p.cleared,
+        "patient.has_clinic": ctx.clinic_id is not None,
         "patient.days_enrolled": enrolled,
         "tips.sent_today": p.tips_today,
         "time.hour": cal.local_now.hour,
@@ -243,4 +263,5 @@ def _state(p: LoadedPatient, now: dt.datetime) -> EvaluationState:
         tips_sent_today=p.tips_today,
         max_tips_per_day=p.ctx.max_tips_per_day,
         target_7d_ago=_target_at(p.plan, now - dt.timedelta(days=7)) if p.plan else None,
+        episode_since=p.episode[0] if p.episode is not None else None,
     )

@@ -56,9 +56,9 @@ def test_it_shows_a_patients_evaluations_with_traces(client: Any, seed: Seed) ->
     assert response.status_code == 200
     [evaluation] = response.json["items"]
     assert evaluation["trigger"] == "pain_report"
-    assert evaluation["fired"][0] == "red-flags"
+    assert evaluation["fired"][0] == "red-flag-emergency"
     assert evaluation["facts"]["pain.red_flags"] == ["leg_weakness"]
-    assert "red-flags: FIRED" in evaluation["explain"]
+    assert "red-flag-emergency: FIRED" in evaluation["explain"]
     assert response.json["next_before"] is None
     other = client.get(
         f"/v1/clinician/patients/{seed.patient_a}/evaluations",

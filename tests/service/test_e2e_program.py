@@ -142,7 +142,7 @@ def test_it_alerts_the_clinician_urgently_on_a_red_flag(
         "POST", "/v1/me/pain", json={"score": 6, "red_flags": ["bladder_bowel_change"]}
     )
     assert response.status_code == 201, response.text
-    assert all(t["rule_id"] == "red-flags" for t in response.json()["tips"])
+    assert all(t["rule_id"] == "red-flag-emergency" for t in response.json()["tips"])
     alerts = clinician.call("GET", "/v1/clinician/alerts", params={"open": "true"}).json()["items"]
     assert [(a["patient_id"], a["severity"]) for a in alerts] == [(pid, "urgent")]
     outsider = Api(live_server.url, seed.tokens["other_clinician"])

@@ -121,7 +121,7 @@ def test_it_raises_one_urgent_alert_for_red_flags_and_no_progression(seed: Seed)
             assert tips[0].category == "safety"
     alerts = db.session.scalars(select(ClinicianAlert)).all()
     assert [(a.severity, a.rule_id, a.clinic_id) for a in alerts] == [
-        ("urgent", "red-flags", seed.clinic_id)
+        ("urgent", "red-flag-emergency", seed.clinic_id)
     ]
     plan = db.session.get(Plan, seed.patient_a)
     assert plan is not None

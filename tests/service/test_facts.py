@@ -147,6 +147,7 @@ def _history_and_rows(case: Case, patient_id: int) -> tuple[reference.History, l
         if case.shoes_day is not None
         else None,
         primary_source=case.primary,
+        has_clinic=False,  # the profile below belongs to no clinic
     )
     rows: list[Any] = []
     for back, source, steps, distance in case.days:
