@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from rules.codes import CONDITION_LABELS, RED_FLAG_LABELS, TRIGGER_LABELS
+from rules.codes import (
+    CLEARANCE,
+    CONDITION_LABELS,
+    RED_FLAG_LABELS,
+    RED_FLAG_TIERS,
+    TIER_LABELS,
+    TRIGGER_LABELS,
+)
 from rules.facts import CATALOGUE, SETTINGS_FACTS, Fact
 
 TEXT_RULES = """\
@@ -15,6 +22,16 @@ In texts ({...} in tip titles and texts, `reason:` and alert messages):
     `FACT is not null` or by a comparison that is true (`steps.today < 2000`), else the
     rule set is refused: a patient never reads "null".
 A rule's `reason:` is the patient's answer to "why this tip?"; traces are for clinicians."""
+
+SAFETY_RULES = """\
+Safety episodes (the engine applies these to every rule set):
+  - an emergency or urgent red flag opens an episode; only a clinician closes it;
+  - while one is open (or opens), only `safety` tips are sent, no target rises and
+    progression is held; a repeated flag attaches to it (no second urgent alert), a
+    more severe one escalates it;
+  - `safety` tips are never dropped by max_tips_per_day.
+Clearance (in the facts): "hold" conditions should get no automatic progression and no
+loaded core exercises until cleared, "consult" conditions no automatic progression."""
 
 
 def _range(fact: Fact) -> str:
@@ -40,15 +57,21 @@ def format_table() -> str:
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5]
         for row in [header, *rows]
     ]
+    red_flags = {code: f"[{RED_FLAG_TIERS[code]}] {text}" for code, text in RED_FLAG_LABELS.items()}
+    conditions = {
+        code: f"{text} (clearance: {CLEARANCE[code]})" if code in CLEARANCE else text
+        for code, text in CONDITION_LABELS.items()
+    }
     for title, labels in (
-        ("Red-flag codes (pain.red_flags)", RED_FLAG_LABELS),
-        ("Condition codes (patient.conditions)", CONDITION_LABELS),
+        ("Red-flag codes (pain.red_flags), their [tier]", red_flags),
+        ("Triage tiers (pain.red_flag_tier, safety.episode_tier), most severe first", TIER_LABELS),
+        ("Condition codes (patient.conditions), the clearance each needs", conditions),
         ("Triggers (trigger)", TRIGGER_LABELS),
     ):
         lines += ["", f"{title}, and what a patient reads:"]
         width = max(len(code) for code in labels)
         lines += [f"  {code.ljust(width)}  {label}" for code, label in labels.items()]
-    return "\n".join([*lines, "", TEXT_RULES])
+    return "\n".join([*lines, "", SAFETY_RULES, "", TEXT_RULES])
 
 
 def format_definitions() -> str:

@@ -101,6 +101,16 @@ CARE_FACTS = [
         codes=TIER_LABELS,
     ),
     Fact(
+        "pain.latest_red_flag_tier",
+        "string",
+        "tier",
+        "the most severe tier of the red flags in the latest report",
+        "The highest tier of a red flag of the report pain.latest comes from, if that report "
+        "was recorded after the last resolution; null if it has no red flag or there is none.",
+        nullable=True,
+        codes=TIER_LABELS,
+    ),
+    Fact(
         "safety.episode_open",
         "bool",
         "",

@@ -348,6 +348,9 @@ def compute_facts(history: History, now: datetime) -> dict[str, object]:
         "pain.red_flags": frozenset(flags),
         "pain.red_flag": bool(flags),
         "pain.red_flag_tier": highest_tier(flags),
+        "pain.latest_red_flag_tier": highest_tier(latest.red_flags)
+        if latest is not None and (resolved is None or latest.recorded_at > resolved)
+        else None,
         "safety.episode_open": episode is not None,
         "safety.episode_tier": episode.tier if episode is not None else None,
         "safety.days_since_resolved": (today - _local_date(resolved, zone)).days

@@ -31,8 +31,8 @@ class EpisodeChange:
     """What a decision does to the patient's safety episode; the caller persists it.
 
     `action`: `open` (a new episode of `tier`), `escalate` (the open episode becomes `tier`)
-    or `attach` (a pain report while the episode is open, with flags of its tier or lower in
-    the window: link the report to it). `flags`: the red flags behind it (`pain.red_flags`).
+    or `attach` (a report with emergency or urgent flags, of the episode's tier or lower, while
+    it is open: link the report to it). `flags`: the red flags behind it (`pain.red_flags`).
     """
 
     action: str
@@ -68,7 +68,7 @@ def episode_change(facts: Mapping[str, object], trigger: str) -> EpisodeChange |
     current = facts.get("safety.episode_tier")
     if tier_rank(tier) > tier_rank(current):
         return EpisodeChange("escalate", str(tier), flagged)
-    if trigger == _ANSWERS:
+    if trigger == _ANSWERS and facts.get("pain.latest_red_flag_tier") in OPENING_TIERS:
         return EpisodeChange("attach", str(current), flagged)
     return None
 

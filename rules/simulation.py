@@ -131,7 +131,7 @@ def simulate(ruleset: RuleSet, history: History, start: date, end: date) -> list
             decision = ruleset.evaluate(facts, trigger, history.state(moment), moment, texts=False)
             _apply(history, decision, moment)
             if decision.episode is not None and decision.episode.action != "attach":
-                words = {"open": "episode opened", "escalate": "episode escalated to"}
+                words = {"open": "episode opened", "escalate": "episode escalated"}
                 local = moment.astimezone(zone).strftime("%H:%M")
                 tier = decision.episode.tier
                 result.safety.append(f"{local} {words[decision.episode.action]} ({tier})")

@@ -215,6 +215,9 @@ def patient_facts(p: LoadedPatient, now: dt.datetime) -> tuple[dict[str, object]
         "pain.red_flags": frozenset(flags),
         "pain.red_flag": bool(flags),
         "pain.red_flag_tier": highest_tier(flags),
+        "pain.latest_red_flag_tier": highest_tier(latest[2] or ())
+        if latest is not None and (p.resolved_at is None or latest[0] > p.resolved_at)
+        else None,
         "safety.episode_open": p.episode is not None,
         "safety.episode_tier": p.episode[1] if p.episode is not None else None,
         "safety.days_since_resolved": (today - cal.local_date(p.resolved_at)).days

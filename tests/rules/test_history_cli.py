@@ -55,6 +55,49 @@ def test_it_names_every_bad_field_of_a_history() -> None:
     ]
 
 
+def test_it_reads_clinics_clearances_and_resolutions_and_names_their_mistakes() -> None:
+    data = {
+        "enrolled_at": "2026-03-01T08:00:00Z",
+        "has_clinic": False,
+        "clearances": [{"at": "2026-03-10T09:00:00Z", "condition": "pregnancy"}],
+        "resolutions": [
+            {"at": "2026-03-12T09:00:00Z", "decision": "keep_paused", "note": "Scan booked."},
+            {"at": "2026-03-14T09:00:00Z", "decision": "resume_lower", "daily_target": 3000},
+        ],
+    }
+    history = parse_history(data)
+    assert history.has_clinic is False
+    assert [(c.condition, c.at.day) for c in history.clearances] == [("pregnancy", 10)]
+    assert [(r.decision, r.daily_target, r.closes) for r in history.resolutions] == [
+        ("keep_paused", None, False),
+        ("resume_lower", 3000, True),
+    ]
+    assert parse_history({"enrolled_at": "2026-03-01T08:00:00Z"}).has_clinic is True
+    bad = {
+        "enrolled_at": "2026-03-01T08:00:00Z",
+        "has_clinic": "no",
+        "clearances": [{"at": "2026-03-10T09:00:00Z", "condition": "stenosis"}],
+        "resolutions": [
+            {"at": "2026-03-12T09:00:00Z", "decision": "resume", "daily_target": 3000},
+            {"at": "2026-03-13T09:00:00Z", "decision": "resume_lower"},
+            {"at": "2026-03-14T09:00:00Z", "decision": "close"},
+        ],
+    }
+    with pytest.raises(rules.HistoryError) as caught:
+        parse_history(bad)
+    assert caught.value.errors == [
+        ("has_clinic", "must be true or false"),
+        (
+            "clearances[0].condition",
+            "must be one of: acute_disc_herniation, osteoporosis, pregnancy, recent_surgery, "
+            "spinal_stenosis",
+        ),
+        ("resolutions[0].daily_target", "only resume_lower sets a target"),
+        ("resolutions[1].daily_target", "is required with resume_lower"),
+        ("resolutions[2].decision", "must be one of: resume, resume_lower, keep_paused"),
+    ]
+
+
 def test_it_needs_an_object_and_an_enrolment_or_some_data() -> None:
     with pytest.raises(rules.HistoryError, match="must be an object"):
         parse_history([1, 2])

@@ -8,12 +8,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from rules.reference import (
+    Clearance,
     DailySteps,
     ExerciseSession,
     History,
     Hold,
     PainReport,
     PlanChange,
+    SafetyEpisode,
     TipRecord,
     WalkingSession,
     compute_facts,
@@ -168,3 +170,59 @@ def test_it_sums_shoe_distance_from_the_effective_source() -> None:
 def test_it_refuses_naive_datetimes() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         compute_facts(history(), datetime(2026, 3, 2, 12, 0))
+
+
+def test_it_gives_the_tier_of_the_flags_and_of_the_latest_report() -> None:
+    t0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
+    pain = [
+        PainReport(t0 - timedelta(hours=50), 4, frozenset({"fever", "night_pain"})),
+        PainReport(t0 - timedelta(hours=2), 3, frozenset({"night_pain"})),
+    ]
+    facts = compute_facts(history(pain=pain), t0)
+    assert facts["pain.red_flag_tier"] == "urgent"
+    assert facts["pain.latest_red_flag_tier"] == "soon"
+    later = compute_facts(history(pain=pain), t0 + timedelta(hours=30))
+    assert later["pain.red_flag_tier"] == "soon"  # the fever is past 72 h
+    assert compute_facts(history(), t0)["pain.red_flag_tier"] is None
+
+
+def test_it_gives_the_open_episode_and_forgets_flags_the_clinician_assessed() -> None:
+    opened = datetime(2026, 3, 10, 11, 0, tzinfo=LONDON)
+    closed = datetime(2026, 3, 11, 9, 0, tzinfo=LONDON)
+    pain = [PainReport(opened, 5, frozenset({"leg_weakness"}))]
+    open_episode = SafetyEpisode(opened, "emergency", frozenset({"leg_weakness"}))
+    during = compute_facts(history(pain=pain, episodes=[open_episode]), opened + timedelta(hours=4))
+    assert during["safety.episode_open"] is True
+    assert during["safety.episode_tier"] == "emergency"
+    assert during["safety.days_since_resolved"] is None
+    assert during["plan.progression_held"] is True
+    assert during["pain.latest_red_flag_tier"] == "emergency"
+    done = SafetyEpisode(opened, "emergency", frozenset({"leg_weakness"}), closed_at=closed)
+    after = compute_facts(history(pain=pain, episodes=[done]), closed + timedelta(days=1))
+    assert after["safety.episode_open"] is False
+    assert after["safety.episode_tier"] is None
+    assert after["safety.days_since_resolved"] == 1
+    assert after["plan.progression_held"] is False
+    # Within 72 h of the report, but reported before the clinician's decision: assessed.
+    assert after["pain.red_flags"] == frozenset()
+    assert after["pain.red_flag_tier"] is None
+    assert after["pain.latest_red_flag_tier"] is None
+
+
+def test_it_lists_cleared_and_uncleared_conditions_and_the_clinic() -> None:
+    t0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
+    patient = history(
+        conditions=frozenset({"pregnancy", "spinal_stenosis"}),
+        clearances=[
+            Clearance(t0 - timedelta(days=1), "pregnancy"),
+            Clearance(t0 + timedelta(days=1), "spinal_stenosis"),
+        ],
+        has_clinic=False,
+    )
+    facts = compute_facts(patient, t0)
+    assert facts["patient.cleared"] == frozenset({"pregnancy"})
+    assert facts["patient.uncleared_conditions"] == frozenset({"spinal_stenosis"})
+    assert facts["patient.has_clinic"] is False
+    assert compute_facts(patient, t0 + timedelta(days=2))["patient.uncleared_conditions"] == (
+        frozenset()
+    )

@@ -98,7 +98,7 @@ def test_it_validates_from_the_command_line(tmp_path: Path) -> None:
 def test_it_runs_tests_simulates_explains_and_lists_facts() -> None:
     tested = run_cli("test", str(DEFAULT))
     assert tested.returncode == 0
-    assert tested.stdout.strip().endswith("35 tests, 0 failures")
+    assert tested.stdout.strip().endswith("36 tests, 0 failures")
     simulated = run_cli("simulate", str(DEFAULT), str(EXAMPLE))
     assert simulated.returncode == 0
     table, episodes = simulated.stdout.strip().split("\n\n")
