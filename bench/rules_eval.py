@@ -28,6 +28,7 @@ import rule_engine
 import zen
 
 import rules
+from rules.codes import highest_tier
 from rules.expr import parse
 from rules.facts import CATALOGUE
 
@@ -97,6 +98,8 @@ def fact_sets(count: int, seed: int = 1) -> list[dict[str, object]]:
         conditions = frozenset(
             rng.sample(["spinal_stenosis", "osteoporosis"], rng.choice([0, 0, 0, 1]))
         )
+        cleared = frozenset(c for c in conditions if rng.random() < 0.5)
+        episode = rng.random() < 0.05
         out.append(
             {
                 "steps.today": maybe(rng, rng.randint(0, 12000)),
@@ -109,12 +112,20 @@ def fact_sets(count: int, seed: int = 1) -> list[dict[str, object]]:
                 "pain.max_7d": maybe(rng, rng.randint(0, 10), 0.3),
                 "pain.red_flags": flags,
                 "pain.red_flag": bool(flags),
+                "pain.red_flag_tier": highest_tier(flags),
+                "pain.latest_red_flag_tier": highest_tier(flags) if rng.random() < 0.5 else None,
+                "safety.episode_open": episode,
+                "safety.episode_tier": rng.choice(["emergency", "urgent"]) if episode else None,
+                "safety.days_since_resolved": maybe(rng, rng.randint(0, 30), 0.9),
                 "strength.days_since": maybe(rng, rng.randint(0, 30), 0.4),
                 "stretch.sessions_7d": rng.randint(0, 3),
                 "plan.target": rng.choice([3000, 4000, 5000, 6000]),
                 "plan.days_since_change": rng.randint(0, 20),
                 "plan.progression_held": rng.random() < 0.2,
                 "patient.conditions": conditions,
+                "patient.cleared": cleared,
+                "patient.uncleared_conditions": conditions - cleared,
+                "patient.has_clinic": rng.random() < 0.9,
                 "patient.days_enrolled": rng.randint(0, 90),
                 "time.hour": rng.choice([8, 15]),
                 "trigger": "schedule",
