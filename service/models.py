@@ -23,16 +23,19 @@ from service.plans.models import Plan, PlanChange
 from service.ratelimit import RateLimitCounter
 from service.reports.models import ExerciseSession, PainReport
 from service.rulesets.models import RuleSet, RuleSetVersion
+from service.safety.models import Clearance, EpisodeReview, SafetyEpisode
 from service.tips.models import Tip
 
 __all__ = [
     "AuditEvent",
     "Base",
+    "Clearance",
     "Clinic",
     "ClinicianAlert",
     "ConsoleSession",
     "DailyActivity",
     "Device",
+    "EpisodeReview",
     "Evaluation",
     "ExerciseSession",
     "FhirExport",
@@ -51,6 +54,7 @@ __all__ = [
     "RuleFiring",
     "RuleSet",
     "RuleSetVersion",
+    "SafetyEpisode",
     "Tip",
     "User",
     "WalkingSession",

@@ -16,6 +16,7 @@ from service.patients.routes import blp as me_blp
 from service.plans.routes import blp as plan_blp
 from service.reports.routes import blp as reports_blp
 from service.rulesets.routes import blp as rulesets_blp
+from service.safety.routes import blp as safety_blp
 from service.tips.routes import blp as tips_blp
 
 API_BLUEPRINTS: list[Blueprint] = []
@@ -29,6 +30,7 @@ API_BLUEPRINTS.append(clinician_blp)
 API_BLUEPRINTS.append(connections_blp)
 API_BLUEPRINTS.append(integrations_blp)
 API_BLUEPRINTS.append(alerts_blp)
+API_BLUEPRINTS.append(safety_blp)
 API_BLUEPRINTS.append(evaluations_blp)
 API_BLUEPRINTS.append(rulesets_blp)
 API_BLUEPRINTS.append(fhir_blp)

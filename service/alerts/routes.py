@@ -27,9 +27,15 @@ STAFF = ("clinician", "admin")
 @blp.response(200, AlertListSchema)
 @problems(blp, 401, 403, 422)
 def list_alerts(args: dict[str, Any]) -> dict[str, Any]:
-    """List alerts (`open=true`: not yet acknowledged), urgent first."""
+    """List alerts (`open=true`: not yet acknowledged; `unassigned=true`: no clinic)."""
     with db.transaction() as session:
-        items = service.list_alerts(session, current_principal(), args["open"], args["limit"])
+        items = service.list_alerts(
+            session,
+            current_principal(),
+            args["open"],
+            args["limit"],
+            unassigned=args["unassigned"],
+        )
         return {"items": items}
 
 

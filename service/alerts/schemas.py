@@ -11,6 +11,10 @@ class AlertQueryArgsSchema(ApiSchema):
     """Filters of the alert list."""
 
     open = fields.Boolean(load_default=None, allow_none=True)
+    unassigned = fields.Boolean(
+        load_default=False,
+        metadata={"description": "only patients without a clinic (the admins' queue)"},
+    )
     limit = page_size(100)
 
 

@@ -25,10 +25,20 @@ def _visible(principal: Principal) -> list[ColumnElement[bool]]:
 
 
 def list_alerts(
-    session: Session, principal: Principal, open_only: bool | None, limit: int
+    session: Session,
+    principal: Principal,
+    open_only: bool | None,
+    limit: int,
+    *,
+    unassigned: bool = False,
 ) -> list[ClinicianAlert]:
-    """The caller's clinic's alerts (admins: every clinic), urgent first, newest first."""
+    """The caller's clinic's alerts (admins: every clinic), urgent first, newest first.
+
+    `unassigned`: only alerts about patients without a clinic, which only admins see.
+    """
     query = select(ClinicianAlert).where(*_visible(principal))
+    if unassigned:
+        query = query.where(ClinicianAlert.clinic_id.is_(None))
     if open_only is True:
         query = query.where(ClinicianAlert.acked_at.is_(None))
     elif open_only is False:

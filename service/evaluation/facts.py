@@ -19,8 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, any_, case, cast, func, literal, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Text, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from rules import EvaluationState
@@ -39,12 +38,13 @@ from service.evaluation.models import RuleFiring
 from service.patients.models import PatientProfile
 from service.plans.models import Plan, PlanChange
 from service.reports.models import ExerciseSession, PainReport
+from service.safety.facts import load_safety
+from service.sqlutil import CHUNK, among, chunks
 from service.tips.models import CLINICIAN_CATEGORY, Tip
 
 # Pain reports fetched in bulk: enough for the 7-day window, the 72 h red-flag window and the
 # 168 h before a latest report that is itself inside the window.
 PAIN_FETCH = dt.timedelta(days=16)
-CHUNK = 900  # SQLite: ids per IN (...) list, well under its bound-parameter limit
 BUCKET = dt.timedelta(days=31)
 
 __all__ = ["PatientContext", "among", "chunks", "compute", "load_contexts", "local_midnight"]
@@ -61,23 +61,6 @@ def _json_list(text: str | None) -> list[Any] | None:
         return None
     value: list[Any] | None = json.loads(text)
     return value
-
-
-def chunks(session: Session, ids: Sequence[int]) -> Iterable[list[int]]:
-    """The ids in lists one query can take (all at once on PostgreSQL: an array parameter)."""
-    size = (len(ids) or 1) if session.get_bind().dialect.name == "postgresql" else CHUNK
-    for start in range(0, len(ids), size):
-        yield list(ids[start : start + size])
-
-
-def among(session: Session, column: Any, ids: list[int]) -> Any:
-    """`column IN ids`: one array parameter on PostgreSQL, so the statement text never varies
-    with the batch (the driver parses and the server plans it once). The array goes as its
-    text form, built in C by `join`: the driver's array dumper costs ~1 us per id in Python."""
-    if session.get_bind().dialect.name == "postgresql":
-        ids_text = "{" + ",".join(map(str, map(int, ids))) + "}"
-        return column == any_(cast(literal(ids_text, Text), postgresql.ARRAY(BigInteger)))
-    return column.in_(ids)
 
 
 def _query(session: Session, statement: Any) -> Sequence[Any]:
@@ -138,6 +121,8 @@ def compute(
     _load_events(session, patients, ids, now)
     _load_shoes(session, patients)
     _load_long_streaks(session, patients)
+    for pid, safety in load_safety(session, ids, now).items():
+        patients[pid].episode, patients[pid].resolved_at, patients[pid].cleared = safety
     if failed is None:
         return {pid: patient_facts(p, now) for pid, p in patients.items()}
     out = {}

@@ -34,6 +34,8 @@ def decision_record(
         record["target_notes"] = decision.target_notes
     if decision.hold_days:
         record["hold_days"] = decision.hold_days
+    if decision.episode is not None:
+        record["episode"] = decision.episode.as_dict()
     snapshot = state_record(state, ruleset, decision.now)
     if snapshot:
         record["state"] = snapshot
@@ -64,6 +66,8 @@ def state_record(
         out["max_tips_per_day"] = state.max_tips_per_day
     if state.target_7d_ago is not None:
         out["target_7d_ago"] = state.target_7d_ago
+    if state.episode_since is not None:
+        out["episode_since"] = state.episode_since.isoformat()
     return out
 
 
@@ -79,6 +83,9 @@ def state_from_record(record: dict[str, Any]) -> EvaluationState:
         tips_sent_today=int(snapshot.get("tips_sent_today", 0)),
         max_tips_per_day=snapshot.get("max_tips_per_day"),
         target_7d_ago=snapshot.get("target_7d_ago"),
+        episode_since=dt.datetime.fromisoformat(snapshot["episode_since"])
+        if snapshot.get("episode_since")
+        else None,
     )
 
 

@@ -52,6 +52,7 @@ from service.extensions import get_settings
 from service.patients.models import Device
 from service.plans.models import Plan, PlanChange
 from service.rulesets.compiled import Assignment, CompiledVersion, resolve
+from service.safety import episodes
 from service.tips.models import Tip
 
 log = logging.getLogger(__name__)
@@ -336,6 +337,9 @@ def _apply(
     _apply_plans(session, done, now)
     _apply_alerts(session, done, contexts, now)
     _record_firings(session, done, now)
+    episodes.record_changes(
+        session, [(o.patient_id, o.evaluation_id, o.decision) for o in done if o.decision], now
+    )
 
 
 def _write_tips(

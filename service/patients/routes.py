@@ -14,6 +14,7 @@ from service.delivery.senders import endpoint_resolver
 from service.extensions import db
 from service.patients import service
 from service.patients.schemas import (
+    ClinicJoinSchema,
     DeviceCreateSchema,
     DeviceSchema,
     ProfileSchema,
@@ -43,6 +44,20 @@ def patch_me(body: dict[str, Any]) -> dict[str, Any]:
     """Change some of the caller's profile settings."""
     with db.transaction() as session:
         profile = service.update_profile(session, current_principal().user_id, body, utcnow())
+        return service.profile_view(session, profile)
+
+
+@blp.route("/clinic", methods=["POST"])
+@require("patient")
+@blp.arguments(ClinicJoinSchema())
+@blp.response(200, ProfileSchema)
+@problems(blp, 400, 401, 403, 409, 413, 415, 422)
+def join_clinic(body: dict[str, Any]) -> dict[str, Any]:
+    """Join a clinic with its invite code (for a patient who registered without one)."""
+    with db.transaction() as session:
+        profile = service.join_clinic(
+            session, current_principal().user_id, body["invite_code"], utcnow()
+        )
         return service.profile_view(session, profile)
 
 

@@ -116,3 +116,9 @@ class DeviceSchema(ApiSchema):
     """A registered device."""
 
     id = fields.Integer(dump_only=True)
+
+
+class ClinicJoinSchema(ApiSchema):
+    """An invite code from a clinic, for a patient who registered without one."""
+
+    invite_code = fields.String(required=True, validate=validate.Length(min=1, max=32))

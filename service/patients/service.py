@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from integrations.netguard import Resolver, UnresolvableEndpoint, UnsafeEndpoint, public_endpoint
 from service.accounts.models import User
-from service.accounts.service import check_timezone
-from service.errors import NotFound, field_error
+from service.accounts.service import check_timezone, claim_invite
+from service.errors import Conflict, NotFound, field_error
 from service.evaluation import hooks
 from service.patients.models import Device, PatientProfile
 from service.sqlutil import insert_for
@@ -52,6 +52,28 @@ def profile_view(session: Session, profile: PatientProfile) -> dict[str, Any]:
         "clinician_id": profile.clinician_id,
         "enrolled_at": profile.enrolled_at,
     }
+
+
+def join_clinic(
+    session: Session, patient_id: int, invite_code: str, now: dt.datetime
+) -> PatientProfile:
+    """Join the clinic of an invite (409 for a patient who already has one).
+
+    The invite's clinician and rule set come with it. The patient's safety episodes, open or
+    not, are from now on their new clinic's to see and close.
+    """
+    profile = get_profile(session, patient_id)
+    if profile.clinic_id is not None:
+        raise Conflict("you already belong to a clinic")
+    invite = claim_invite(session, invite_code.strip(), patient_id, now)
+    user = session.get(User, patient_id)
+    assert user is not None
+    user.clinic_id = profile.clinic_id = invite.clinic_id
+    profile.clinician_id = invite.clinician_id
+    profile.ruleset_id = invite.ruleset_id
+    session.flush()
+    hooks.reschedule(session, profile, now)  # the clinic's rule set may decide at other times
+    return profile
 
 
 def update_profile(
