@@ -14,6 +14,7 @@ from service.evaluation.facts import local_midnight
 from service.patients.models import PatientProfile
 from service.plans.models import PlanChange
 from service.reports.models import ExerciseSession, PainReport
+from service.safety.history import add_safety
 
 
 def load_history(session: Session, profile: PatientProfile, start: dt.date) -> reference.History:
@@ -30,6 +31,7 @@ def load_history(session: Session, profile: PatientProfile, start: dt.date) -> r
         shoes_changed_on=profile.shoes_changed_on,
         primary_source=profile.primary_source,
         max_tips_per_day=profile.max_tips_per_day,
+        has_clinic=profile.clinic_id is not None,
     )
     for day, source, steps, distance in session.execute(
         select(
@@ -64,4 +66,5 @@ def load_history(session: Session, profile: PatientProfile, start: dt.date) -> r
         .order_by(PlanChange.effective_at, PlanChange.id)
     ):
         history.plan.append(reference.PlanChange(effective, target, reason))
+    add_safety(session, history, pid, first_day)
     return history

@@ -145,6 +145,13 @@ class SimulatedDaySchema(ApiSchema):
     sent = fields.List(fields.Nested(SimulatedTipSchema), required=True)
     alerts = fields.List(fields.String(), required=True)
     pain = fields.List(fields.Integer(), required=True)
+    episode = fields.String(
+        allow_none=True, metadata={"description": "tier of the safety episode open at day end"}
+    )
+    safety = fields.List(
+        fields.String(),
+        metadata={"description": "episodes opened, escalated or resolved that day, in words"},
+    )
 
 
 class SimulationSchema(ApiSchema):

@@ -339,6 +339,8 @@ def simulate(
                 ],
                 "alerts": day.alerts,
                 "pain": _pain_of(history, day.day),
+                "episode": day.episode,
+                "safety": day.safety,
             }
             for day in days
         ],

@@ -224,9 +224,10 @@ def test_it_simulates_the_readme_example_history_as_the_command_line_does(
     expected = rules.simulate(
         rules.load_ruleset(DEFAULT), History.from_json(EXAMPLE.read_text()), *_RANGE
     )
-    assert [(d["date"], d["fired"], d["tips"]) for d in response.json["days"]] == [
-        (str(d.day), d.fired, d.tips) for d in expected
-    ]
+    assert [
+        (d["date"], d["fired"], d["tips"], d["episode"], d["safety"]) for d in response.json["days"]
+    ] == [(str(d.day), d.fired, d.tips, d.episode, d.safety) for d in expected]
+    assert any(d["safety"] for d in response.json["days"])
 
 
 def test_it_names_each_bad_field_of_a_posted_history(client: Any, seed: Seed) -> None:
