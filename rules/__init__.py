@@ -6,14 +6,20 @@ Public surface, stable for the service:
   `RuleSetError` whose `.errors` are `Issue(line, column, path, message)` (`as_dict()`).
 - `RuleSet.evaluate(facts, trigger="schedule", state=None, now=None, *, trace=True,
   texts=True) -> Decision` (`texts=False`: tip texts rendered when first read).
-- `EvaluationState`: cooldown, rotation, budget and weekly-cap memory loaded by the service.
+- `EvaluationState`: cooldown, rotation, budget and weekly-cap memory loaded by the service,
+  and when the open safety episode began (`episode_since`).
 - `Decision`: fired, suppressed, suppressed_actions, tips (`RenderedTip`, whose `why` is the
-  rule's reason in plain words), target, hold_days, alerts, traces (derived when first read),
-  `explain()` (conditions as and/or trees), `to_dict()`.
+  rule's reason in plain words), target, hold_days, alerts, episode (`rules.safety.EpisodeChange`:
+  open, escalate or attach; the caller persists it), traces (derived when first read),
+  `explain()` (conditions as and/or trees), `to_dict()`. Safety episodes are applied by the
+  engine itself (`rules.safety`): while one is open only `safety` tips go out and no target
+  rises.
 - `simulate(ruleset, history, start, end) -> list[DayResult]`, with `History` and
-  `compute_facts(history, now)` in `rules.reference` (the oracle for the service's SQL).
+  `compute_facts(history, now)` in `rules.reference` (the oracle for the service's SQL); a
+  history's `resolutions` close (or keep) the episodes the simulation opens.
 - `CATALOGUE` (`rules.facts`): every fact's name, type, unit, precise definition, whether it
-  can be null, its range and its codes' labels (`rules.codes`).
+  can be null, its range and its codes' labels (`rules.codes`, with the red flags' triage
+  tiers and the conditions that need a clinician's clearance).
 - `default_ruleset_text()`: the YAML of the default rule set `low-back-walking`.
 - `warnings(ruleset)`: advice that does not block a rule set (the CLI and the API print it).
 - `RuleRuntimeError`: a rule that failed at run time (rule id, expression, message);

@@ -29,6 +29,7 @@ from rules.errors import RuleRuntimeError
 from rules.expr import compile_conditions
 from rules.model import Rule, Settings, TestCase, Tip, Variant, parse_duration
 from rules.safety import Pause, episode_change, pause
+from rules.targets import number, settle
 from rules.templates import Template, fuse_texts
 
 __all__ = ["RuleSet", "parse_duration"]
@@ -180,8 +181,8 @@ class RuleSet:
             if rule.stop:  # its condition is true: lower rules are silenced, fired or not
                 stopped = f"stopped by {rule.id}{_why_not_fired(held_back)}"
         if decision.target_requested is not None:
-            final, notes = self._settle(
-                decision.target_requested, env, state, decision.hold_days, held
+            final, notes = settle(
+                self.settings, decision.target_requested, env, state, decision.hold_days, held
             )
             decision.target_notes += notes
             decision.target = final
@@ -243,8 +244,8 @@ class RuleSet:
                 run.drop(rule, "set_target", "the expression gave null")
                 continue
             decision.target_rule, decision.target_requested = rule.id, float(value)
-            final, _ = self._settle(float(value), run.env, run.state, None, run.paused)
-            current = _number(run.env.get("plan.target"))
+            final, _ = settle(self.settings, float(value), run.env, run.state, None, run.paused)
+            current = number(run.env.get("plan.target"))
             lowers = final is not None and current is not None and final < round(current)
         return lowers
 
@@ -300,40 +301,6 @@ class RuleSet:
         fused = fuse_texts((variant.title, variant.text, rule.reason), self.constants)
         self._texts[(rule.id, tip.id, index)] = fused
         return fused
-
-    def _settle(
-        self,
-        requested: float,
-        env: Mapping[str, object],
-        state: EvaluationState,
-        hold_days: int | None,
-        paused: Pause | None,
-    ) -> tuple[int | None, list[str]]:
-        """The target a request settles to (None: unchanged), with notes on what changed it."""
-        notes: list[str] = []
-        settings = self.settings
-        current = _number(env.get("plan.target"))
-        value = requested
-        base = state.target_7d_ago if state.target_7d_ago is not None else current
-        if base is not None:
-            cap = base * (1 + settings.max_weekly_increase)
-            ceiling = max(cap, current) if current is not None else cap
-            if value > ceiling:
-                notes.append(f"capped {round(value)} -> {round(ceiling)} (max_weekly_increase)")
-                value = ceiling
-        held = bool(env.get("plan.progression_held")) or bool(hold_days)
-        if (held or paused is not None) and current is not None and value > current:
-            why = "progression is held" if paused is None else paused.reason
-            notes.append(f"increase to {round(value)} refused: {why}")
-            value = current
-        clamped = min(max(value, settings.target_min), settings.target_max)
-        if clamped != value:
-            notes.append(f"clamped {round(value)} -> {round(clamped)} (settings.target min/max)")
-        final = round(clamped)
-        if current is not None and final == round(current):
-            notes.append("target unchanged")
-            return None, notes
-        return final, notes
 
 
 class _Run:
@@ -408,7 +375,3 @@ def _why_not_fired(held_back: str) -> str:
     if held_back.startswith("safety episode"):
         return " (safety episode)"
     return " (cooling down)" if held_back.startswith("cooldown") else " (over budget)"
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
