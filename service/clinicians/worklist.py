@@ -4,7 +4,7 @@ Ranking needs every patient's signals, so they come from a fixed number of set-b
 over all patients in scope (no query per patient); the page's 28-day series come from two more
 queries for that page only. Need, most pressing first:
 
-0. an open safety episode (issue 11; `service.clinicians.safety` answers none until then);
+0. an open safety episode (`service.clinicians.safety`);
 1. open alerts (urgent, then warning, then info; the longest waiting first);
 2. a pain flare (a report of 7/10 or more in the last 48 hours) or persistent pain (a mean of
    5/10 or more over at least 3 reports in the last 7 days);

@@ -14,6 +14,7 @@ from service.console import (  # noqa: F401 - the views_* modules register their
     views_clinic,
     views_patients,
     views_rulesets,
+    views_safety,
 )
 from service.console.security import install_security_headers
 from service.console.web import blp, csrf

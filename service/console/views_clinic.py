@@ -46,7 +46,7 @@ def today(tx: Session, principal: Principal) -> str:
 @blp.get("/alerts")
 @staff_page()
 def alert_queue(tx: Session, principal: Principal) -> str:
-    """Open alerts (and, once they exist, safety episodes) by severity and age."""
+    """Open safety episodes, then open alerts by severity and age."""
     return render_template(
         "console/alerts.html",
         alerts=alerts.queue(tx, principal),

@@ -37,7 +37,11 @@ from service.rulesets import service as rulesets
 RANGES = (14, 28, 56, 90)
 PLAN_FORM = PlanUpdateSchema()
 MESSAGE_FORM = MessageCreateSchema()
-REASONS = {"initial": "Starting target", "clinician": "Changed by a clinician"}
+REASONS = {
+    "initial": "Starting target",
+    "clinician": "Changed by a clinician",
+    "resume_lower": "Set when a clinician closed a safety episode",
+}
 
 
 def _draft_key(patient_id: int) -> str:

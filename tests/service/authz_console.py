@@ -90,6 +90,20 @@ ROWS = [
         pages(303, other_clinic=403),
         {"text": "See you on Tuesday."},
     ),
+    # An episode of patient A (`episode_id`, from authz_safety); a refused decision (the admin's
+    # after the clinician's) is a 303 back to the page with the reason, like every form.
+    (
+        "POST",
+        "/console/episodes/{episode_id}/resolve",
+        pages(303, other_clinic=404),
+        {"decision": "keep_paused", "note": "Reviewed by phone."},
+    ),
+    (
+        "POST",
+        "/console/patients/{patient_id}/clearances",
+        pages(303, other_clinic=403),
+        {"condition": "pregnancy", "note": "Cleared at the 20-week visit."},
+    ),
     ("GET", "/console/rulesets", clinician_pages(200, other_clinic=200)),
     ("GET", "/console/rulesets/{slug}", clinician_pages(200)),
     ("GET", "/console/rulesets/{slug}/versions/{number}", clinician_pages(200)),

@@ -169,16 +169,20 @@ def test_it_shows_problems_at_their_lines_in_the_editor(app: Flask, seed: Seed) 
     assert f"Line {line}: unknown fact &#39;pain.lastest&#39;" in html
     assert db.session.scalar(select(RuleSet)) is None  # nothing saved
     # An embedded test that fails shows at the test's own line.
-    failing = DEFAULT.replace("expect: {fires: [red-flags]", "expect: {fires: [walking-form]", 1)
+    failing = DEFAULT.replace(
+        "expect: {fires: [red-flag-emergency]", "expect: {fires: [walking-form]", 1
+    )
     assert failing != DEFAULT
     tested = post_form(browser, "/console/editor", {"yaml": failing, "action": "check"})
     assert tested.status_code == 422
     test_line = next(
-        n for n, text in enumerate(failing.splitlines(), 1) if "red flags escalate" in text
+        n
+        for n, text in enumerate(failing.splitlines(), 1)
+        if "an emergency flag sends the patient" in text
     )
     assert (
-        f"Line {test_line}: test &#39;red flags escalate and stop everything else&#39; failed"
-        in tested.get_data(as_text=True)
+        f"Line {test_line}: test &#39;an emergency flag sends the patient to emergency care "
+        "and stops everything else&#39; failed" in tested.get_data(as_text=True)
     )
     valid = post_form(browser, "/console/editor", {"yaml": DEFAULT, "action": "check"})
     assert valid.status_code == 200
@@ -203,7 +207,7 @@ def test_it_saves_diffs_simulates_publishes_and_assigns(app: Flask, seed: Seed) 
     assert simulated.status_code == 200
     html = simulated.get_data(as_text=True)
     assert 'id="sim-table"' in html
-    assert "Please stop and get checked today" in html
+    assert "Go to an emergency department now" in html
     on_patient = browser.get(
         f"/console/rulesets/low-back-walking/simulate?source=patient:{seed.patient_a}"
     )

@@ -304,7 +304,8 @@ def test_it_simulates_a_built_in_history(client: Any, seed: Seed) -> None:
     )
     assert flagged.status_code == 200, flagged.json
     sent = [tip for day in flagged.json["days"] for tip in day["sent"]]
-    assert any(tip["tip"] == "seek-care-now" and tip["urgent"] for tip in sent)
+    assert any(tip["tip"] == "emergency-now" and tip["urgent"] for tip in sent)
+    assert any(day["episode"] == "emergency" for day in flagged.json["days"])
     assert all(tip["title"] and tip["why"] for tip in sent)
     assert any(day["pain"] for day in flagged.json["days"])
     unknown = client.post(
