@@ -1,7 +1,7 @@
 """safety episodes, their reviews, clearances
 
-Revision ID: 0007_h11_safety
-Revises: 0006
+Revision ID: 0008_h11_safety
+Revises: 0007_h15_fhir
 Create Date: 2026-11-29
 
 - safety_episodes: a patient's programme paused by an emergency or urgent red flag until a
@@ -18,8 +18,8 @@ from alembic import op
 
 import service.db
 
-revision = "0007_h11_safety"
-down_revision = "0006"
+revision = "0008_h11_safety"
+down_revision = "0007_h15_fhir"
 branch_labels = None
 depends_on = None
 
