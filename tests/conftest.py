@@ -7,6 +7,7 @@ SQLite file. Every test that uses the `app` fixture is marked `db` automatically
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 import threading
@@ -128,9 +129,16 @@ def client(app: Flask) -> Any:
 
 
 @pytest.fixture
-def seed(app: Flask) -> Seed:
+def now() -> dt.datetime:
+    """The test's clock: the real time, read once. Modules that pin a time override this fixture
+    with their `NOW`, so the records the factories make share the test's clock."""
+    return dt.datetime.now(dt.UTC)
+
+
+@pytest.fixture
+def seed(app: Flask, now: dt.datetime) -> Seed:
     """Named users: two clinics, their clinicians, patients A and B (clinic 1), an admin."""
-    return seed_named_users(app)
+    return seed_named_users(app, now)
 
 
 class LiveServer:

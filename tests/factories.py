@@ -77,8 +77,8 @@ def make_patient(
     return user
 
 
-def seed_named_users(app: Flask) -> Seed:
-    """Create owner/member/outsider style users in two clinics."""
+def seed_named_users(app: Flask, now: dt.datetime) -> Seed:
+    """Create owner/member/outsider style users in two clinics, the patients enrolled at `now`."""
     with app.app_context(), db.transaction() as session:
         settings = get_settings()
         clinic = get_or_create_clinic(session, "North Clinic")
@@ -107,9 +107,15 @@ def seed_named_users(app: Flask) -> Seed:
             role="admin",
             clinic=None,
         )
-        patient_a = make_patient(clinic, email="a@patients.example", clinician=clinician)
+        patient_a = make_patient(
+            clinic, email="a@patients.example", clinician=clinician, enrolled_at=now
+        )
         patient_b = make_patient(
-            clinic, email="b@patients.example", clinician=clinician, timezone="America/New_York"
+            clinic,
+            email="b@patients.example",
+            clinician=clinician,
+            timezone="America/New_York",
+            enrolled_at=now,
         )
         users = {
             "clinician": clinician,

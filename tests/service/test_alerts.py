@@ -5,12 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from service.evaluation import hooks
 from service.extensions import db
 from service.reports.models import PainReport
 from tests.factories import Seed
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def now() -> dt.datetime:
+    """The named users are enrolled on this module's clock."""
+    return NOW
 
 
 def _red_flag(patient_id: int) -> None:

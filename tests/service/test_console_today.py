@@ -6,6 +6,7 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import event
 
@@ -24,6 +25,14 @@ from tests.service.console_support import signed_in
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 # Pinned: every date below is counted from this instant, and the list is asked at it.
 NOW = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def now() -> dt.datetime:
+    """The named users are enrolled on this module's clock."""
+    return NOW
+
+
 YESTERDAY = dt.date(2026, 11, 19)
 
 

@@ -27,6 +27,12 @@ from tests.factories import Seed, make_patient
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 
 
+@pytest.fixture
+def now() -> dt.datetime:
+    """The named users are enrolled on this module's clock."""
+    return NOW
+
+
 def _pain(patient_id: int, score: int, at: dt.datetime, flags: list[str] | None = None) -> None:
     db.session.add(
         PainReport(patient_id=patient_id, score=score, recorded_at=at, red_flags=flags or [])

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -25,6 +26,14 @@ from service.tips.models import Tip
 from tests.factories import Seed, make_patient
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def now() -> dt.datetime:
+    """The named users are enrolled on this module's clock."""
+    return NOW
+
+
 QUIET_YAML = """\
 ruleset: quiet-test
 title: Quiet hours from the rule set

@@ -28,6 +28,14 @@ from tests.service.connections_support import (  # noqa: F401 - the fixture is u
 )
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def now() -> dt.datetime:
+    """The named users are enrolled on this module's clock."""
+    return NOW
+
+
 DAY = NOW.date() - dt.timedelta(days=1)
 
 

@@ -8,6 +8,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,6 +27,14 @@ from service.safety.models import Clearance, SafetyEpisode
 
 ZONES = ["UTC", "Europe/London", "America/Los_Angeles", "Pacific/Auckland"]
 NOW = dt.datetime(2026, 3, 29, 12, tzinfo=dt.UTC)  # London's clocks go forward this day
+
+
+@pytest.fixture
+def now() -> dt.datetime:
+    """The named users are enrolled on this module's clock."""
+    return NOW
+
+
 _emails = itertools.count()
 
 
