@@ -1,7 +1,13 @@
-"""SQL helpers that differ by dialect (the suite runs on SQLite and PostgreSQL)."""
+"""SQL helpers that differ by dialect (the suite runs on SQLite and PostgreSQL), in one place.
+
+Batch reads take ids in chunks (`chunks`, `among`), run as Core on the session's connection
+(`rows`), and decode JSON list columns read as text (`json_list`). Whatever depends on the
+dialect asks `is_postgresql` here rather than comparing dialect names itself.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -11,17 +17,25 @@ from sqlalchemy.orm import Session
 
 CHUNK = 900  # SQLite: ids per IN (...) list, well under its bound-parameter limit
 
+# JSON lists come back as text and are decoded only when not empty (most are "[]").
+_EMPTY_JSON = frozenset({"[]", "null"})
+
+
+def is_postgresql(session: Session) -> bool:
+    """Say whether the session talks to PostgreSQL (else SQLite)."""
+    return bool(session.get_bind().dialect.name == "postgresql")
+
 
 def insert_for(session: Session, model: Any) -> Any:
     """An INSERT with `on_conflict_do_update` for the session's dialect."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         return postgresql.insert(model)
     return sqlite.insert(model)
 
 
 def chunks(session: Session, ids: Sequence[int]) -> Iterable[list[int]]:
     """The ids in lists one query can take (all at once on PostgreSQL: an array parameter)."""
-    size = (len(ids) or 1) if session.get_bind().dialect.name == "postgresql" else CHUNK
+    size = (len(ids) or 1) if is_postgresql(session) else CHUNK
     for start in range(0, len(ids), size):
         yield list(ids[start : start + size])
 
@@ -30,7 +44,25 @@ def among(session: Session, column: Any, ids: list[int]) -> Any:
     """`column IN ids`: one array parameter on PostgreSQL, so the statement text never varies
     with the batch (the driver parses and the server plans it once). The array goes as its
     text form, built in C by `join`: the driver's array dumper costs ~1 us per id in Python."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         ids_text = "{" + ",".join(map(str, map(int, ids))) + "}"
         return column == any_(cast(literal(ids_text, Text), postgresql.ARRAY(BigInteger)))
     return column.in_(ids)
+
+
+def rows(session: Session, statement: Any) -> Sequence[Any]:
+    """Run a read on the session's connection: Core rows fetched at once, no ORM work."""
+    return session.connection().execute(statement).all()
+
+
+def byte_collation(session: Session) -> str:
+    """The collation that compares strings byte-wise, as Python does."""
+    return "C" if is_postgresql(session) else "BINARY"
+
+
+def json_list(text: str | None) -> list[Any] | None:
+    """A JSON list column read as text: None when null or empty."""
+    if text is None or text in _EMPTY_JSON:
+        return None
+    value: list[Any] | None = json.loads(text)
+    return value

@@ -12,11 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
 from service.patients.models import PatientProfile
-from service.tips.models import CLINICIAN_CATEGORY, Tip
 
 QuietHours = tuple[dt.time, dt.time]
 
@@ -127,20 +123,6 @@ def local_day_bounds(
     today = now.astimezone(zone).date()
     # Midnight may not exist (a few zones change at 00:00); _at then lands just after the gap.
     return _at(today, dt.time(0), zone), _at(today + dt.timedelta(days=1), dt.time(0), zone)
-
-
-def tips_sent_today(session: Session, profile: PatientProfile, now: dt.datetime) -> int:
-    """Count the patient's non-urgent tips created on their local day so far (the budget);
-    a clinician's messages are not the rules' to count."""
-    start, end = local_day_bounds(profile, now)
-    query = select(func.count(Tip.id)).where(
-        Tip.patient_id == profile.user_id,
-        Tip.created_at >= start,
-        Tip.created_at < end,
-        Tip.urgent.is_(False),
-        Tip.category != CLINICIAN_CATEGORY,
-    )
-    return int(session.execute(query).scalar_one())
 
 
 def tip_expiry(created_at: dt.datetime, *, urgent: bool) -> dt.datetime:

@@ -31,12 +31,13 @@ from sqlalchemy.orm import Session
 
 from service.db import utcnow
 from service.evaluation import service
-from service.evaluation.facts import among, load_contexts
+from service.evaluation.facts import load_contexts
 from service.evaluation.models import Evaluation
 from service.evaluation.schedule import latest_decision_key, next_decision
 from service.extensions import db
 from service.patients.models import PatientProfile
 from service.rulesets.compiled import resolve
+from service.sqlutil import among, is_postgresql
 from service.tips.models import Tip
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def claim_due(session: Session, now: dt.datetime, limit: int) -> list[int]:
         .order_by(PatientProfile.next_decision_at)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         # Locked until commit; evaluate_batch writes the real next time (see module doc).
         return sorted(session.scalars(due.with_for_update(skip_locked=True)))
     stmt = (

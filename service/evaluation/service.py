@@ -36,7 +36,7 @@ from rules import Decision, EvaluationState
 from service.alerts.models import ClinicianAlert
 from service.delivery import outbox
 from service.evaluation import writes
-from service.evaluation.facts import PatientContext, among, chunks, compute, load_contexts
+from service.evaluation.facts import PatientContext, compute, load_contexts
 from service.evaluation.failures import (
     FAILED_COLUMNS,
     Failed,
@@ -53,6 +53,7 @@ from service.patients.models import Device
 from service.plans.models import Plan, PlanChange
 from service.rulesets.compiled import Assignment, CompiledVersion, resolve
 from service.safety import episodes
+from service.sqlutil import among, chunks
 from service.tips.models import Tip
 
 log = logging.getLogger(__name__)
@@ -361,8 +362,7 @@ def _write_tips(
     pushable: set[int] = set()
     if channels:
         patients = sorted({row[0] for row in rows})
-        for start in range(0, len(patients), 900):
-            chunk = patients[start : start + 900]
+        for chunk in chunks(session, patients):
             pushable.update(
                 session.scalars(select(Device.patient_id).where(Device.patient_id.in_(chunk)))
             )

@@ -24,17 +24,11 @@ from sqlalchemy.types import JSON
 
 from service.db import Base
 from service.plans.models import Plan
-
-SQLITE_CHUNK = 900  # ids per IN (...) list, under SQLite's bound-parameter limit
+from service.sqlutil import chunks, is_postgresql
 
 
 class DuplicateKey(Exception):
     """A unique constraint refused the rows (another worker wrote the same key meanwhile)."""
-
-
-def is_postgres(session: Session) -> bool:
-    """Say whether the session talks to PostgreSQL."""
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def dumps(value: object) -> str:
@@ -69,7 +63,7 @@ def insert_rows(
     if not rows:
         return []
     table = cast(Table, model.__table__)
-    if is_postgres(session):
+    if is_postgresql(session):
         return _copy(session, table, columns, rows, with_ids=with_ids)
     # JSON goes in already serialised (compact, sets as lists) through a text parameter.
     json_at = _json_columns(table, columns)
@@ -176,7 +170,7 @@ def update_plans(
     for the caller). PostgreSQL: ONE statement over array parameters, the hold computed in SQL
     on the row it updates.
     """
-    if is_postgres(session):
+    if is_postgresql(session):
         pids, targets, holds = (list(column) for column in zip(*changes, strict=True))
         updated = session.execute(
             text(
@@ -194,11 +188,9 @@ def update_plans(
         return set(updated.scalars())
     held: dict[int, dt.datetime | None] = {}
     ids = [pid for pid, _, _ in changes]
-    for start in range(0, len(ids), SQLITE_CHUNK):
+    for chunk in chunks(session, ids):
         rows = session.execute(
-            select(Plan.patient_id, Plan.progression_held_until).where(
-                Plan.patient_id.in_(ids[start : start + SQLITE_CHUNK])
-            )
+            select(Plan.patient_id, Plan.progression_held_until).where(Plan.patient_id.in_(chunk))
         )
         held.update((pid, until) for pid, until in rows)
     updates: list[dict[str, Any]] = []
@@ -227,7 +219,7 @@ def merge_rule_state(
     """
     if not states:
         return
-    if is_postgres(session):
+    if is_postgresql(session):
         # The whole batch as ONE JSON parameter (serialised in C), unpacked by the server.
         doc = json.dumps(
             {pid: {"f": fired, "v": variants} for pid, (fired, variants) in states.items()},

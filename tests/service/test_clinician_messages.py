@@ -12,11 +12,10 @@ from sqlalchemy import select
 from service.audit.models import AuditEvent
 from service.db import utcnow
 from service.delivery.models import PushDelivery
-from service.delivery.policy import tips_sent_today
 from service.evaluation.facts import load_contexts
 from service.evaluation.service import evaluate_one
 from service.extensions import db
-from service.patients.models import Device, PatientProfile
+from service.patients.models import Device
 from service.tips.models import Tip
 from tests.factories import Seed
 from tests.service.console_support import post_form, signed_in
@@ -122,9 +121,6 @@ def test_it_never_counts_messages_against_the_daily_budget(app: Flask, seed: See
                 for n in range(5)
             ]
         )
-    profile = db.session.get(PatientProfile, seed.patient_a)
-    assert profile is not None
-    assert tips_sent_today(db.session, profile, now) == 0
     with db.transaction() as session:
         contexts = load_contexts(session, [seed.patient_a])
         outcome = evaluate_one(session, seed.patient_a, "schedule", now + dt.timedelta(seconds=1))

@@ -18,9 +18,9 @@ from service.delivery.outbox import configured_channels, enqueue
 from service.delivery.policy import (
     local_day_bounds,
     quiet_window,
-    tips_sent_today,
     window_around,
 )
+from service.evaluation.facts import compute, load_contexts
 from service.extensions import db, get_settings
 from service.patients.models import PatientProfile
 from service.tips.models import Tip
@@ -234,4 +234,9 @@ def test_it_counts_the_tip_budget_per_patient_local_day(app: Flask, seed: Seed) 
     start, end = local_day_bounds(profile, now)
     assert start == dt.datetime(2026, 1, 15, 0, 0, tzinfo=NEW_YORK)
     assert end - start == dt.timedelta(hours=24)
-    assert tips_sent_today(db.session(), profile, now) == 1  # the urgent one is exempt
+    # The budget's count is the `tips.sent_today` fact (one definition): the local day's tips,
+    # the urgent one included (urgent tips are exempt from suppression, not from the count).
+    facts, _ = compute(db.session(), load_contexts(db.session(), [seed.patient_b]).values(), now)[
+        seed.patient_b
+    ]
+    assert facts["tips.sent_today"] == 2
