@@ -56,7 +56,8 @@ def post_sessions(body: dict[str, Any]) -> dict[str, int]:
 @problems(blp, 400, 401, 403, 422)
 def get_activity(args: dict[str, Any]) -> dict[str, Any]:
     """List each local day's effective steps, target and whether it was met."""
-    days = service.activity_days(
-        db.session(), current_principal().user_id, args.get("from_"), args.get("to"), utcnow()
-    )
+    with db.transaction() as session:
+        days = service.activity_days(
+            session, current_principal().user_id, args.get("from_"), args.get("to"), utcnow()
+        )
     return {"days": days}

@@ -24,7 +24,7 @@ from service.connections.schemas import (
 )
 from service.db import utcnow
 from service.errors import problem
-from service.extensions import get_settings
+from service.extensions import db, get_settings
 
 blp = Blueprint(
     "connections",
@@ -46,7 +46,8 @@ integrations_blp = Blueprint(
 @problems(blp, 401, 403)
 def list_connections() -> dict[str, list[WearableConnection]]:
     """List the patient's wearable connections (never their tokens)."""
-    return {"items": service.list_connections(current_principal().user_id)}
+    with db.transaction() as session:
+        return {"items": service.list_connections(session, current_principal().user_id)}
 
 
 @blp.route("/<provider>", methods=["POST"])

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import requests
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from integrations.wearables import IntegrationError, ReauthRequired, pkce_pair
 from service.activity.models import DailyActivity, WalkingSession
@@ -32,10 +33,10 @@ def redirect_uri_for(provider: str, settings: Settings) -> str:
     return f"{settings.public_base_url}/v1/integrations/{provider}/callback"
 
 
-def list_connections(patient_id: int) -> list[WearableConnection]:
+def list_connections(session: Session, patient_id: int) -> list[WearableConnection]:
     """Return a patient's connections, by provider."""
     return list(
-        db.session.scalars(
+        session.scalars(
             select(WearableConnection)
             .where(WearableConnection.patient_id == patient_id)
             .order_by(WearableConnection.provider)

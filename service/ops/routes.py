@@ -34,7 +34,8 @@ def healthz() -> dict[str, str]:
 def readyz() -> dict[str, str]:
     """Say whether the database answers."""
     try:
-        db.session.execute(text("SELECT 1"))
+        with db.transaction() as session:
+            session.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         raise Unavailable("database unreachable") from exc
     return {"status": "ready"}

@@ -31,8 +31,10 @@ blp.before_request(reject_non_json_bodies)
 @problems(blp, 401, 403)
 def get_me() -> dict[str, Any]:
     """Show the caller's profile."""
-    session = db.session()
-    return service.profile_view(session, service.get_profile(session, current_principal().user_id))
+    with db.transaction() as session:
+        return service.profile_view(
+            session, service.get_profile(session, current_principal().user_id)
+        )
 
 
 @blp.route("", methods=["PATCH"])

@@ -26,13 +26,14 @@ blp.before_request(reject_non_json_bodies)
 @problems(blp, 400, 401, 403, 422)
 def list_tips(args: dict[str, Any]) -> Response:
     """List the caller's tips, newest first (keyset pages)."""
-    tips, next_cursor = service.list_tips(
-        db.session(),
-        current_principal().user_id,
-        unread=args.get("unread"),
-        cursor=args.get("cursor"),
-        limit=args["limit"],
-    )
+    with db.transaction() as session:
+        tips, next_cursor = service.list_tips(
+            session,
+            current_principal().user_id,
+            unread=args.get("unread"),
+            cursor=args.get("cursor"),
+            limit=args["limit"],
+        )
     # Serialised by hand, not through TipPageSchema: the inbox is the hottest read and
     # marshmallow would double its cost. The schema still documents it (and the fuzz test
     # checks the two agree).
