@@ -17,6 +17,10 @@ document). The documents live in tests/fixtures/contracts/ (README there: source
   spaces and selects it with the `action` form field; `WithingsContract` routes by (path,
   action), applies the document's "DO NOT USE WITH" alternatives to required parameters, and
   validates parameters and responses with openapi-schema-validator's OAS 3.0 validator.
+- Polar AccessLink publishes OpenAPI 3.0 whose object schemas do not close themselves:
+  `PolarContract` closes them (a renamed field is then caught), adds the 429 its prose gives
+  every request and checks the prose's date-range limits; `check_webhook` holds notification
+  bodies to the document's payload schemas.
 - Garmin publishes prose with examples: `GarminContract` holds served summaries to the
   documented examples' fields and types, and requests to the rules the prose states.
 """
@@ -27,7 +31,7 @@ from collections.abc import Callable
 
 from tests.fakes.contracts_base import Contract
 from tests.fakes.contracts_custom import DiscoveryContract, GarminContract, WithingsContract
-from tests.fakes.contracts_openapi import OuraContract, StravaContract
+from tests.fakes.contracts_openapi import OuraContract, PolarContract, StravaContract
 
 __all__ = ["CONTRACTS_BY_PROVIDER", "Contract"]
 
@@ -37,4 +41,5 @@ CONTRACTS_BY_PROVIDER: dict[str, Callable[[], Contract]] = {
     "google_health": DiscoveryContract,
     "withings": WithingsContract,
     "garmin": GarminContract,
+    "polar": PolarContract,
 }

@@ -1,13 +1,16 @@
-"""Contracts checked by openapi-core: Oura (OpenAPI 3.1) and Strava (Swagger 2.0, converted)."""
+"""Contracts checked by openapi-core: Oura (OpenAPI 3.1), Strava (Swagger 2.0, converted) and
+Polar AccessLink (OpenAPI 3.0, object schemas closed)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, ClassVar
 
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
+from openapi_schema_validator import OAS30Validator
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from tests.fakes.contracts_base import Contract, load
@@ -236,3 +239,78 @@ class StravaContract(OpenApiContract):
                 if extra:
                     found.append(f"activity fields not in the document's example: {extra}")
         return found
+
+
+# --- Polar AccessLink: OpenAPI 3.0 whose object schemas stay open ---------------------------
+
+
+def close_objects(value: Any) -> Any:
+    """Return `value` with every object schema that lists properties refusing any other."""
+    if isinstance(value, dict):
+        out = {key: close_objects(item) for key, item in value.items()}
+        if isinstance(out.get("properties"), dict):
+            out.setdefault("additionalProperties", False)
+        return out
+    if isinstance(value, list):
+        return [close_objects(item) for item in value]
+    return value
+
+
+class PolarContract(OpenApiContract):
+    """Polar AccessLink v3 (excerpt of polar.com/accesslink-api/swagger.yaml).
+
+    The document's object schemas list the fields AccessLink returns without closing
+    themselves, so a renamed field would pass as an extra one: they are closed here. The
+    "Rate limiting" prose gives every request a 429 answer, added to each operation. The
+    prose limits of a date range (`to` not before `from`, at most 28 days) are checked too.
+    Webhook notifications are not exchanges with a fake: `check_webhook` holds a body to the
+    document's payload schema for its event.
+    """
+
+    outside: ClassVar[Mapping[str, str]] = {
+        "/oauth2/authorization": "consent page on flow.polar.com, not in the API document",
+        "/v2/oauth2/token": "token endpoint on polarremote.com, described in prose only",
+    }
+    MAX_RANGE_DAYS = 28
+    WEBHOOK_SCHEMAS: ClassVar[Mapping[str, str]] = {
+        "EXERCISE": "webhookPayloadExercise",
+        "ACTIVITY_SUMMARY": "webhookPayloadActivitySummary",
+        "PING": "webhookPing",
+    }
+
+    def __init__(self) -> None:
+        spec = close_objects(load("polar_accesslink_v3_excerpt.yaml"))
+        for item in spec["paths"].values():
+            for operation in item.values():
+                operation["responses"].setdefault(
+                    "429", {"description": "Too Many Requests (the Rate limiting section)"}
+                )
+        self.schemas: dict[str, Any] = spec["components"]["schemas"]
+        super().__init__(spec, "https://www.polaraccesslink.com")
+
+    def problems(self, exchange: Exchange) -> list[str]:
+        """As documented, with the date range's limits."""
+        found = super().problems(exchange)
+        query = exchange.request.query
+        if exchange.request.path == "/v3/users/activities" and "from" in query:
+            try:
+                first = date.fromisoformat(query["from"])
+                last = date.fromisoformat(query.get("to", first.isoformat()))
+            except ValueError:
+                return [*found, "from/to are not dates"]
+            if not 0 <= (last - first).days < self.MAX_RANGE_DAYS:
+                found.append(f"from..to must span 1 to {self.MAX_RANGE_DAYS} days")
+        return found
+
+    def validate(self, name: str, value: Any) -> list[str]:
+        """Return the ways `value` breaks the document's component schema `name`."""
+        schema = {"$ref": f"#/components/schemas/{name}", "components": {"schemas": self.schemas}}
+        return [error.message for error in OAS30Validator(schema).iter_errors(value)]
+
+    def check_webhook(self, payload: Any) -> list[str]:
+        """Hold a notification body to the payload schema of its `event`."""
+        event = payload.get("event") if isinstance(payload, dict) else None
+        name = self.WEBHOOK_SCHEMAS.get(str(event))
+        if name is None:
+            return [f"no documented payload for event {event!r}"]
+        return self.validate(name, payload)

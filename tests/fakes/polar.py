@@ -1,13 +1,19 @@
-"""Fake Polar AccessLink v3: Basic-auth token endpoint, /v3/users, activities, exercises."""
+"""Fake Polar AccessLink v3: Basic-auth token endpoint, /v3/users, activities, exercises.
+
+Its activities and exercises start from the examples of Polar's reference pages
+(tests/fixtures/payloads/polar_*.json), so they carry the documented fields and types."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from tests.fakes.server import FakeProviderServer, FakeRequest, FakeResponse
+from tests.fakes.server import FakeProviderServer, FakeRequest, FakeResponse, load_payload
 
 POLAR_USER_ID = 475
+# Fields of the documented examples that AccessLink returns only when asked for them
+# (`samples`, `zones`, `route` query parameters), which the adapter never does.
+ON_REQUEST = ("samples", "heart_rate_zones", "route")
 
 
 class FakePolar(FakeProviderServer):
@@ -20,6 +26,7 @@ class FakePolar(FakeProviderServer):
         super().__init__()
         self.registered: set[str] = set()
         self.today = datetime.now(UTC).date()  # exercises list the last 30 days from here
+        self.served_exercises: list[dict[str, Any]] | None = None  # instead of generated ones
 
     def token_response(self, access: str, refresh: str) -> FakeResponse:
         """Polar's token answer carries x_user_id."""
@@ -36,18 +43,14 @@ class FakePolar(FakeProviderServer):
 
     def activity(self, day: date) -> dict[str, Any]:
         """One daily activity summary (local wall-clock times, no offset)."""
-        item: dict[str, Any] = {
-            "start_time": f"{day.isoformat()}T00:00:00",
-            "end_time": f"{day.isoformat()}T23:59:59",
-            "active_duration": "PT1H32M15S",
-            "inactive_duration": "PT9H1M",
-            "daily_activity": 62.5,
-            "calories": 2410,
-            "active_calories": 640,
-            "steps": self.steps_for(day),
-            "inactivity_alert_count": 1,
-            "distance_from_steps": round(self.steps_for(day) * 0.72, 1),
-        }
+        [example] = load_payload("polar_users_activities.json")
+        item: dict[str, Any] = {key: value for key, value in example.items() if key != "samples"}
+        item.update(
+            start_time=f"{day.isoformat()}T00:00:00",
+            end_time=f"{day.isoformat()}T23:59:59",
+            steps=self.steps_for(day),
+            distance_from_steps=round(self.steps_for(day) * 0.72, 1),
+        )
         if day in self.corrupt_days:
             item["steps"] = -40
         return item
@@ -55,20 +58,25 @@ class FakePolar(FakeProviderServer):
     def exercise(self, day: date, sport: str, ident: str) -> dict[str, Any]:
         """One exercise summary: `sport` is the coarse family Polar reports ("OTHER" for most),
         the Flow sport is in `detailed_sport_info`."""
-        return {
-            "id": ident,
-            "upload_time": f"{day.isoformat()}T12:00:00.000Z",
-            "polar_user": f"https://www.polaraccesslink.com/v3/users/{POLAR_USER_ID}",
-            "device": "Polar Ignite 3",
-            "start_time": f"{day.isoformat()}T08:30:00",
-            "start_time_utc_offset": 120,
-            "duration": "PT45M30S",
-            "calories": 210,
-            "distance": 3800.0,
-            "sport": "RUNNING" if sport.startswith("RUNNING") else "OTHER",
-            "has_route": False,
-            "detailed_sport_info": sport,
-        }
+        [example] = load_payload("polar_exercises_list.json")
+        item = {key: value for key, value in example.items() if key not in ON_REQUEST}
+        for club in ("club_id", "club_name"):  # only for "Flow For Club" sessions
+            item.pop(club)
+        item.update(
+            id=ident,
+            upload_time=f"{day.isoformat()}T12:00:00.000Z",
+            polar_user=f"https://www.polaraccesslink.com/v3/users/{POLAR_USER_ID}",
+            device="Polar Ignite 3",
+            start_time=f"{day.isoformat()}T08:30:00",
+            start_time_utc_offset=120,
+            duration="PT45M30S",
+            calories=210,
+            distance=3800.0,
+            sport="RUNNING" if sport.startswith("RUNNING") else "OTHER",
+            has_route=False,
+            detailed_sport_info=sport,
+        )
+        return item
 
     def route(self, request: FakeRequest) -> FakeResponse:
         """Serve registration, activities, exercises and deregistration."""
@@ -91,6 +99,8 @@ class FakePolar(FakeProviderServer):
             return FakeResponse(
                 200, [self.activity(start + timedelta(n)) for n in range((end - start).days + 1)]
             )
+        if request.path == "/v3/exercises" and self.served_exercises is not None:
+            return FakeResponse(200, self.served_exercises)
         if request.path == "/v3/exercises":
             items = []
             for n in range(30):

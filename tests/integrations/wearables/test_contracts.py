@@ -4,6 +4,8 @@ published description (tests/fixtures/contracts/), so neither can drift from it 
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -12,10 +14,20 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from integrations.wearables import IntegrationError, WearableProvider
+from integrations.wearables import PROVIDERS, IntegrationError, WearableProvider
 from tests.fakes.contracts import CONTRACTS_BY_PROVIDER, Contract
+from tests.fakes.contracts_openapi import PolarContract
 from tests.fakes.garmin import FakeGarmin
-from tests.fakes.server import Exchange, FakeProviderServer, FakeRequest, FakeResponse
+from tests.fakes.polar import ON_REQUEST, FakePolar
+from tests.fakes.server import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    Exchange,
+    FakeProviderServer,
+    FakeRequest,
+    FakeResponse,
+    load_payload,
+)
 from tests.integrations.wearables.conftest import (
     FAKES,
     TODAY,
@@ -188,6 +200,26 @@ DRIFTS: list[tuple[str, Callable[[Exchange], bool], Callable[[Exchange], Exchang
         lambda e: _with_form(e, userid="twelve"),
     ),
     (
+        "polar",
+        lambda e: e.request.path == "/v3/users/activities",
+        lambda e: _with_path(e, "/v3/users/activity"),
+    ),
+    (
+        "polar",
+        lambda e: e.request.path == "/v3/users/activities" and e.response.status == 200,
+        lambda e: _with_body(e, lambda b: _rename(b, 0, old="steps", new="step_count")),
+    ),
+    (
+        "polar",
+        lambda e: e.request.path == "/v3/users/activities",
+        lambda e: _with_query(e, **{"from": "2026-03-01"}),  # beyond the 28-day range
+    ),
+    (
+        "polar",
+        lambda e: e.request.path == "/v3/exercises" and bool(e.response.body),
+        lambda e: _with_body(e, lambda b: _set(b, [0, "detailed_sport_info"], 17)),
+    ),
+    (
         "garmin",
         lambda e: e.request.path == "/wellness-api/rest/dailies",
         lambda e: _with_body(e, lambda b: _rename(b, 0, old="steps", new="stepCount")),
@@ -233,3 +265,53 @@ def test_it_routes_withings_by_action_and_its_alternatives() -> None:
     assert contract.check(Exchange(request, answer)) == []  # token: no nonce or signature
     unsigned = replace(request, headers={})
     assert contract.check(Exchange(unsigned, answer)) != []  # neither token nor signature
+
+
+def test_polar_documented_examples_keep_to_the_excerpt_and_a_drifted_one_does_not() -> None:
+    contract = PolarContract()
+    exercises = load_payload("polar_exercises_list.json")
+    activities = load_payload("polar_users_activities.json")
+    assert contract.validate("exercisesHashId", exercises) == []
+    assert contract.validate("array-of-activity-summary-with-all-samples", activities) == []
+    activities[0]["step_count"] = activities[0].pop("steps")
+    assert contract.validate("array-of-activity-summary-with-all-samples", activities) != []
+
+
+def test_polar_reads_walks_from_detailed_sport_info_of_the_documented_exercise() -> None:
+    [documented] = load_payload("polar_exercises_list.json")  # sport OTHER, a water ski
+    # Samples, zones and route come only when asked for (and the document's own sample-type
+    # "1" is not the base64 its `format: byte` says), so the list serves the rest.
+    example = {key: value for key, value in documented.items() if key not in ON_REQUEST}
+    walk = {**example, "id": "walk1", "detailed_sport_info": "WALKING"}
+    not_a_walk = {**example, "id": "run1", "sport": "WALKING", "detailed_sport_info": "RUNNING"}
+    day = datetime.fromisoformat(example["start_time"]).date()
+    with FakePolar() as fake:
+        fake.served_exercises = [example, walk, not_a_walk]
+        provider = make_provider("polar", fake)
+        result = provider.fetch(link(provider), cursor=None, tz=TZ, today=day)
+        exchanges = list(fake.exchanges)
+    [session] = result.sessions
+    assert session.external_id == "polar:walk1"
+    # Local 10:40:02 at UTC+180 minutes is 07:40:02 UTC; PT2H44M later it ends.
+    assert session.start == datetime(2008, 10, 13, 7, 40, 2, tzinfo=UTC)
+    assert session.end - session.start == timedelta(hours=2, minutes=44)
+    assert session.distance_m == 1600
+    assert PolarContract().check_all(exchanges) == []
+
+
+def test_polar_webhooks_keep_to_the_documented_payloads_and_signature() -> None:
+    contract = PolarContract()
+    body = json.dumps(load_payload("polar_webhook_exercise.json")).encode()
+    ping = load_payload("polar_webhook_ping.json")
+    assert contract.check_webhook(json.loads(body)) == []
+    assert contract.check_webhook(ping) == []
+    assert contract.check_webhook({**json.loads(body), "user_id": "475"}) != []
+    assert contract.check_webhook({"event": "WORKOUT", "user_id": 475}) != []
+    provider = PROVIDERS["polar"](
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, webhook_secret=WEBHOOK_SECRET
+    )
+    signature = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    [event] = provider.handle_webhook(  # type: ignore[misc]
+        method="POST", headers={"Polar-Webhook-Signature": signature}, query={}, body=body
+    )
+    assert (event.kind, event.provider_user_id) == ("activity", "475")

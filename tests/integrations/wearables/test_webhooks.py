@@ -39,12 +39,13 @@ OURA_BODY = json.dumps(
         "user_id": "u-9",
     }
 ).encode()
-POLAR_BODY = json.dumps(
+POLAR_BODY = json.dumps(  # the documented ACTIVITY_SUMMARY payload (webhookPayloadActivitySummary)
     {
         "event": "ACTIVITY_SUMMARY",
         "user_id": 475,
-        "entity_id": "e1",
+        "date": "2026-05-01",
         "timestamp": "2026-05-01T10:00:00Z",
+        "url": "https://www.polaraccesslink.com/v3/users/activities/2026-05-01",
     }
 ).encode()
 STRAVA_BODY = json.dumps(
