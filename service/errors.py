@@ -6,15 +6,25 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, has_request_context, json, request
 from marshmallow.exceptions import SCHEMA
+from prometheus_client import Counter
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from service.extensions import db
 
 log = logging.getLogger(__name__)
 
+DATABASE_ERRORS = Counter(
+    "backstride_database_unavailable_total",
+    "Lost or refused database connections, by where they surfaced (web, or a job's id)",
+    ["where"],
+)
+
 PROBLEM = "application/problem+json"
+# Seconds a client should wait after losing the database: a restart or failover takes a few.
+DATABASE_RETRY_AFTER_S = 5
 
 
 class ServiceError(Exception):
@@ -176,6 +186,62 @@ def _handle_http_exception(exc: HTTPException) -> Response:
     return problem(status, title, detail, errors=errors, headers=headers)
 
 
+def is_connection_loss(exc: BaseException) -> bool:
+    """Whether `exc` says the database connection was lost or refused (not a bad statement).
+
+    psycopg reports a refused or dropped connection, an administrator shutdown and a server
+    in recovery as OperationalError, a closed connection as InterfaceError; SQLAlchemy marks
+    any driver error that invalidated the pooled connection with `connection_invalidated`.
+    """
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _rollback_quietly() -> None:
+    # The connection is gone: rolling back can fail too, and must not hide the first error.
+    try:
+        db.session.rollback()
+    except Exception:
+        log.debug("rollback after a lost connection failed", exc_info=True)
+
+
+def _handle_database_error(exc: DBAPIError) -> Response:
+    """Lost database: 503 with Retry-After (the transaction rolled back, nothing half-written).
+
+    The pool's pre-ping replaces the dead connections on the next checkout, so the worker
+    recovers by itself once the database answers again. Other driver errors stay 500.
+    """
+    if not is_connection_loss(exc):
+        return _handle_unexpected(exc)
+    _rollback_quietly()
+    DATABASE_ERRORS.labels("web").inc()
+    log.warning(
+        "database unavailable during %s %s: %s", _method(), _path(), connection_error_text(exc)
+    )
+    return problem(
+        503,
+        "Service unavailable",
+        "The service cannot reach its database for a moment. Nothing was saved; "
+        "please try again shortly.",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+    )
+
+
+def connection_error_text(exc: BaseException) -> str:
+    """The driver's first line about a database error, for one log line."""
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def _method() -> str:
+    return request.method if has_request_context() else "-"
+
+
+def _path() -> str:
+    return request.path if has_request_context() else "-"
+
+
 def _handle_unexpected(exc: Exception) -> Response:
     # Roll back whatever the request had started; say nothing about the internals.
     db.session.rollback()
@@ -187,4 +253,5 @@ def register_error_handlers(app: Flask) -> None:
     """Map every error to problem+json."""
     app.register_error_handler(ServiceError, _handle_service_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(DBAPIError, _handle_database_error)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -19,15 +19,24 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask, current_app
+from prometheus_client import Counter
+from sqlalchemy.exc import DBAPIError
 
 from service.connections import subscriptions, sync
 from service.db import utcnow
+from service.errors import DATABASE_ERRORS, connection_error_text, is_connection_loss
 from service.evaluation import population
 from service.extensions import db
 from service.fhir import worker as fhir_worker
 from service.idempotency import service as idempotency
 
 log = logging.getLogger("service.scheduler")
+
+JOB_FAILURES = Counter(
+    "backstride_job_failures_total",
+    "Scheduled job runs that raised, by job and kind (database_unavailable or error)",
+    ["job", "kind"],
+)
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,25 @@ def run_job(app: Flask, job: Job) -> str | None:
     with app.app_context():
         try:
             outcome = job.run()
+        except DBAPIError as exc:
+            if not is_connection_loss(exc):
+                JOB_FAILURES.labels(job.id, "error").inc()
+                log.exception("job %s failed", job.id)
+                return None
+            # Every use case commits per batch (or per row), so the batch in flight rolled
+            # back whole: the next tick claims it again and carries on where the last commit
+            # left off. The pool's pre-ping replaces the dead connections then.
+            JOB_FAILURES.labels(job.id, "database_unavailable").inc()
+            DATABASE_ERRORS.labels(job.id).inc()
+            log.warning(
+                "job %s: database unavailable, resuming at the next tick (in %d s): %s",
+                job.id,
+                job.every_s,
+                connection_error_text(exc),
+            )
+            return None
         except Exception:
+            JOB_FAILURES.labels(job.id, "error").inc()
             log.exception("job %s failed", job.id)
             return None
         finally:

@@ -27,15 +27,42 @@ from service.db import Base
 from service.extensions import db
 from service.rulesets.compiled import forget_compiled
 from tests.factories import Seed, seed_named_users
+from tests.support.private_pg import find_bin_dir
 
 DB_FIXTURES = {"app", "db_url", "client", "seed", "live_server", "make_app"}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that touches the database, so CI can rerun just those on PostgreSQL."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that touches the database, so CI can rerun just those on PostgreSQL.
+
+    Tests marked `pgserver` run a private PostgreSQL server. Without its binaries they are
+    left out of a developer's SQLite-only run, loudly (see pytest_terminal_summary); with
+    TEST_DATABASE_URL set (CI) they stay in and fail, saying what to install.
+    """
     for item in items:
         if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.db)
+    if find_bin_dir() is not None or os.environ.get("TEST_DATABASE_URL"):
+        return
+    left_out = [item for item in items if item.get_closest_marker("pgserver")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker("pgserver")]
+        config.stash[_NO_PG_SERVER] = len(left_out)
+
+
+_NO_PG_SERVER = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say which tests did not run for want of PostgreSQL server binaries."""
+    count = config.stash.get(_NO_PG_SERVER, 0)
+    if count:
+        terminalreporter.write_line(
+            f"NOT RUN: {count} test(s) marked pgserver need PostgreSQL's server binaries "
+            "(apt-get install -y postgresql); CI has them",
+            yellow=True,
+        )
 
 
 @pytest.fixture(scope="session")

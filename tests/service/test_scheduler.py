@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
 import threading
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from prometheus_client import REGISTRY
+from sqlalchemy import create_engine, func, select
 
 from service.evaluation.models import Evaluation
 from service.evaluation.population import DueResult, evaluate_due, purge_old_evaluations
 from service.extensions import db
 from service.patients.models import PatientProfile
-from service.scheduler import JOBS, build_scheduler, run_job
+from service.scheduler import JOBS, Job, build_scheduler, run_job
 from service.tips.models import Tip
 from tests.factories import make_patient
 
@@ -155,3 +157,35 @@ def test_it_keeps_quiet_ticks_out_of_the_log(app: Flask, caplog: pytest.LogCaptu
     with caplog.at_level(logging.INFO, logger="service.scheduler"):
         assert run_job(app, job) is None  # nobody is due
     assert [r for r in caplog.records if r.name == "service.scheduler"] == []
+
+
+def test_a_job_that_loses_the_database_logs_counts_and_waits_for_its_next_tick(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A real refusal: nothing listens on this port.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    nowhere = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/none")
+
+    def connect() -> str:
+        with nowhere.connect():
+            return "connected"
+
+    job = Job("lost_db_probe", connect, 30, 0)
+    before = REGISTRY.get_sample_value(
+        "backstride_job_failures_total", {"job": job.id, "kind": "database_unavailable"}
+    )
+    with caplog.at_level(logging.WARNING, logger="service.scheduler"):
+        assert run_job(app, job) is None  # logged, never raised
+    after = REGISTRY.get_sample_value(
+        "backstride_job_failures_total", {"job": job.id, "kind": "database_unavailable"}
+    )
+    assert (after or 0) - (before or 0) == 1
+    assert REGISTRY.get_sample_value(
+        "backstride_database_unavailable_total", {"where": job.id}
+    ) == pytest.approx(after)
+    assert any(
+        "database unavailable, resuming at the next tick" in r.getMessage() for r in caplog.records
+    )
+    nowhere.dispose()

@@ -1,0 +1,1 @@
+"""Test support that starts real servers (a private PostgreSQL)."""
