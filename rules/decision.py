@@ -18,6 +18,7 @@ from rules.values import TraceEntry, format_value
 
 if TYPE_CHECKING:
     from rules.model import Rule
+    from rules.randomization import Randomization
     from rules.safety import EpisodeChange
 
 
@@ -31,7 +32,9 @@ class EvaluationState:
     None to use the rule set's setting. `target_7d_ago`: the plan target in force 7 days before
     `now`, the base of the weekly-increase cap; when None the current target is the base.
     `episode_since`: when the open safety episode opened (the facts say whether one is open;
-    this only dates the reasons it gives).
+    this only dates the reasons it gives). `seed`: whose draws randomised rules make (the
+    service passes the patient id; None: no draw, randomised rules fire). `unavailable`: why the
+    patient cannot take a randomised tip now (e.g. "quiet hours"), or None.
     """
 
     last_fired: dict[str, datetime] = field(default_factory=dict)
@@ -40,6 +43,8 @@ class EvaluationState:
     max_tips_per_day: int | None = None
     target_7d_ago: float | None = None
     episode_since: datetime | None = None
+    seed: str | None = None
+    unavailable: str | None = None
 
 
 _FIELDS = ("rule_id", "tip_id", "category", "title", "text", "variant", "urgent", "asks", "why")
@@ -175,6 +180,7 @@ class Decision:
         "fired",
         "hold_days",
         "now",
+        "randomized",
         "ruleset",
         "suppressed",
         "suppressed_actions",
@@ -215,6 +221,7 @@ class Decision:
         self.hold_days: int | None = None
         self.alerts: list[Alert] = []
         self.episode: EpisodeChange | None = None
+        self.randomized: list[Randomization] = []
         self._rules = rules
         self._settings = settings or {}
         self._traces: dict[str, RuleTrace] | None = None
@@ -255,6 +262,7 @@ class Decision:
             "hold_days": self.hold_days,
             "alerts": [alert.as_dict() for alert in self.alerts],
             "episode": self.episode.as_dict() if self.episode is not None else None,
+            "randomized": [item.as_dict() for item in self.randomized],
         }
         if self.traced:
             data["traces"] = [trace.as_dict() for trace in self.traces.values()]
@@ -289,6 +297,8 @@ class Decision:
         if self.episode is not None:
             episode = self.episode
             lines.append(f"safety episode: {episode.action} ({episode.tier})")
+        for draw in self.randomized:
+            lines.append(f"randomised {draw.rule_id} (p={draw.probability:g}): {draw.reason}")
         return "\n".join(lines)
 
 

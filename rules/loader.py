@@ -171,9 +171,26 @@ class _Builder:
             spec["stop"],
             reason,
             spec["reason"] is not None,
+            spec["randomize"]["probability"] if spec["randomize"] else None,
         )
         self.check_nulls(rule, tips)
+        if rule.randomize is not None:
+            self.check_randomized(rule, tips, base)
         return rule
+
+    def check_randomized(self, rule: Rule, tips: dict[str, Tip], base: Path) -> None:
+        """Refuse randomisation on a rule that does more than send ordinary tips.
+
+        Withholding a target change, a clinician alert or a safety tip by chance would put a
+        patient at risk for the sake of a measurement.
+        """
+        where = (*base, "randomize")
+        if not rule.tips_only:
+            message = "only a rule whose every action is send_tip can be randomised"
+            self.issues.append(self.document.issue(where, message))
+        elif any(tip_id in tips and tips[tip_id].category == "safety" for tip_id in rule.tip_ids):
+            message = "a rule that sends a safety tip cannot be randomised"
+            self.issues.append(self.document.issue(where, message))
 
     def check_nulls(self, rule: Rule, tips: dict[str, Tip]) -> None:
         """Refuse a template this rule renders that can show null while its `when` holds."""

@@ -90,6 +90,9 @@ class Rule:
     stop: bool
     reason: Template
     has_reason: bool = False
+    # `randomize: {probability: P}`: fires with probability P where it would fire
+    # (`rules.randomization`); None for an ordinary rule.
+    randomize: float | None = None
 
     @cached_property
     def urgent(self) -> bool:

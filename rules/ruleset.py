@@ -28,6 +28,7 @@ from rules.decision import Alert, Decision, EvaluationState, RenderedTip
 from rules.errors import RuleRuntimeError
 from rules.expr import compile_conditions
 from rules.model import Rule, Settings, TestCase, Tip, Variant, parse_duration
+from rules.randomization import RANDOMISED_OUT, randomize
 from rules.safety import Pause, episode_change, pause
 from rules.targets import number, settle
 from rules.templates import Template, fuse_texts
@@ -171,8 +172,9 @@ class RuleSet:
             rule = rules[index]
             if stopped:
                 suppressed[rule.id] = stopped
+                self._randomize(rule, run, now, stopped)
                 continue
-            held_back = self._held_back(rule, run, now, limit)
+            held_back = self._randomize(rule, run, now, self._held_back(rule, run, now, limit))
             if held_back:
                 suppressed[rule.id] = held_back
             else:
@@ -205,6 +207,18 @@ class RuleSet:
         ):
             return f"budget: max_tips_per_day ({limit}) reached"
         return ""
+
+    def _randomize(self, rule: Rule, run: _Run, now: datetime, held_back: str) -> str:
+        """Record a randomised rule's outcome; return why it does not fire ('' when it does)."""
+        if rule.randomize is None:
+            return held_back
+        record, held_back = randomize(rule, self.tips, run.state, now, held_back)
+        run.decision.randomized.append(record)
+        if record.outcome == RANDOMISED_OUT:
+            # The slot stays taken: a lower rule's tip in its place would blur the comparison
+            # of sending this tip against sending nothing.
+            run.budget -= len(rule.tip_ids)
+        return held_back
 
     def _fire(self, rule: Rule, run: _Run) -> None:
         decision = run.decision
@@ -374,4 +388,6 @@ def _why_not_fired(held_back: str) -> str:
         return ""
     if held_back.startswith("safety episode"):
         return " (safety episode)"
+    if held_back.startswith(("randomised", "unavailable")):
+        return f" ({held_back.partition(' (')[0]})"
     return " (cooling down)" if held_back.startswith("cooldown") else " (over budget)"

@@ -157,6 +157,16 @@ class ActionSchema(_Strict):
             raise ValidationError("must be an expression or a number", "set_target")
 
 
+class RandomizeSchema(_Strict):
+    # 1 is allowed: the rule always fires, and its decisions are recorded like randomised ones.
+    probability = _Number(
+        required=True,
+        validate=validate.Range(
+            min=0, max=1, min_inclusive=False, error="must be more than 0 and at most 1"
+        ),
+    )
+
+
 class RuleSchema(_Strict):
     id = _Text(
         required=True,
@@ -170,6 +180,7 @@ class RuleSchema(_Strict):
     then = fields.List(fields.Nested(ActionSchema), required=True, validate=validate.Length(min=1))
     cooldown = _Text(load_default=None, validate=_duration)
     stop = fields.Boolean(load_default=False, truthy={True}, falsy={False})
+    randomize = fields.Nested(RandomizeSchema, load_default=None)
 
 
 class ExpectSchema(_Strict):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from service.accounts.models import Clinic, Invite, LoginThrottle, User
-from service.activity.models import DailyActivity, WalkingSession
+from service.activity.models import DailyActivity, IntradaySteps, WalkingSession
 from service.alerts.models import ClinicianAlert
 from service.audit.models import AuditEvent
 from service.connections.models import (
@@ -18,6 +18,7 @@ from service.delivery.models import PushDelivery
 from service.evaluation.models import Evaluation, RuleFiring
 from service.fhir.models import FhirExport, FhirExportPart
 from service.idempotency.models import IdempotencyKey
+from service.outcomes.models import DecisionRecord
 from service.patients.models import Device, PatientProfile
 from service.plans.models import Plan, PlanChange
 from service.ratelimit import RateLimitCounter
@@ -34,6 +35,7 @@ __all__ = [
     "ClinicianAlert",
     "ConsoleSession",
     "DailyActivity",
+    "DecisionRecord",
     "Device",
     "EpisodeReview",
     "Evaluation",
@@ -41,6 +43,7 @@ __all__ = [
     "FhirExport",
     "FhirExportPart",
     "IdempotencyKey",
+    "IntradaySteps",
     "Invite",
     "LoginThrottle",
     "OAuthState",

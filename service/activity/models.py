@@ -1,4 +1,4 @@
-"""Daily step totals per source and walking sessions."""
+"""Daily step totals per source, intraday step counts and walking sessions."""
 
 from __future__ import annotations
 
@@ -53,3 +53,26 @@ class WalkingSession(Base):
     steps: Mapped[int | None]
     distance_m: Mapped[float | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class IntradaySteps(Base):
+    """Steps one source counted in one interval of a day (`minutes` long, from `start`).
+
+    Providers report minutes or quarter hours; rows are kept as they come so the 60 minutes
+    after a decision can be summed exactly (`service.outcomes.proximal`).
+    """
+
+    __tablename__ = "intraday_steps"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "source", "start"),
+        CheckConstraint("steps >= 0", name="steps_non_negative"),
+        CheckConstraint("minutes > 0 AND minutes <= 60", name="minutes_range"),
+        Index("ix_intraday_steps_patient_start", "patient_id", "start"),
+    )
+
+    id: Mapped[IdPk]
+    patient_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(32))
+    start: Mapped[dt.datetime]
+    minutes: Mapped[int]
+    steps: Mapped[int]

@@ -36,6 +36,8 @@ def decision_record(
         record["hold_days"] = decision.hold_days
     if decision.episode is not None:
         record["episode"] = decision.episode.as_dict()
+    if decision.randomized:
+        record["randomized"] = [item.as_dict() for item in decision.randomized]
     snapshot = state_record(state, ruleset, decision.now)
     if snapshot:
         record["state"] = snapshot
@@ -68,6 +70,10 @@ def state_record(
         out["target_7d_ago"] = state.target_7d_ago
     if state.episode_since is not None:
         out["episode_since"] = state.episode_since.isoformat()
+    if state.seed is not None and any(rule.randomize for rule in ruleset.rules):
+        out["seed"] = state.seed  # the draws of randomised rules replay from it
+    if state.unavailable:
+        out["unavailable"] = state.unavailable
     return out
 
 
@@ -86,6 +92,8 @@ def state_from_record(record: dict[str, Any]) -> EvaluationState:
         episode_since=dt.datetime.fromisoformat(snapshot["episode_since"])
         if snapshot.get("episode_since")
         else None,
+        seed=snapshot.get("seed"),
+        unavailable=snapshot.get("unavailable"),
     )
 
 

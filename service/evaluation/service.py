@@ -49,6 +49,7 @@ from service.evaluation.failures import (
 from service.evaluation.models import Evaluation
 from service.evaluation.record import decision_record
 from service.extensions import get_settings
+from service.outcomes import record as decision_records
 from service.patients.models import Device
 from service.plans.models import Plan, PlanChange
 from service.rulesets.compiled import Assignment, CompiledVersion, resolve
@@ -117,6 +118,9 @@ def evaluate(
     )
     broken: dict[int, Exception] = {}
     computed = compute(session, (contexts[pid] for pid in todo), now, failed=broken)
+    decision_records.prepare_states(
+        session, {pid: state for pid, (_, state) in computed.items()}, compiled, now
+    )
     ok, failed = _decide(todo, outcomes, compiled, computed, broken, trigger=trigger, now=now)
     written = _write_evaluations(
         session, outcomes, ok, failed, compiled, keys=keys, trigger=trigger, now=now
@@ -338,6 +342,16 @@ def _apply(
     _apply_plans(session, done, now)
     _apply_alerts(session, done, contexts, now)
     _record_firings(session, done, now)
+    decision_records.write_records(
+        session,
+        [
+            (o.patient_id, o.evaluation_id, o.decision)
+            for o in done
+            if o.decision and o.evaluation_id
+        ],
+        compiled,
+        now,
+    )
     episodes.record_changes(
         session, [(o.patient_id, o.evaluation_id, o.decision) for o in done if o.decision], now
     )
