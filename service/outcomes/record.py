@@ -19,6 +19,7 @@ from service.evaluation import writes
 from service.outcomes.models import DecisionRecord
 from service.patients.models import PatientProfile
 from service.rulesets.compiled import CompiledVersion
+from service.sqlutil import chunks
 
 RECORD_COLUMNS = (
     "patient_id",
@@ -55,8 +56,7 @@ def prepare_states(
     if not ids:
         return
     profiles: dict[int, PatientProfile] = {}
-    for start in range(0, len(ids), writes.SQLITE_CHUNK):
-        part = ids[start : start + writes.SQLITE_CHUNK]
+    for part in chunks(session, ids):
         rows = session.scalars(select(PatientProfile).where(PatientProfile.user_id.in_(part)))
         profiles.update((profile.user_id, profile) for profile in rows)
     for pid in ids:
