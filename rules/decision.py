@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from rules.values import TraceEntry, format_value
 
 if TYPE_CHECKING:
+    from rules.asks import Ask
     from rules.model import Rule
     from rules.randomization import Randomization
     from rules.safety import EpisodeChange
@@ -163,7 +164,8 @@ class Decision:
     `fired`: rule ids in evaluation order. `suppressed`: rule id -> reason for every rule that
     did not fire (trigger, condition false, cooldown, stopped by, budget). `suppressed_actions`:
     actions of fired rules that were not applied (a second set_target, a tip over budget, a
-    duplicate tip, a non-safety tip or a repeated urgent alert during a safety episode).
+    duplicate tip, a non-safety tip, an ask or a repeated urgent alert during a safety episode).
+    `asks`: the questionnaires rules asked for (`rules.asks.Ask`; each also adds an inbox tip).
     `target`: the new daily target after clamping, or None when unchanged. `episode`: what the
     decision does to the patient's safety episode (`rules.safety.EpisodeChange`), or None.
     `traces`: every rule's outcome; when `traced` is false (`evaluate(..., trace=False)`) only
@@ -175,6 +177,7 @@ class Decision:
         "_settings",
         "_traces",
         "alerts",
+        "asks",
         "episode",
         "facts",
         "fired",
@@ -220,6 +223,7 @@ class Decision:
         self.target_notes: list[str] = []
         self.hold_days: int | None = None
         self.alerts: list[Alert] = []
+        self.asks: list[Ask] = []
         self.episode: EpisodeChange | None = None
         self.randomized: list[Randomization] = []
         self._rules = rules
@@ -261,6 +265,7 @@ class Decision:
             "target_notes": list(self.target_notes),
             "hold_days": self.hold_days,
             "alerts": [alert.as_dict() for alert in self.alerts],
+            "asks": [ask.as_dict() for ask in self.asks],
             "episode": self.episode.as_dict() if self.episode is not None else None,
             "randomized": [item.as_dict() for item in self.randomized],
         }
@@ -294,6 +299,8 @@ class Decision:
             lines.append(f"progression held for {self.hold_days} days")
         for alert in self.alerts:
             lines.append(f"alert ({alert.severity}) from {alert.rule_id}: {alert.message}")
+        for ask in self.asks:
+            lines.append(f"questionnaire {ask.instrument} asked by {ask.rule_id}")
         if self.episode is not None:
             episode = self.episode
             lines.append(f"safety episode: {episode.action} ({episode.tier})")

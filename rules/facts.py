@@ -34,6 +34,7 @@ from rules.codes import CONDITIONS, RED_FLAGS, TRIGGERS
 from rules.fact_model import Fact, FactType
 from rules.facts_care import CARE_FACTS
 from rules.facts_programme import PROGRAMME_FACTS
+from rules.facts_prom import PROM_FACTS
 
 __all__ = ["CATALOGUE", "CONDITIONS", "RED_FLAGS", "TRIGGERS", "Fact", "FactType", "fact_types"]
 
@@ -52,7 +53,7 @@ _ORDER = (
 CATALOGUE: dict[str, Fact] = {
     fact.name: fact
     for fact in sorted(
-        PROGRAMME_FACTS + CARE_FACTS,
+        PROGRAMME_FACTS + CARE_FACTS + PROM_FACTS,
         key=lambda f: next((i for i, p in enumerate(_ORDER) if f.name.startswith(p)), len(_ORDER)),
     )
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -16,6 +16,7 @@ from rules.decision import EvaluationState
 from rules.errors import ExpressionError, Issue, RuleRuntimeError, RuleSetError
 from rules.expr import Expression, compile_expression
 from rules.facts import CATALOGUE, SETTINGS_FACTS, fact_types
+from rules.instruments import BUILTIN
 from rules.model import Action, Rule, Settings, TestCase, Tip, Variant, parse_duration
 from rules.nullflow import guards, null_source
 from rules.ruleset import RuleSet
@@ -26,8 +27,14 @@ from rules.templates import Template, compile_template, plain
 _TEST_NOW = datetime(2026, 1, 5, 8, 30, tzinfo=UTC)
 
 
-def load_ruleset(text: str, source: str = "<string>") -> RuleSet:
-    """Load, validate and compile a rule set; raise RuleSetError listing every problem."""
+def load_ruleset(
+    text: str, source: str = "<string>", *, instruments: Collection[str] | None = None
+) -> RuleSet:
+    """Load, validate and compile a rule set; raise RuleSetError listing every problem.
+
+    `instruments`: the questionnaire ids an `ask` action may name (the built-in ones when None;
+    the service passes the clinic's own as well).
+    """
     document, issues = load_document(text)
     if document is None or issues:
         raise RuleSetError(issues, source)
@@ -39,7 +46,7 @@ def load_ruleset(text: str, source: str = "<string>") -> RuleSet:
         for path, message in flatten_errors(exc.messages):
             issues.append(_structure_issue(document, path, message))
         raise RuleSetError(issues, source) from None
-    builder = _Builder(document, issues)
+    builder = _Builder(document, issues, BUILTIN.keys() if instruments is None else instruments)
     ruleset = builder.build(data, source, text)
     if issues:
         raise RuleSetError(issues, source)
@@ -61,9 +68,12 @@ def _structure_issue(document: Document, path: Path, message: str) -> Issue:
 class _Builder:
     """Compile the checked structure, collecting every semantic issue."""
 
-    def __init__(self, document: Document, issues: list[Issue]) -> None:
+    def __init__(
+        self, document: Document, issues: list[Issue], instruments: Collection[str]
+    ) -> None:
         self.document = document
         self.issues = issues
+        self.instruments = sorted(instruments)
         self.types = fact_types()
         self.constants: dict[str, object] = {}
         self.paths: dict[int, Path] = {}  # id(template) -> where it is in the YAML
@@ -149,6 +159,17 @@ class _Builder:
                 actions.append(Action(kind, expression=expression))
             elif kind == "hold_progression":
                 actions.append(Action(kind, days=value))
+            elif kind == "ask":
+                if value not in self.instruments:
+                    hint = difflib.get_close_matches(value, self.instruments, n=1)
+                    extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+                    known = ", ".join(self.instruments)
+                    self.issues.append(
+                        self.document.issue(
+                            (*path, kind), f"unknown questionnaire '{value}'{extra}; known: {known}"
+                        )
+                    )
+                actions.append(Action(kind, instrument=value))
             else:
                 message = self.template((*path, kind, "message"), value["message"])
                 actions.append(Action(kind, severity=value["severity"], message=message))

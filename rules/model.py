@@ -60,7 +60,7 @@ class Tip:
 
 @dataclass(frozen=True)
 class Action:
-    """One `then` item: kind is send_tip, set_target, hold_progression or alert_clinician."""
+    """One `then` item: send_tip, set_target, hold_progression, alert_clinician or ask."""
 
     kind: str
     tip: str | None = None
@@ -68,6 +68,7 @@ class Action:
     days: int | None = None
     severity: str | None = None
     message: Template | None = None
+    instrument: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,11 @@ class Rule:
     def tip_ids(self) -> tuple[str, ...]:
         """The tips the rule sends, in order."""
         return tuple(a.tip for a in self.actions if a.kind == "send_tip" and a.tip)
+
+    @cached_property
+    def asks(self) -> tuple[str, ...]:
+        """The questionnaires (instrument ids) the rule asks the patient to answer."""
+        return tuple(a.instrument for a in self.actions if a.kind == "ask" and a.instrument)
 
     @cached_property
     def hold_days(self) -> int:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from rules.codes import CLEARANCE, highest_tier, tier_rank
 from rules.decision import EvaluationState
+from rules.facts_prom import PromScore, prom_facts
 
 
 @dataclass
@@ -155,6 +156,7 @@ class History:
     holds: list[Hold] = field(default_factory=list)
     tips: list[TipRecord] = field(default_factory=list)
     rule_fires: list[tuple[str, datetime]] = field(default_factory=list)
+    prom: list[PromScore] = field(default_factory=list)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -383,4 +385,5 @@ def compute_facts(history: History, now: datetime) -> dict[str, object]:
         ),
         "time.hour": local_now.hour,
         "time.weekday": local_now.isoweekday(),
+        **prom_facts(history.prom, now),
     }

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from rules.asks import Ask, ask_tip
 from rules.codes import TRIGGERS
 from rules.decision import Alert, Decision, EvaluationState, RenderedTip
 from rules.errors import RuleRuntimeError
@@ -87,7 +88,9 @@ class RuleSet:
         safe = {tip_id for tip_id, tip in tips.items() if tip.category == "safety"}
         # Rules a safety episode holds back (they send tips, none of them safety tips), and
         # rules a spent budget never skips (every tip they send is a safety tip).
-        self._unsafe = frozenset(r.id for r in rules if r.tip_ids and not safe & set(r.tip_ids))
+        self._unsafe = frozenset(
+            r.id for r in rules if (r.tip_ids or r.asks) and not safe & set(r.tip_ids)
+        )
         self._safe = frozenset(r.id for r in rules if r.tip_ids and set(r.tip_ids) <= safe)
 
     def rule(self, rule_id: str) -> Rule:
@@ -228,6 +231,13 @@ class RuleSet:
             exempt = True  # this rule lowers the goal: its tips say why
         for tip_id in rule.tip_ids:
             self._send_tip(rule, tip_id, exempt, run)
+        for instrument in rule.asks:
+            if run.paused is not None or any(a.instrument == instrument for a in decision.asks):
+                why = run.paused.reason if run.paused else "asked already in this evaluation"
+                run.drop(rule, f"ask {instrument}", why)
+                continue
+            decision.asks.append(Ask(rule.id, instrument))
+            decision.tips.append(ask_tip(rule, instrument, run.env))
         if rule.hold_days:
             decision.hold_days = max(decision.hold_days or 0, rule.hold_days)
         for action in rule.alert_actions:

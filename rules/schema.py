@@ -36,7 +36,7 @@ CATEGORIES = (
     "safety",
     "general",
 )
-ACTIONS = ("send_tip", "set_target", "hold_progression", "alert_clinician")
+ACTIONS = ("send_tip", "set_target", "hold_progression", "alert_clinician", "ask")
 
 
 class _Strict(Schema):
@@ -145,6 +145,7 @@ class ActionSchema(_Strict):
     set_target = fields.Raw()
     hold_progression = _Whole(validate=validate.Range(min=1, max=365))
     alert_clinician = fields.Nested(AlertSchema)
+    ask = _Text(validate=ID_LENGTH)
 
     @validates_schema
     def _exactly_one(self, data: dict[str, Any], **kwargs: Any) -> None:

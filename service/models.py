@@ -21,6 +21,7 @@ from service.idempotency.models import IdempotencyKey
 from service.outcomes.models import DecisionRecord
 from service.patients.models import Device, PatientProfile
 from service.plans.models import Plan, PlanChange
+from service.questionnaires.models import ClinicInstrument, Questionnaire, QuestionnaireResponse
 from service.ratelimit import RateLimitCounter
 from service.reports.models import ExerciseSession, PainReport
 from service.rulesets.models import RuleSet, RuleSetVersion
@@ -32,6 +33,7 @@ __all__ = [
     "Base",
     "Clearance",
     "Clinic",
+    "ClinicInstrument",
     "ClinicianAlert",
     "ConsoleSession",
     "DailyActivity",
@@ -53,6 +55,8 @@ __all__ = [
     "PlanChange",
     "PushDelivery",
     "QuarantinedRecord",
+    "Questionnaire",
+    "QuestionnaireResponse",
     "RateLimitCounter",
     "RuleFiring",
     "RuleSet",

@@ -9,12 +9,14 @@ of that zone, so the per-patient work is list and dict arithmetic.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rules import EvaluationState
 from rules.codes import CLEARANCE, highest_tier
+from rules.facts_prom import NO_SCORES
 
 STEP_DAYS = 14
 STREAK_MAX = 366
@@ -89,6 +91,7 @@ class LoadedPatient:
         "older",
         "pain",
         "plan",
+        "prom",
         "resolved_at",
         "shoes_m",
         "steps",
@@ -115,6 +118,7 @@ class LoadedPatient:
         self.episode: tuple[dt.datetime, str] | None = None  # open safety episode: since, tier
         self.resolved_at: dt.datetime | None = None  # when a clinician last closed one
         self.cleared: frozenset[str] = frozenset()  # conditions cleared by a clinician
+        self.prom: Mapping[str, object] = NO_SCORES  # service.evaluation.facts.prom
         self._met: list[bool] | None = None
 
     def target_at_end_of(self, back: int) -> int | None:
@@ -242,6 +246,7 @@ def patient_facts(p: LoadedPatient, now: dt.datetime) -> tuple[dict[str, object]
         "tips.sent_today": p.tips_today,
         "time.hour": cal.local_now.hour,
         "time.weekday": cal.local_now.isoweekday(),
+        **p.prom,
     }
     return facts, _state(p, now)
 

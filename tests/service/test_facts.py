@@ -298,4 +298,5 @@ def test_it_computes_a_batch_of_patients_in_a_few_queries(app: Flask) -> None:
     assert all(facts["steps.streak"] >= 14 for facts, _ in computed.values())
     assert all(state.last_fired == {"progress": now} for _, state in computed.values())
     assert all(facts["pain.latest"] == 3 for facts, _ in computed.values())
-    assert len(statements) <= 18  # 16, and two for safety episodes and clearances
+    # 16, two for safety episodes and clearances, one for questionnaire scores
+    assert len(statements) <= 19

@@ -28,7 +28,17 @@ from service.evaluation.derive import (
     local_midnight,
     patient_facts,
 )
-from service.evaluation.facts import exercise, pain, plan, rule_state, shoes, steps, tips, walks
+from service.evaluation.facts import (
+    exercise,
+    pain,
+    plan,
+    prom,
+    rule_state,
+    shoes,
+    steps,
+    tips,
+    walks,
+)
 from service.patients.models import PatientProfile
 from service.safety.facts import load_safety
 from service.sqlutil import among, chunks, json_list, rows
@@ -57,6 +67,7 @@ LOADERS: tuple[Loader, ...] = (
     shoes.load,
     steps.load_long_streaks,
     _load_safety,
+    prom.load,
 )
 
 
