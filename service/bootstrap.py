@@ -5,31 +5,31 @@ bundled rule set `low-back-walking` for every clinic and, when asked (in develop
 `flask setup --demo`; never in production) and only once, seeds the demo clinic
 of SPEC §2: clinician `clinician@example.org` / `demo-clinician` and one patient per sandbox
 persona (password `demo-patient`), each linked to the `sandbox` wearable with the persona name
-as its token, four weeks into the program, with the persona's pain reports. Their first sync
-and their first scheduled evaluation are due at once, so the scheduler fills the inboxes within
-a minute of starting.
+as its token and enrolled four weeks before the seed's clock. Those four weeks are replayed
+through the real use cases (`service.demo`: syncs, decisions, pain reports), so the console's
+Today list opens on a clinic with a past: the red-flag patient's open safety episode first, a
+warning alert, pain, and patients on track. The first sync after setup is due at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from integrations.wearables.sandbox import PERSONAS, SandboxProvider, persona_pain_reports
+from integrations.wearables.sandbox import PERSONAS, SandboxProvider
 from service.accounts.models import Clinic, User
 from service.accounts.service import create_user, get_or_create_clinic
 from service.config import Settings
 from service.connections.models import WearableConnection
 from service.crypto import cipher_for
 from service.db import utcnow
+from service.demo import DemoPatient, replay
 from service.evaluation.hooks import enrol_patient
 from service.extensions import db
 from service.patients.models import PatientProfile
-from service.reports.models import PainReport
 from service.rulesets.service import ensure_default
 
 log = logging.getLogger(__name__)
@@ -53,13 +53,19 @@ def ensure_clinic_defaults(session: Session, clinic: Clinic) -> None:
     ensure_default(session, clinic, utcnow())
 
 
-def run(settings: Settings, *, demo: bool) -> None:
-    """Install defaults for every clinic; with `demo`, seed the demo clinic once."""
+def run(settings: Settings, *, demo: bool, now: dt.datetime | None = None) -> None:
+    """Install defaults for every clinic; with `demo`, seed the demo clinic once (its history
+    ends at `now`, the current time unless a test pins it)."""
     with db.transaction() as session:
         if demo and not demo_seeded(session):
-            seed_demo(session, settings, utcnow())
+            seed_demo(session, settings, now or utcnow())
         for clinic in session.scalars(select(Clinic)):
             ensure_clinic_defaults(session, clinic)
+
+
+def seeds_demo(settings: Settings, asked: bool | None) -> bool:
+    """Whether setup seeds the demo: as asked, else in development only."""
+    return settings.env == "development" if asked is None else asked
 
 
 def demo_seeded(session: Session) -> bool:
@@ -68,7 +74,8 @@ def demo_seeded(session: Session) -> bool:
 
 
 def seed_demo(session: Session, settings: Settings, now: dt.datetime) -> list[int]:
-    """Create the demo clinic, its clinician and one sandbox-linked patient per persona."""
+    """Create the demo clinic, its clinician and one sandbox-linked patient per persona, with
+    their four weeks up to `now` replayed (`service.demo`); return the patients' ids."""
     clinic = get_or_create_clinic(session, DEMO_CLINIC)
     ensure_clinic_defaults(session, clinic)
     email, password = DEMO_CLINICIAN
@@ -87,7 +94,6 @@ def seed_demo(session: Session, settings: Settings, now: dt.datetime) -> list[in
             role="patient",
             clinic=clinic,
         )
-        today = now.astimezone(ZoneInfo(zone)).date()
         start = now - dt.timedelta(days=PROGRAM_DAYS)
         profile = PatientProfile(
             user_id=user.id,
@@ -101,31 +107,20 @@ def seed_demo(session: Session, settings: Settings, now: dt.datetime) -> list[in
         session.add(profile)
         session.flush()
         enrol_patient(session, profile, start)
-        profile.next_decision_at = now  # the first scheduled evaluation runs at once
         token = SandboxProvider.token_for(persona)
-        session.add(
-            WearableConnection(
-                patient_id=user.id,
-                provider="sandbox",
-                status="active",
-                access_token_enc=cipher.encrypt(token.access_token),
-                refresh_token_enc=cipher.encrypt(token.refresh_token),
-                scopes=list(token.scopes),
-                provider_user_id=token.provider_user_id,
-                next_sync_at=now,
-            )
+        connection = WearableConnection(
+            patient_id=user.id,
+            provider="sandbox",
+            status="active",
+            access_token_enc=cipher.encrypt(token.access_token),
+            refresh_token_enc=cipher.encrypt(token.refresh_token),
+            scopes=list(token.scopes),
+            provider_user_id=token.provider_user_id,
+            next_sync_at=now,
         )
-        first_day = today - dt.timedelta(days=PROGRAM_DAYS - 1)
-        for report in persona_pain_reports(persona, first_day, today, ZoneInfo(zone), today):
-            if report.recorded_at <= now:
-                session.add(
-                    PainReport(
-                        patient_id=user.id,
-                        score=report.score,
-                        recorded_at=report.recorded_at,
-                        red_flags=list(report.red_flags),
-                    )
-                )
+        session.add(connection)
+        session.flush()
+        replay(session, DemoPatient(user.id, clinic.id, persona, zone, start, connection), now)
         patients.append(user.id)
     session.flush()
     log.info("seeded demo clinic %r: clinician %s, %d patients", DEMO_CLINIC, email, len(patients))

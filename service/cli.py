@@ -78,7 +78,7 @@ def setup_command(demo: bool | None) -> None:
             "--demo creates accounts whose passwords are published in the README; "
             "production never seeds them (use BACKSTRIDE_ENV=development for a demo)"
         )
-    seed = settings.env == "development" if demo is None else demo
+    seed = bootstrap.seeds_demo(settings, demo)
     migrate.upgrade(settings.database_url)
     bootstrap.run(settings, demo=seed)
     if settings.env == "production":

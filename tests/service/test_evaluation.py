@@ -241,8 +241,9 @@ def test_it_seeds_the_demo_once_with_sandbox_connections_and_pain_history(app: F
 def test_it_seeds_a_red_flag_patient_who_gets_an_urgent_alert(app: Flask) -> None:
     with db.transaction() as session:
         seed_demo(session, get_settings(), NOW)
-    result = evaluate_due(NOW + dt.timedelta(seconds=1))
-    assert result.evaluated == 6
-    assert result.tips > 0
+    # The seed replays four weeks through the rules: the alert is there before the scheduler.
     severities = db.session.scalars(select(ClinicianAlert.severity)).all()
     assert "urgent" in severities
+    # And the scheduler carries on from where the replay stopped.
+    result = evaluate_due(NOW + dt.timedelta(days=1))
+    assert (result.evaluated, result.failed) == (6, 0)
