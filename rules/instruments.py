@@ -121,6 +121,18 @@ BUILTIN: dict[str, Instrument] = {PEG.id: PEG}
 """Instruments every clinic has; a clinic's own may not reuse these ids."""
 
 
+class _AnyInstrument(frozenset[str]):
+    """Every instrument id (iterating gives the built-in ones, for hints)."""
+
+    def __contains__(self, item: object) -> bool:
+        return isinstance(item, str)
+
+
+TRUSTED = _AnyInstrument(BUILTIN)
+"""For `load_ruleset(..., instruments=TRUSTED)`: recompiling a stored rule set whose `ask`
+actions were checked against its clinic's instruments when it was uploaded."""
+
+
 class InstrumentError(RuleSetError):
     """An instrument failed to load; `.errors` lists every issue (line, column, path)."""
 

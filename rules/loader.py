@@ -73,7 +73,7 @@ class _Builder:
     ) -> None:
         self.document = document
         self.issues = issues
-        self.instruments = sorted(instruments)
+        self.instruments = instruments
         self.types = fact_types()
         self.constants: dict[str, object] = {}
         self.paths: dict[int, Path] = {}  # id(template) -> where it is in the YAML
@@ -161,9 +161,10 @@ class _Builder:
                 actions.append(Action(kind, days=value))
             elif kind == "ask":
                 if value not in self.instruments:
-                    hint = difflib.get_close_matches(value, self.instruments, n=1)
+                    known_ids = sorted(self.instruments)
+                    hint = difflib.get_close_matches(value, known_ids, n=1)
                     extra = f" (did you mean '{hint[0]}'?)" if hint else ""
-                    known = ", ".join(self.instruments)
+                    known = ", ".join(known_ids)
                     self.issues.append(
                         self.document.issue(
                             (*path, kind), f"unknown questionnaire '{value}'{extra}; known: {known}"

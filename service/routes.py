@@ -14,6 +14,7 @@ from service.evaluation.routes import blp as evaluations_blp
 from service.fhir.routes import blp as fhir_blp
 from service.patients.routes import blp as me_blp
 from service.plans.routes import blp as plan_blp
+from service.questionnaires.routes import blp as questionnaires_blp
 from service.reports.routes import blp as reports_blp
 from service.rulesets.routes import blp as rulesets_blp
 from service.safety.routes import blp as safety_blp
@@ -26,6 +27,7 @@ API_BLUEPRINTS.append(activity_blp)
 API_BLUEPRINTS.append(reports_blp)
 API_BLUEPRINTS.append(plan_blp)
 API_BLUEPRINTS.append(tips_blp)
+API_BLUEPRINTS.append(questionnaires_blp)
 API_BLUEPRINTS.append(clinician_blp)
 API_BLUEPRINTS.append(connections_blp)
 API_BLUEPRINTS.append(integrations_blp)

@@ -52,6 +52,7 @@ from service.extensions import get_settings
 from service.outcomes import record as decision_records
 from service.patients.models import Device
 from service.plans.models import Plan, PlanChange
+from service.questionnaires import service as questionnaires
 from service.rulesets.compiled import Assignment, CompiledVersion, resolve
 from service.safety import episodes
 from service.sqlutil import among, chunks
@@ -354,6 +355,15 @@ def _apply(
     )
     episodes.record_changes(
         session, [(o.patient_id, o.evaluation_id, o.decision) for o in done if o.decision], now
+    )
+    questionnaires.record_asks(
+        session,
+        [
+            (o.patient_id, o.evaluation_id, o.decision)
+            for o in done
+            if o.decision and o.decision.asks
+        ],
+        now,
     )
 
 

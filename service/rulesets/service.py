@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from service.accounts.models import Clinic
 from service.audit.service import record
 from service.auth import Principal, patient_in_scope
 from service.errors import Conflict, Invalid, NotFound, field_error
+from service.questionnaires.instruments import instrument_ids
 from service.rulesets.compiled import compile_version
 from service.rulesets.examples import example_history
 from service.rulesets.history import load_history
@@ -33,10 +35,13 @@ class Checked:
     warnings: list[dict[str, str]]
 
 
-def check(text: str) -> Checked:
-    """Load and validate YAML; raise Invalid with `{line, column, path, message}` errors."""
+def check(text: str, instruments: Collection[str] | None = None) -> Checked:
+    """Load and validate YAML; raise Invalid with `{line, column, path, message}` errors.
+
+    `instruments`: the questionnaires an `ask` may name (the built-in ones when None).
+    """
     try:
-        ruleset = rules.load_ruleset(text, source="upload")
+        ruleset = rules.load_ruleset(text, source="upload", instruments=instruments)
     except rules.RuleSetError as exc:
         errors = [issue.as_dict() for issue in exc.errors]
         first = exc.errors[0] if exc.errors else None
@@ -106,7 +111,7 @@ def store_version(
     session: Session, clinic_id: int, text: str, author_id: int | None, now: dt.datetime
 ) -> tuple[RuleSet, RuleSetVersion, bool]:
     """`add_version`, also saying whether the version is new (caller commits)."""
-    parsed = check(text).ruleset
+    parsed = check(text, instrument_ids(session, clinic_id)).ruleset
     ruleset = session.scalar(
         select(RuleSet).where(RuleSet.clinic_id == clinic_id, RuleSet.slug == parsed.slug)
     )
