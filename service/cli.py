@@ -89,6 +89,11 @@ def setup_command(demo: bool | None) -> None:
                     "published; delete them or change their passwords",
                     err=True,
                 )
+    if seed:
+        email, password = bootstrap.DEMO_CLINICIAN
+        click.echo(
+            f"demo clinic: sign in at {settings.public_base_url}/console as {email} / {password}"
+        )
     click.echo("setup done" if seed else "setup done (no demo clinic)")
 
 

@@ -141,6 +141,7 @@ def test_it_seeds_the_demo_in_development(tmp_path: Path) -> None:
     setup = _flask(env, "setup")
 
     assert setup.returncode == 0, setup.stderr
+    assert f"/console as {DEMO_CLINICIAN[0]} / {DEMO_CLINICIAN[1]}" in setup.stdout
     emails = {user.email for user in _users(url)}
     assert DEMO_CLINICIAN[0] in emails
     assert len(emails) > 1
