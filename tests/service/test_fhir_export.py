@@ -84,10 +84,10 @@ def test_it_exports_only_the_types_asked_for(live_server: LiveServer, seed: Seed
     kick_off = _kick_off(live_server, seed, "?_type=Patient,Goal")
     done = _poll(kick_off.headers["Content-Location"], seed.headers("clinician"))
     assert [o["type"] for o in done.json()["output"]] == ["Patient", "Goal"]
-    unknown = _kick_off(live_server, seed, "?_type=Patient,Flag")
+    unknown = _kick_off(live_server, seed, "?_type=Patient,Condition")
     assert unknown.status_code == 422
     assert unknown.json()["issue"][0]["expression"] == ["_type"]
-    assert "Flag" in unknown.json()["issue"][0]["details"]["text"]
+    assert "Condition" in unknown.json()["issue"][0]["details"]["text"]
 
 
 def test_it_streams_a_synchronous_export_without_prefer(

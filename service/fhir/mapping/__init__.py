@@ -1,8 +1,8 @@
 """The mappers, in Bundle order: one per kind of record, registered in `MAPPERS`.
 
-A new kind of record (safety episodes as Flag, PEG answers as QuestionnaireResponse) is a new
-`Mapper` subclass in this package and one line in `MAPPERS`; bundles, bulk export and its
-`_type` filter pick it up from here.
+A new kind of record is a new `Mapper` subclass in this package and one line in `MAPPERS`;
+bundles, bulk export and its `_type` filter pick it up from here (questionnaires and their
+answers: `questionnaires`; safety episodes as Flag: `safety`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from service.fhir.mapping.base import Mapper, Scope
 from service.fhir.mapping.goals import GoalMapper
 from service.fhir.mapping.pain import PainMapper
 from service.fhir.mapping.patients import OrganizationMapper, PatientMapper
+from service.fhir.mapping.questionnaires import QuestionnaireMapper, QuestionnaireResponseMapper
+from service.fhir.mapping.safety import FlagMapper
 from service.fhir.mapping.tips import CommunicationMapper
 
 MAPPERS: tuple[Mapper, ...] = (
@@ -22,8 +24,11 @@ MAPPERS: tuple[Mapper, ...] = (
     DeviceMapper(),
     StepsMapper(),
     PainMapper(),
+    QuestionnaireMapper(),
+    QuestionnaireResponseMapper(),
     GoalMapper(),
     CommunicationMapper(),
+    FlagMapper(),
 )
 RESOURCE_TYPES: tuple[str, ...] = tuple(dict.fromkeys(m.resource_type for m in MAPPERS))
 
