@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from service.connections import subscriptions, sync
 from service.db import utcnow
 from service.errors import DATABASE_ERRORS, connection_error_text, is_connection_loss
-from service.evaluation import population
+from service.evaluation import pending, population
 from service.extensions import db
 from service.fhir import worker as fhir_worker
 from service.idempotency import service as idempotency
@@ -78,6 +78,17 @@ def evaluate_due() -> str | None:
     )
 
 
+def evaluate_pending() -> str | None:
+    """Evaluate patients whose new activity data marked them (trigger `activity`)."""
+    result = pending.run_pending()
+    if not result.evaluated:
+        return None
+    return (
+        f"evaluated {result.evaluated} patients after new activity, "
+        f"tips created: {result.tips}, failed: {result.failed}"
+    )
+
+
 def _worker() -> Any | None:
     try:
         return importlib.import_module("service.delivery.worker")
@@ -118,6 +129,7 @@ def run_fhir_exports() -> str | None:
 JOBS = (
     Job("sync_connections", sync_connections, 60, 2),
     Job("evaluate_due", evaluate_due, 30, 12),
+    Job("evaluate_pending", evaluate_pending, 20, 8),
     Job("deliver_outbox", deliver_outbox, 10, 20),
     Job("refresh_tokens", refresh_tokens, 300, 30),
     Job("renew_subscriptions", renew_subscriptions, 3600, 40),

@@ -7,6 +7,7 @@ dialect asks `is_postgresql` here rather than comparing dialect names itself.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -31,6 +32,21 @@ def insert_for(session: Session, model: Any) -> Any:
     if is_postgresql(session):
         return postgresql.insert(model)
     return sqlite.insert(model)
+
+
+def upsert(session: Session, table: Any, keys: Sequence[str], updates: Sequence[str]) -> Any:
+    """`INSERT ... ON CONFLICT (keys) DO UPDATE SET` each of `updates` to the new row's value,
+    built once per dialect and table (a hot path: every activity upload runs one)."""
+    return _upsert(session.get_bind().dialect.name, table, tuple(keys), tuple(updates))
+
+
+@functools.cache
+def _upsert(dialect: str, table: Any, keys: tuple[str, ...], updates: tuple[str, ...]) -> Any:
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    excluded = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={name: excluded[name] for name in updates}
+    )
 
 
 def chunks(session: Session, ids: Sequence[int]) -> Iterable[list[int]]:

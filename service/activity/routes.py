@@ -28,11 +28,11 @@ blp.before_request(reject_non_json_bodies)
 @blp.arguments(DailyUploadSchema())
 @blp.response(200, UpsertedSchema)
 @problems(blp, 400, 401, 403, 413, 415, 422)
-def put_daily(body: dict[str, Any]) -> dict[str, int]:
-    """Store daily step totals (idempotent per date and source)."""
+def put_daily(body: dict[str, Any]) -> dict[str, Any]:
+    """Store daily step totals (idempotent per date and source); the rules run within a minute."""
     with db.transaction() as session:
         count = service.upsert_daily(session, current_principal().user_id, body["days"], utcnow())
-    return {"upserted": count}
+    return _upserted(count)
 
 
 @blp.route("/sessions", methods=["POST"])
@@ -40,13 +40,18 @@ def put_daily(body: dict[str, Any]) -> dict[str, int]:
 @blp.arguments(SessionUploadSchema())
 @blp.response(200, UpsertedSchema)
 @problems(blp, 400, 401, 403, 413, 415, 422)
-def post_sessions(body: dict[str, Any]) -> dict[str, int]:
-    """Store walking sessions (idempotent per source and start/end or external id)."""
+def post_sessions(body: dict[str, Any]) -> dict[str, Any]:
+    """Store walking sessions (idempotent per source and start/end or external id); rules follow."""
     with db.transaction() as session:
         count = service.upsert_sessions(
             session, current_principal().user_id, body["sessions"], utcnow()
         )
-    return {"upserted": count}
+    return _upserted(count)
+
+
+def _upserted(count: int) -> dict[str, Any]:
+    """The upload's answer: what was stored, and that the rules will run on it shortly."""
+    return {"upserted": count, "evaluation": "pending" if count else "none"}
 
 
 @blp.route("", methods=["GET"])

@@ -84,9 +84,19 @@ class SessionUploadSchema(ApiSchema):
 
 
 class UpsertedSchema(ApiSchema):
-    """How many records were written (new or updated)."""
+    """How many records were written (new or updated), and whether an evaluation is pending.
+
+    New activity does not answer with tips: the patient is marked for an `activity` evaluation
+    that runs within a minute (`pending`), once for several uploads; its tips reach the inbox
+    and the phone from there. `none` when nothing was written.
+    """
 
     upserted = fields.Integer(required=True)
+    evaluation = fields.String(
+        required=True,
+        validate=validate.OneOf(["pending", "none"]),
+        metadata={"description": "`pending`: the rules run on this data within a minute."},
+    )
 
 
 class ActivityQueryArgsSchema(ApiSchema):

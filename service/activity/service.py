@@ -11,13 +11,13 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from service.activity.models import DailyActivity, WalkingSession
+from service.activity.models import DailyActivity
 from service.activity.schemas import MAX_DAYS
+from service.activity.store import store_days, store_walks
 from service.errors import field_error
 from service.evaluation import hooks
-from service.patients.service import get_profile
+from service.patients.service import get_profile, profile_timezone
 from service.plans.service import targets_by_day
-from service.sqlutil import insert_for
 
 DAY = dt.timedelta(days=1)
 
@@ -35,8 +35,8 @@ def upsert_daily(
     session: Session, patient_id: int, days: list[dict[str, Any]], now: dt.datetime
 ) -> int:
     """Store daily totals, replacing earlier values for the same (date, source)."""
-    profile = get_profile(session, patient_id)
-    latest = now.astimezone(zoneinfo.ZoneInfo(profile.timezone)).date() + DAY
+    zone = zoneinfo.ZoneInfo(profile_timezone(session, patient_id))
+    latest = now.astimezone(zone).date() + DAY
     for index, day in enumerate(days):
         if day["date"] > latest:
             raise field_error(f"days.{index}.date", "must not be after tomorrow")
@@ -54,19 +54,7 @@ def upsert_daily(
         }
         for day in days
     ]
-    # A real upsert: concurrent uploads of the same day cannot both insert. Executed with the
-    # rows as parameters (executemany), so the compiled statement is cached across requests.
-    stmt = insert_for(session, DailyActivity)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[DailyActivity.patient_id, DailyActivity.date, DailyActivity.source],
-        set_={
-            "steps": stmt.excluded.steps,
-            "distance_m": stmt.excluded.distance_m,
-            "active_minutes": stmt.excluded.active_minutes,
-            "updated_at": stmt.excluded.updated_at,
-        },
-    )
-    session.connection().execute(stmt, rows)
+    store_days(session, rows)
     hooks.after_activity(session, [patient_id], now)
     return len(rows)
 
@@ -81,7 +69,7 @@ def upsert_sessions(
     session: Session, patient_id: int, sessions: list[dict[str, Any]], now: dt.datetime
 ) -> int:
     """Store walking sessions, idempotent per (source, external id)."""
-    get_profile(session, patient_id)
+    profile_timezone(session, patient_id)  # 404 without a profile
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for index, walk in enumerate(sessions):
         if walk["start"] > now + DAY:
@@ -105,21 +93,7 @@ def upsert_sessions(
         }
     if not rows:
         return 0
-    stmt = insert_for(session, WalkingSession)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[
-            WalkingSession.patient_id,
-            WalkingSession.source,
-            WalkingSession.external_id,
-        ],
-        set_={
-            "start": stmt.excluded.start,
-            "end": stmt.excluded.end,
-            "steps": stmt.excluded.steps,
-            "distance_m": stmt.excluded.distance_m,
-        },
-    )
-    session.connection().execute(stmt, list(rows.values()))
+    store_walks(session, list(rows.values()))
     hooks.after_activity(session, [patient_id], now)
     return len(rows)
 

@@ -19,11 +19,10 @@ from sqlalchemy.orm import Session
 
 from integrations.wearables import DailyActivity as DayRecord
 from integrations.wearables import WalkingSession as WalkRecord
-from service.activity.models import DailyActivity, WalkingSession
 from service.activity.plausibility import Implausible, day_problem, session_problem
+from service.activity.store import store_days, store_walks
 from service.connections.models import QuarantinedRecord
 from service.inputs import text_problem
-from service.sqlutil import insert_for
 
 log = logging.getLogger(__name__)
 
@@ -113,19 +112,7 @@ def upsert_days(
     }
     if not rows:
         return 0
-    # One Core statement executed for many rows: compiled once and cached across syncs, and
-    # without ORM bookkeeping (this runs for every sync).
-    stmt = insert_for(session, DailyActivity.__table__)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["patient_id", "date", "source"],
-        set_={
-            "steps": stmt.excluded.steps,
-            "distance_m": stmt.excluded.distance_m,
-            "active_minutes": stmt.excluded.active_minutes,
-            "updated_at": stmt.excluded.updated_at,
-        },
-    )
-    session.execute(stmt, list(rows.values()))
+    store_days(session, list(rows.values()))
     return len(rows)
 
 
@@ -158,15 +145,5 @@ def upsert_sessions(
     quarantine(session, rejected, patient_id=patient_id, source=source, kind="session", now=now)
     if not rows:
         return 0
-    stmt = insert_for(session, WalkingSession.__table__)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["patient_id", "source", "external_id"],
-        set_={
-            "start": stmt.excluded.start,
-            "end": stmt.excluded.end,
-            "steps": stmt.excluded.steps,
-            "distance_m": stmt.excluded.distance_m,
-        },
-    )
-    session.execute(stmt, list(rows.values()))
+    store_walks(session, list(rows.values()))
     return len(rows)

@@ -8,10 +8,10 @@ upload that triggered it is stored: data first, evaluation second.
 
 - `after_pain_report` / `after_exercise_report`: evaluate at once (triggers `pain_report`,
   `exercise_report`) and return the Tip rows, flushed (ids set), for the response.
-- `after_activity`: evaluate at once with trigger `activity`, in one batch for all the patients
-  a sync or an upload touched. It is a few queries per batch, cheap enough to run inline, and
-  it keeps "new data -> tips" in one transaction; rules that should only speak at decision
-  times say `on: [schedule]`.
+- `after_activity`: mark the patients a sync, a webhook or an upload touched for an `activity`
+  evaluation, which the scheduler's `evaluate_pending` job runs within a minute, once for many
+  uploads (`service.evaluation.pending`): an upload costs a write, not an evaluation. Rules
+  that should only speak at decision times say `on: [schedule]`.
 - `enrol_patient`: the plan at the rule set's `settings.target.initial`, and the first
   scheduled decision time.
 """
@@ -23,7 +23,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from service.evaluation import service
+from service.evaluation import pending, service
 from service.evaluation.schedule import next_decision
 from service.patients.models import PatientProfile
 from service.plans.models import Plan, PlanChange
@@ -46,9 +46,8 @@ def after_exercise_report(session: Session, patient_id: int, now: dt.datetime) -
 
 
 def after_activity(session: Session, patient_ids: list[int], now: dt.datetime) -> None:
-    """Evaluate the patients whose activity data just arrived (trigger `activity`)."""
-    if patient_ids:
-        _evaluate_apart(session, patient_ids, "activity", now)
+    """Mark the patients whose activity data just arrived for an `activity` evaluation."""
+    pending.mark(session, patient_ids, now)
 
 
 def _evaluate_apart(

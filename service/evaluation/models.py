@@ -53,3 +53,22 @@ class RuleFiring(Base):
     )
     last_fired: Mapped[dict[str, Any]] = mapped_column(default=dict)
     last_variant: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class PendingEvaluation(Base):
+    """A patient marked for an `activity` evaluation by the scheduled job (one row per patient).
+
+    Uploads add or bump the row (`marks` counts them) and return; the job claims rows for a
+    lease, evaluates, and deletes only the rows whose `marks` did not change meanwhile, so an
+    upload that lands during an evaluation is evaluated on the next run.
+    """
+
+    __tablename__ = "pending_evaluations"
+    __table_args__ = (Index("ix_pending_evaluations_marked_at", "marked_at"),)
+
+    patient_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    marked_at: Mapped[dt.datetime]  # the first mark since the last evaluation
+    marks: Mapped[int] = mapped_column(server_default="1")
+    claimed_until: Mapped[dt.datetime | None]

@@ -7,7 +7,7 @@ import json
 import zoneinfo
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from integrations.netguard import Resolver, UnresolvableEndpoint, UnsafeEndpoint, public_endpoint
@@ -25,6 +25,16 @@ def get_profile(session: Session, patient_id: int) -> PatientProfile:
     if profile is None:
         raise NotFound("no patient profile")
     return profile
+
+
+def profile_timezone(session: Session, patient_id: int) -> str:
+    """The patient's time zone (one column, no ORM load: uploads ask for it), or 404."""
+    zone = session.connection().scalar(
+        select(PatientProfile.timezone).where(PatientProfile.user_id == patient_id)
+    )
+    if zone is None:
+        raise NotFound("no patient profile")
+    return str(zone)
 
 
 def local_today(profile: PatientProfile, now: dt.datetime) -> dt.date:

@@ -37,13 +37,13 @@ def test_it_upserts_daily_totals_per_date_and_source(client: Any, seed: Seed) ->
     day = (_today() - dt.timedelta(days=1)).isoformat()
     first = _put(client, seed, [{"date": day, "steps": 3000, "source": "healthkit"}])
     assert first.status_code == 200
-    assert first.json == {"upserted": 1}
+    assert first.json == {"upserted": 1, "evaluation": "pending"}
     days = [
         {"date": day, "steps": 4200, "distance_m": 3100.5, "source": "healthkit"},
         {"date": day, "steps": 3900, "source": "manual"},
     ]
-    assert _put(client, seed, days).json == {"upserted": 2}
-    assert _put(client, seed, days).json == {"upserted": 2}
+    assert _put(client, seed, days).json == {"upserted": 2, "evaluation": "pending"}
+    assert _put(client, seed, days).json == {"upserted": 2, "evaluation": "pending"}
     rows = db.session.execute(
         select(DailyActivity.source, DailyActivity.steps, DailyActivity.distance_m).order_by(
             DailyActivity.source
@@ -186,7 +186,7 @@ def test_it_stores_walking_sessions_idempotently(client: Any, seed: Seed) -> Non
             headers=headers,
         )
         assert response.status_code == 200
-        assert response.json == {"upserted": 1}
+        assert response.json == {"upserted": 1, "evaluation": "pending"}
     walks = list(db.session.scalars(select(WalkingSession)))
     assert len(walks) == 1
     assert walks[0].steps == 3100

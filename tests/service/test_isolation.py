@@ -36,6 +36,7 @@ from service.connections.sync import sync_due_connections
 from service.connections.tokens import store_token
 from service.crypto import cipher_for
 from service.evaluation.models import Evaluation
+from service.evaluation.pending import run_pending
 from service.evaluation.population import DueResult, evaluate_due
 from service.extensions import db, get_settings
 from service.patients.models import PatientProfile
@@ -219,8 +220,10 @@ def test_it_stores_the_reports_and_uploads_of_a_patient_whose_rule_set_fails(
     assert (pain.status_code, pain.json()["tips"]) == (201, [])
     assert (exercise.status_code, exercise.json()["tips"]) == (201, [])
     assert upload.status_code == 200
-    assert upload.json() == {"upserted": 1}
+    assert upload.json() == {"upserted": 1, "evaluation": "pending"}
     db.session.remove()
+    # The upload's evaluation is the scheduled job's: it fails for this patient, alone.
+    assert run_pending(_now()).failed == 1
     assert db.session.get(PainReport, pain.json()["id"]) is not None
     assert db.session.get(ExerciseSession, exercise.json()["id"]) is not None
     assert (
@@ -396,6 +399,7 @@ def test_it_stores_a_sync_for_every_patient_when_one_rule_set_fails(
                 session.add(conn)
 
         assert sync_due_connections(now) == 2
+        assert run_pending(now).evaluated == 2  # the sync marked both; one job run evaluates
 
         for pid in (seed.patient_a, seed.patient_b):
             days = db.session.scalar(select(func.count()).where(DailyActivity.patient_id == pid))

@@ -45,7 +45,7 @@ def test_it_runs_a_patient_journey_over_http(live_server: Any, seed: Seed) -> No
             headers=me,
             timeout=10,
         )
-        assert upload.json() == {"upserted": 1}
+        assert upload.json() == {"upserted": 1, "evaluation": "pending"}
         pain = http.post(f"{base}/v1/me/pain", json={"score": 4}, headers=me, timeout=10)
         assert pain.status_code == 201
         with db.transaction() as session:

@@ -136,6 +136,7 @@ def test_it_registers_every_job_with_an_explicit_id(app: Flask) -> None:
     assert {job.id for job in scheduler.get_jobs()} == {
         "sync_connections",
         "evaluate_due",
+        "evaluate_pending",
         "deliver_outbox",
         "refresh_tokens",
         "renew_subscriptions",
