@@ -70,7 +70,7 @@ def bare_app() -> Flask:
     @app.put(PUT_PATH)
     def put_daily() -> Any:
         body = request.get_json()
-        return {"upserted": len(body["days"])}
+        return {"upserted": len(body["days"]), "evaluation": "pending"}
 
     @app.get("/healthz")
     def healthz() -> Response:

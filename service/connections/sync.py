@@ -6,7 +6,8 @@ lease taken with a conditional UPDATE (see `tokens.claim` and `_claim_due`).
 
 Within a tick, worker threads (a small pool per provider) do the network calls; the calling
 thread writes their results in batches: one transaction holds a batch's days, walks, cursors
-and its one `after_activity` evaluation, so data, cursor and tips land together, and SQLite's
+and its one `after_activity` mark (the `evaluate_pending` job evaluates), so data, cursor and
+the mark land together, and SQLite's
 single writer is not fought over by every worker.
 """
 
