@@ -19,6 +19,7 @@ from service import bootstrap, migrate
 from service.accounts.service import create_user, find_clinic, get_or_create_clinic
 from service.config import INSTANCE_DIR, Settings
 from service.extensions import db, get_settings
+from service.outcomes.cli import outcomes_cli
 from service.scheduler import scheduler_command
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ def register_cli(app: Flask) -> None:
     """Attach the CLI commands to the app."""
     app.cli.add_command(users_cli)
     app.cli.add_command(db_cli)
+    app.cli.add_command(outcomes_cli)
     app.cli.command("setup")(setup_command)
     app.cli.command("serve")(serve_command)
     app.cli.command("scheduler")(scheduler_command)

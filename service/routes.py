@@ -12,6 +12,7 @@ from service.connections.routes import blp as connections_blp
 from service.connections.routes import integrations_blp
 from service.evaluation.routes import blp as evaluations_blp
 from service.fhir.routes import blp as fhir_blp
+from service.outcomes.routes import blp as outcomes_blp
 from service.patients.routes import blp as me_blp
 from service.plans.routes import blp as plan_blp
 from service.questionnaires.routes import blp as questionnaires_blp
@@ -36,3 +37,4 @@ API_BLUEPRINTS.append(safety_blp)
 API_BLUEPRINTS.append(evaluations_blp)
 API_BLUEPRINTS.append(rulesets_blp)
 API_BLUEPRINTS.append(fhir_blp)
+API_BLUEPRINTS.append(outcomes_blp)

@@ -1,4 +1,5 @@
-"""Scheduled jobs (APScheduler): sync, evaluate, deliver, refresh, renew, purge, FHIR exports.
+"""Scheduled jobs (APScheduler): sync, evaluate, deliver, refresh, renew, purge, FHIR exports,
+proximal outcomes.
 
 Each job is thin: enter the app context, call one use case, log the outcome, drop the session.
 Every use case is safe with several scheduler processes at once (row claims), so running
@@ -29,6 +30,7 @@ from service.evaluation import pending, population
 from service.extensions import db
 from service.fhir import worker as fhir_worker
 from service.idempotency import service as idempotency
+from service.outcomes import proximal
 
 log = logging.getLogger("service.scheduler")
 
@@ -126,6 +128,12 @@ def run_fhir_exports() -> str | None:
     return f"ran {ran} FHIR exports, deleted {purged} expired"
 
 
+def proximal_outcomes() -> str | None:
+    """Fill in the steps that followed randomised decisions whose window has closed."""
+    done = proximal.run_due(utcnow())
+    return f"computed the outcomes of {done} decisions" if done else None
+
+
 JOBS = (
     Job("sync_connections", sync_connections, 60, 2),
     Job("evaluate_due", evaluate_due, 30, 12),
@@ -135,6 +143,7 @@ JOBS = (
     Job("renew_subscriptions", renew_subscriptions, 3600, 40),
     Job("purge_old_data", purge_old_data, 86400, 600),
     Job("fhir_exports", run_fhir_exports, 30, 15),
+    Job("proximal_outcomes", proximal_outcomes, 900, 120),
 )
 
 

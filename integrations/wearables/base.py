@@ -33,6 +33,7 @@ from integrations.http import (
 from integrations.wearables.records import (
     DailyActivity,
     FetchResult,
+    IntradaySteps,
     Subscription,
     TokenSet,
     WalkingSession,
@@ -59,6 +60,7 @@ __all__ = [
     "DailyActivity",
     "FetchResult",
     "IntegrationError",
+    "IntradaySteps",
     "Quota",
     "RateLimited",
     "ReauthRequired",

@@ -64,13 +64,27 @@ class WalkingSession:
 
 
 @dataclass(frozen=True)
+class IntradaySteps:
+    """Steps a provider counted in one interval (`minutes` long from `start`, aware UTC)."""
+
+    start: datetime
+    minutes: int
+    steps: int
+    source: str
+
+
+@dataclass(frozen=True)
 class FetchResult:
-    """What one fetch brought back, and where the next fetch continues."""
+    """What one fetch brought back, and where the next fetch continues.
+
+    `intraday`: step counts per interval, from providers whose API has them (else empty).
+    """
 
     days: list[DailyActivity]
     sessions: list[WalkingSession]
     cursor: str | None
     rejected: list[str]
+    intraday: list[IntradaySteps] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
 """A deterministic synthetic provider for the demo and tests: no HTTP, personas instead of users.
 
 The "token" is the persona name. Each persona is a small seeded model of four weeks of walking
-counted back from `today`; the same inputs always give the same outputs.
+counted back from `today`; the same inputs always give the same outputs. Days come with their
+walks and with intraday counts per quarter hour (07:00-21:00 local: the walks' steps in their
+quarter hours, the rest of the day spread over the waking hours), as providers with an intraday
+API report them. `integrations.wearables.sandbox_cohort` simulates cohorts whose response to a
+tip is known, for validating the outcome estimates.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from zoneinfo import ZoneInfo
 from integrations.wearables.base import (
     DailyActivity,
     FetchResult,
+    IntradaySteps,
     ReauthRequired,
     TokenSet,
     WalkingSession,
@@ -38,6 +43,7 @@ PERSONAS = (
 )
 DEFAULT_PERSONA = "steady_improver"
 PROGRAM_DAYS = 28  # the model's programme started this many days before `today`
+QUARTERS = 56  # quarter hours from 07:00 to 21:00
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,7 @@ class SandboxProvider(WearableProvider):
         first, last = fetch_window(cursor, today, lookback_days, max_days)
         days: list[DailyActivity] = []
         sessions: list[WalkingSession] = []
+        intraday: list[IntradaySteps] = []
         day = first
         while day <= last:
             steps = persona_steps(persona, day, today)
@@ -166,9 +173,29 @@ class SandboxProvider(WearableProvider):
                 days.append(
                     DailyActivity(day, steps, round(steps * 0.75, 1), steps // 110, self.name)
                 )
-                sessions.extend(self._walks(persona, day, steps, tz))
+                walks = self._walks(persona, day, steps, tz)
+                sessions.extend(walks)
+                intraday.extend(self._quarter_hours(persona, day, steps, walks, tz))
             day += timedelta(days=1)
-        return FetchResult(days, sessions, last.isoformat(), [])
+        return FetchResult(days, sessions, last.isoformat(), [], intraday)
+
+    def _quarter_hours(
+        self, persona: str, day: date, steps: int, walks: list[WalkingSession], tz: ZoneInfo
+    ) -> list[IntradaySteps]:
+        """The day's steps per quarter hour, 07:00-21:00 local; they add up to the total."""
+        start = datetime.combine(day, time(7, 0), tzinfo=tz).astimezone(UTC)
+        slots = [start + timedelta(minutes=15 * i) for i in range(QUARTERS)]
+        counts = [0] * QUARTERS
+        for walk in walks:
+            index = min(max(int((walk.start - start).total_seconds() // 900), 0), QUARTERS - 1)
+            counts[index] += walk.steps or 0
+        rng = _rng(persona, "intraday", day.isoformat())
+        weights = [rng.random() for _ in range(QUARTERS)]
+        rest, total = steps - sum(counts), sum(weights)
+        for i, weight in enumerate(weights):
+            counts[i] += int(rest * weight / total)
+        counts[-1] += steps - sum(counts)  # what rounding left over
+        return [IntradaySteps(at, 15, n, self.name) for at, n in zip(slots, counts, strict=True)]
 
     def _walks(self, persona: str, day: date, steps: int, tz: ZoneInfo) -> list[WalkingSession]:
         """A morning walk carrying about half the day's steps (two short ones for stenosis)."""

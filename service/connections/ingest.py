@@ -1,4 +1,4 @@
-"""Store what providers report: upsert daily totals and walks (idempotent per dialect).
+"""Store what providers report: upsert daily totals, walks and intraday counts (idempotent).
 
 Records no day or walk could hold (`service.activity.plausibility`) are not stored: each is kept
 in `quarantined_records` as received, counted and logged, and the rest of the batch is stored.
@@ -18,11 +18,14 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from integrations.wearables import DailyActivity as DayRecord
+from integrations.wearables import IntradaySteps as IntradayRecord
 from integrations.wearables import WalkingSession as WalkRecord
+from service.activity.models import IntradaySteps
 from service.activity.plausibility import Implausible, day_problem, session_problem
 from service.activity.store import store_days, store_walks
 from service.connections.models import QuarantinedRecord
 from service.inputs import text_problem
+from service.sqlutil import upsert
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ QUARANTINED = Counter(
 )
 
 
-def _as_json(record: DayRecord | WalkRecord) -> dict[str, Any]:
+def _as_json(record: DayRecord | WalkRecord | IntradayRecord) -> dict[str, Any]:
     return {
         key: value.isoformat() if isinstance(value, dt.date) else value
         for key, value in dataclasses.asdict(record).items()
@@ -43,7 +46,7 @@ def _as_json(record: DayRecord | WalkRecord) -> dict[str, Any]:
 
 def quarantine(
     session: Session,
-    rejected: Sequence[tuple[DayRecord | WalkRecord, Implausible]],
+    rejected: Sequence[tuple[DayRecord | WalkRecord | IntradayRecord, Implausible]],
     *,
     patient_id: int,
     source: str,
@@ -146,4 +149,50 @@ def upsert_sessions(
     if not rows:
         return 0
     store_walks(session, list(rows.values()))
+    return len(rows)
+
+
+# Faster than a sprint kept up for a whole interval: no wrist counts that.
+MAX_STEPS_PER_MINUTE = 250
+
+
+def _intraday_problem(count: IntradayRecord, now: dt.datetime) -> Implausible | None:
+    if not 0 < count.minutes <= 60:
+        return Implausible("minutes", "range", "must be 1 to 60")
+    if not 0 <= count.steps <= MAX_STEPS_PER_MINUTE * count.minutes:
+        return Implausible("steps", "range", f"must be 0 to {MAX_STEPS_PER_MINUTE} a minute")
+    if count.start.tzinfo is None or count.start > now + dt.timedelta(days=1):
+        return Implausible("start", "future", "must be an aware instant, not in the future")
+    return None
+
+
+def upsert_intraday(
+    session: Session,
+    patient_id: int,
+    source: str,
+    counts: Sequence[IntradayRecord],
+    now: dt.datetime,
+) -> int:
+    """Insert or overwrite plausible counts keyed by (patient, source, start); return how many."""
+    rows = {}
+    rejected = []
+    for count in counts:
+        problem = _intraday_problem(count, now)
+        if problem:
+            rejected.append((count, problem))
+            continue
+        rows[count.start] = {
+            "patient_id": patient_id,
+            "source": source,
+            "start": count.start,
+            "minutes": count.minutes,
+            "steps": count.steps,
+        }
+    quarantine(session, rejected, patient_id=patient_id, source=source, kind="intraday", now=now)
+    if not rows:
+        return 0
+    statement = upsert(
+        session, IntradaySteps.__table__, ("patient_id", "source", "start"), ("minutes", "steps")
+    )
+    session.connection().execute(statement, list(rows.values()))
     return len(rows)

@@ -122,7 +122,7 @@ class QuarantinedRecord(Base):
     patient_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    kind: Mapped[str] = mapped_column(String(16))  # daily | session
+    kind: Mapped[str] = mapped_column(String(16))  # daily | session | intraday
     reason: Mapped[str] = mapped_column(String(200))
     record: Mapped[dict[str, Any]]
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

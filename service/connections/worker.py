@@ -352,6 +352,7 @@ def write(session: Session, fetched: Fetched, now: dt.datetime) -> bool:
         _drop_fetched_pending(session, snap.id, snap.pending, now)
     ingest.upsert_days(session, snap.patient_id, snap.provider, result.days, now)
     ingest.upsert_sessions(session, snap.patient_id, snap.provider, result.sessions, now)
+    ingest.upsert_intraday(session, snap.patient_id, snap.provider, result.intraday, now)
     return True
 
 

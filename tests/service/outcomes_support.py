@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import select
+
 import rules
+from integrations.wearables import IntradaySteps
+from integrations.wearables.sandbox_cohort import CohortModel
+from service.connections import ingest
+from service.evaluation import service
 from service.extensions import db
+from service.outcomes.models import DecisionRecord
 from service.patients.models import PatientProfile
 from service.rulesets.models import RuleSet, RuleSetVersion
 from tests.factories import make_patient
@@ -75,3 +82,42 @@ def mrt_patients(
         follow(user.id, ruleset_id)
         ids.append(user.id)
     return ids
+
+
+COHORT_YAML = MRT_YAML.replace(
+    'when: "steps.today is null or steps.today >= 0"\n    randomize: {probability: 0.5}\n'
+    "    then: [{send_tip: walk-now}]",
+    'when: "time.hour < 12"\n    randomize: {probability: 0.5}\n    then: [{send_tip: walk-now}]',
+).replace(
+    'when: "steps.today is null or steps.today >= 0"\n    randomize: {probability: 0.5}\n'
+    "    then: [{send_tip: stretch}]",
+    'when: "time.hour >= 12"\n    randomize: {probability: 0.5}\n    then: [{send_tip: stretch}]',
+)
+
+
+def run_cohort(
+    patients: list[int],
+    enrolled_at: dt.datetime,
+    days: int,
+    models: dict[str, CohortModel],
+) -> None:
+    """Evaluate the cohort at 09:00 and 15:00 UTC for `days` days through the pipeline, then
+    report the hour after each decision as the sandbox cohort model says (its effect per rule:
+    `models[rule_id]`), as intraday counts stored by the ingest path."""
+    start = enrolled_at.replace(hour=0, minute=0, second=0, microsecond=0)
+    for day in range(days):
+        for hour in (9, 15):
+            at = start + dt.timedelta(days=day, hours=hour)
+            with db.transaction() as session:
+                service.evaluate(session, patients, "schedule", at)
+    counts: dict[int, list[IntradaySteps]] = {pid: [] for pid in patients}
+    for record in db.session.scalars(select(DecisionRecord)):
+        sent = record.outcome == "fired"
+        model = models[record.rule_id]
+        counts[record.patient_id] += model.hour_after(
+            str(record.patient_id), record.decided_at, enrolled_at, sent=sent
+        )
+    latest = start + dt.timedelta(days=days + 1)
+    with db.transaction() as session:
+        for pid, items in counts.items():
+            ingest.upsert_intraday(session, pid, "sandbox", items, latest)

@@ -142,6 +142,7 @@ def test_it_registers_every_job_with_an_explicit_id(app: Flask) -> None:
         "renew_subscriptions",
         "purge_old_data",
         "fhir_exports",
+        "proximal_outcomes",
     }
 
 

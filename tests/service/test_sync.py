@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 from sqlalchemy import func, select
 
 from integrations.wearables.sandbox import SandboxProvider
-from service.activity.models import DailyActivity, WalkingSession
+from service.activity.models import DailyActivity, IntradaySteps, WalkingSession
 from service.connections.models import WearableConnection
 from service.connections.sync import refresh_expiring_tokens, sync_due_connections
 from service.connections.tokens import store_token
@@ -298,6 +299,14 @@ def test_it_syncs_the_sandbox_through_the_same_path(wearables: Wearables) -> Non
     days = _days("sandbox")
     assert len(days) == 30  # a first sync reads the provider's whole first window
     assert all(steps > 0 for steps in days.values())
+    # Intraday counts too, a quarter hour each, adding up to each day's total.
+    quarters = db.session.scalars(select(IntradaySteps).where(IntradaySteps.source == "sandbox"))
+    per_day: dict[dt.date, int] = {}
+    for count in quarters:
+        assert count.minutes == 15
+        day = count.start.astimezone(ZoneInfo("America/New_York")).date()  # patient B's zone
+        per_day[day] = per_day.get(day, 0) + count.steps
+    assert per_day == days
 
 
 def test_it_never_fetches_garmin_without_a_notification(wearables: Wearables) -> None:  # noqa: F811
