@@ -110,6 +110,9 @@ class WearableProvider(ABC):
     identity_path: ClassVar[str | None] = None
     identity_field: ClassVar[str] = "id"
     polls: ClassVar[bool] = True
+    # Whether the token endpoint takes a refresh grant; without one, a dead access token
+    # means the patient links again (Polar).
+    refreshes: ClassVar[bool] = True
     default_scopes: ClassVar[tuple[str, ...]] = ()
     default_base_url: ClassVar[str] = ""
     default_auth_url: ClassVar[str] = ""

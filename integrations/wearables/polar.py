@@ -15,6 +15,7 @@ from integrations.wearables.base import (
     FetchResult,
     IntegrationError,
     Quota,
+    ReauthRequired,
     TokenSet,
     WalkingSession,
     WearableProvider,
@@ -63,11 +64,18 @@ class PolarProvider(WearableProvider):
     auth_path: ClassVar[str] = "/oauth2/authorization"
     token_path: ClassVar[str] = "/v2/oauth2/token"  # noqa: S105
     client_auth: ClassVar[str] = "basic"
+    # The token endpoint takes only `grant_type=authorization_code` and answers no refresh
+    # token; an access token lasts until revoked, or `expires_in` (about a year).
+    refreshes: ClassVar[bool] = False
 
     def user_id_from_token(self, payload: Mapping[str, Any]) -> str | None:
         """Polar returns the user id as `x_user_id`."""
         user = payload.get("x_user_id")
         return str(user) if user is not None else None
+
+    def refresh(self, token: TokenSet) -> TokenSet:
+        """AccessLink has no refresh grant: a token that no longer works needs a new link."""
+        raise ReauthRequired("polar: access tokens cannot be refreshed", permanent=True)
 
     def register_user(self, token: TokenSet) -> TokenSet:
         """Register the user with our client; 409 means already registered, which is fine."""

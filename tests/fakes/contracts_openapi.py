@@ -269,8 +269,20 @@ class PolarContract(OpenApiContract):
 
     outside: ClassVar[Mapping[str, str]] = {
         "/oauth2/authorization": "consent page on flow.polar.com, not in the API document",
-        "/v2/oauth2/token": "token endpoint on polarremote.com, described in prose only",
     }
+    # The token endpoint (polarremote.com) is described in the reference pages' prose only.
+    TOKEN_PATH = "/v2/oauth2/token"
+    TOKEN_FIELDS = frozenset({"access_token", "token_type", "expires_in", "x_user_id"})
+    TOKEN_ERRORS = frozenset(
+        {
+            "invalid_request",
+            "invalid_client",
+            "invalid_grant",
+            "unauthorized_client",
+            "unsupported_grant_type",
+            "invalid_scope",
+        }
+    )
     MAX_RANGE_DAYS = 28
     WEBHOOK_SCHEMAS: ClassVar[Mapping[str, str]] = {
         "EXERCISE": "webhookPayloadExercise",
@@ -289,7 +301,9 @@ class PolarContract(OpenApiContract):
         super().__init__(spec, "https://www.polaraccesslink.com")
 
     def problems(self, exchange: Exchange) -> list[str]:
-        """As documented, with the date range's limits."""
+        """As documented, with the date range's limits; the token endpoint as its prose says."""
+        if exchange.request.path == self.TOKEN_PATH:
+            return self._token(exchange)
         found = super().problems(exchange)
         query = exchange.request.query
         if exchange.request.path == "/v3/users/activities" and "from" in query:
@@ -300,6 +314,27 @@ class PolarContract(OpenApiContract):
                 return [*found, "from/to are not dates"]
             if not 0 <= (last - first).days < self.MAX_RANGE_DAYS:
                 found.append(f"from..to must span 1 to {self.MAX_RANGE_DAYS} days")
+        return found
+
+    def _token(self, exchange: Exchange) -> list[str]:
+        request, response = exchange.request, exchange.response
+        form = request.form()
+        found = []
+        if request.method != "POST":
+            found.append("the token endpoint takes POST")
+        if not request.headers.get("authorization", "").startswith("Basic "):
+            found.append("client credentials go in Basic auth")
+        if form.get("grant_type") != "authorization_code" or not form.get("code"):
+            found.append("grant_type must be authorization_code, with the code")
+        body = response.body if isinstance(response.body, dict) else {}
+        if response.status == 200 and set(body) != self.TOKEN_FIELDS:
+            found.append(
+                f"token answer fields {sorted(body)}, documented {sorted(self.TOKEN_FIELDS)}"
+            )
+        if response.status != 200 and (
+            set(body) != {"error"} or body["error"] not in self.TOKEN_ERRORS
+        ):
+            found.append(f"token error answer {body!r} is not a documented error")
         return found
 
     def validate(self, name: str, value: Any) -> list[str]:

@@ -28,18 +28,28 @@ class FakePolar(FakeProviderServer):
         self.today = datetime.now(UTC).date()  # exercises list the last 30 days from here
         self.served_exercises: list[dict[str, Any]] | None = None  # instead of generated ones
 
+    def token(self, request: FakeRequest) -> FakeResponse:
+        """The token endpoint takes only authorization codes ("grant_type: must be always value
+        authorization_code")."""
+        if request.form().get("grant_type") != "authorization_code":
+            return self.token_error(400, "unsupported_grant_type")
+        return super().token(request)
+
     def token_response(self, access: str, refresh: str) -> FakeResponse:
-        """Polar's token answer carries x_user_id."""
+        """Polar's documented token answer: no refresh token, the user id as x_user_id."""
         return FakeResponse(
             200,
             {
                 "access_token": access,
-                "refresh_token": refresh,
                 "token_type": "bearer",
                 "expires_in": 31535999,
                 "x_user_id": POLAR_USER_ID,
             },
         )
+
+    def token_error(self, status: int, error: str) -> FakeResponse:
+        """Polar's documented error answer carries only `error`."""
+        return FakeResponse(status, {"error": error})
 
     def activity(self, day: date) -> dict[str, Any]:
         """One daily activity summary (local wall-clock times, no offset)."""

@@ -32,6 +32,7 @@ FAKES: dict[str, type[FakeProviderServer]] = {
     "garmin": FakeGarmin,
 }
 POLLED = sorted(name for name in FAKES if PROVIDERS[name].polls)
+REFRESHING = [name for name in POLLED if PROVIDERS[name].refreshes]
 
 
 @dataclass
@@ -74,5 +75,13 @@ def linked(request: pytest.FixtureRequest) -> Iterator[Linked]:
     with FAKES[request.param]() as fake:
         if isinstance(fake, FakePolar):
             fake.today = TODAY
+        provider = make_provider(request.param, fake)
+        yield Linked(fake, provider, link(provider))
+
+
+@pytest.fixture(params=REFRESHING)
+def refreshing(request: pytest.FixtureRequest) -> Iterator[Linked]:
+    """Yield each polled provider whose token endpoint takes a refresh grant, linked."""
+    with FAKES[request.param]() as fake:
         provider = make_provider(request.param, fake)
         yield Linked(fake, provider, link(provider))

@@ -62,14 +62,16 @@ def workload(name: str, fake: FakeProviderServer, provider: WearableProvider) ->
             cursor = provider.cursor_with_pending(None, event.pull)
             provider.fetch(token, cursor=cursor, tz=TZ, today=TODAY)
     else:
+        # Without a refresh grant (Polar), a patient whose token died links again.
+        renew = provider.refresh if provider.refreshes else lambda _token: link(provider)
         provider.fetch(token, cursor=None, tz=TZ, today=TODAY)
-        token = provider.refresh(token)
+        token = renew(token)
         fake.rate_limit(retry_after=0)  # a 429, slept through
         provider.fetch(token, cursor=TODAY.isoformat(), tz=TZ, today=TODAY)
         fake.expire_access_token()  # a 401
         with pytest.raises(IntegrationError):
             provider.fetch(token, cursor=TODAY.isoformat(), tz=TZ, today=TODAY)
-        token = provider.refresh(token)
+        token = renew(token)
     provider.unsubscribe(token, subscriptions, callback_url=callback)
     provider.revoke(token)
 
@@ -218,6 +220,16 @@ DRIFTS: list[tuple[str, Callable[[Exchange], bool], Callable[[Exchange], Exchang
         "polar",
         lambda e: e.request.path == "/v3/exercises" and bool(e.response.body),
         lambda e: _with_body(e, lambda b: _set(b, [0, "detailed_sport_info"], 17)),
+    ),
+    (
+        "polar",
+        lambda e: e.request.path == "/v2/oauth2/token" and e.response.status == 200,
+        lambda e: _with_body(e, lambda b: {**b, "refresh_token": "r1"}),  # none is documented
+    ),
+    (
+        "polar",
+        lambda e: e.request.path == "/v2/oauth2/token",
+        lambda e: _with_form(e, grant_type="refresh_token"),
     ),
     (
         "garmin",

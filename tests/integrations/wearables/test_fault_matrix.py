@@ -15,7 +15,8 @@ from integrations.wearables import (
     ReauthRequired,
     TokenExpired,
 )
-from tests.integrations.wearables.conftest import TODAY, Linked, make_provider
+from tests.fakes.polar import FakePolar
+from tests.integrations.wearables.conftest import TODAY, Linked, link, make_provider
 
 TZ = ZoneInfo("Europe/Berlin")
 
@@ -70,7 +71,8 @@ def test_it_reports_an_expired_access_token(linked: Linked) -> None:
     assert linked.token.access_token not in str(caught.value)
 
 
-def test_it_refreshes_then_fetches_again(linked: Linked) -> None:
+def test_it_refreshes_then_fetches_again(refreshing: Linked) -> None:
+    linked = refreshing
     linked.fake.expire_access_token()
     fresh = linked.provider.refresh(linked.token)
     assert fresh.access_token != linked.token.access_token
@@ -78,7 +80,8 @@ def test_it_refreshes_then_fetches_again(linked: Linked) -> None:
     assert result.cursor == TODAY.isoformat()
 
 
-def test_it_rotates_refresh_tokens_and_the_old_one_dies(linked: Linked) -> None:
+def test_it_rotates_refresh_tokens_and_the_old_one_dies(refreshing: Linked) -> None:
+    linked = refreshing
     fresh = linked.provider.refresh(linked.token)
     assert fresh.refresh_token
     again = linked.provider.refresh(fresh)
@@ -88,12 +91,25 @@ def test_it_rotates_refresh_tokens_and_the_old_one_dies(linked: Linked) -> None:
             linked.provider.refresh(linked.token)
 
 
-def test_it_maps_invalid_grant_to_reauth_required(linked: Linked) -> None:
+def test_it_maps_invalid_grant_to_reauth_required(refreshing: Linked) -> None:
+    linked = refreshing
     linked.fake.invalid_grant()
     with pytest.raises(ReauthRequired) as caught:
         linked.provider.refresh(linked.token)
     assert caught.value.permanent is True
     assert linked.token.refresh_token not in str(caught.value)
+
+
+def test_it_asks_a_patient_to_link_again_where_tokens_cannot_be_refreshed() -> None:
+    with FakePolar() as fake:
+        provider = make_provider("polar", fake)
+        token = link(provider)
+        assert token.refresh_token is None  # Polar's token answer documents none
+        fake.expire_access_token()
+        with pytest.raises(ReauthRequired) as caught:
+            provider.refresh(token)
+        assert caught.value.permanent is True
+        assert [r.path for r in fake.requests].count("/v2/oauth2/token") == 1  # the exchange
 
 
 def test_it_retries_a_500_and_succeeds(linked: Linked) -> None:
