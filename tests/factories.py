@@ -49,17 +49,19 @@ def make_patient(
     clinic: Clinic | None,
     *,
     email: str,
+    enrolled_at: dt.datetime,
     clinician: User | None = None,
     timezone: str = "Europe/London",
     target: int = 4000,
-    enrolled_at: dt.datetime | None = None,
 ) -> User:
-    """Add a patient with a profile and an initial plan (caller commits)."""
+    """Add a patient with a profile and an initial plan, enrolled at the test's clock (caller
+    commits). `enrolled_at` is required: a default read from the real clock would let a test
+    that pins its time enrol patients on another day."""
     session = db.session()
     user = create_user(
         session, get_settings(), email=email, password=PASSWORD, role="patient", clinic=clinic
     )
-    enrolled = enrolled_at or dt.datetime.now(dt.UTC)
+    enrolled = enrolled_at
     session.add(
         PatientProfile(
             user_id=user.id,

@@ -37,7 +37,9 @@ class FakeOura(FakeProviderServer):
 
     user_id = "8f4b2c1e-oura-user"
 
-    def __init__(self) -> None:
+    def __init__(self, *, now: datetime | None = None) -> None:
+        """`now` is the test's clock (subscription expiry times); without one, the real time,
+        read once."""
         super().__init__()
         self.daily_template = load_payload("oura_v2_usercollection_daily_activity.json")["data"][0]
         workouts = load_payload("oura_v2_usercollection_workout.json")["data"]
@@ -45,7 +47,7 @@ class FakeOura(FakeProviderServer):
         self.run_template = next(w for w in workouts if w["activity"] == "running")
         # WebhookSubscriptionModel by id; `now` is when the fake thinks it is (expiry times).
         self.subscriptions: dict[str, dict[str, Any]] = {}
-        self.now = datetime.now(UTC)  # tests that look at expiry times pin it
+        self.now = now or datetime.now(UTC)
         self.verify_callbacks = False  # GET the callback with a challenge, as Oura does
         self._ids = itertools.count(1)
 

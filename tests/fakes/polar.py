@@ -22,10 +22,12 @@ class FakePolar(FakeProviderServer):
     authorize_path = "/oauth2/authorization"
     token_path = "/v2/oauth2/token"
 
-    def __init__(self) -> None:
+    def __init__(self, *, today: date | None = None) -> None:
+        """`today` is the test's clock (exercises list the last 30 days from it); without one,
+        the real date, read once."""
         super().__init__()
         self.registered: set[str] = set()
-        self.today = datetime.now(UTC).date()  # exercises list the last 30 days from here
+        self.today = today or datetime.now(UTC).date()
         self.served_exercises: list[dict[str, Any]] | None = None  # instead of generated ones
 
     def token(self, request: FakeRequest) -> FakeResponse:

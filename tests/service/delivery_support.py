@@ -90,12 +90,11 @@ def add_device(
     platform: str = "android",
     token: str = FCM_TOKEN,
     *,
-    at: dt.datetime | None = None,
+    at: dt.datetime,
 ) -> Device:
-    """Register a device directly."""
-    when = at or dt.datetime.now(UTC)
+    """Register a device directly, at the test's clock."""
     device = Device(
-        patient_id=patient_id, platform=platform, token=token, created_at=when, last_seen_at=when
+        patient_id=patient_id, platform=platform, token=token, created_at=at, last_seen_at=at
     )
     session.add(device)
     session.flush()
@@ -106,11 +105,12 @@ def add_tip(
     session: Session,
     patient_id: int,
     *,
+    created_at: dt.datetime,
     urgent: bool = False,
-    created_at: dt.datetime | None = None,
     title: str = "Time for a short walk",
 ) -> Tip:
-    """Write a tip as the evaluation pipeline would (flushed, not committed)."""
+    """Write a tip as the evaluation pipeline would (flushed, not committed), at the test's
+    clock."""
     tip = Tip(
         patient_id=patient_id,
         rule_id="afternoon-nudge",
@@ -119,7 +119,7 @@ def add_tip(
         title=title,
         text="Ten easy minutes on flat ground keeps your back moving.",
         urgent=urgent,
-        created_at=created_at or dt.datetime.now(UTC),
+        created_at=created_at,
     )
     session.add(tip)
     session.flush()

@@ -36,23 +36,32 @@ def now() -> dt.datetime:
 YESTERDAY = dt.date(2026, 11, 19)
 
 
-def _steps(session: Any, patient_id: int, values: dict[int, int], source: str = "manual") -> None:
-    """Steps on the days `back` days before NOW's local date (1 = yesterday)."""
+def _steps(
+    session: Any,
+    patient_id: int,
+    values: dict[int, int],
+    source: str = "manual",
+    *,
+    at: dt.datetime = NOW,
+) -> None:
+    """Steps on the days `back` days before `at`'s local date (1 = yesterday)."""
+    yesterday = at.astimezone(LONDON).date() - dt.timedelta(days=1)
     for back, steps in values.items():
         session.add(
             DailyActivity(
                 patient_id=patient_id,
-                date=YESTERDAY - dt.timedelta(days=back - 1),
+                date=yesterday - dt.timedelta(days=back - 1),
                 source=source,
                 steps=steps,
-                updated_at=NOW - dt.timedelta(hours=back),
+                updated_at=at - dt.timedelta(hours=back),
             )
         )
 
 
-def _clinic_with_needs(seed: Seed) -> dict[str, int]:
-    """Patients with every kind of need, in patient A's clinic (target 4,000 each)."""
-    enrolled = NOW - dt.timedelta(days=60)
+def _clinic_with_needs(seed: Seed, at: dt.datetime = NOW) -> dict[str, int]:
+    """Patients with every kind of need at `at` (this module's clock unless a test that cannot
+    pin it says otherwise), in patient A's clinic (target 4,000 each)."""
+    enrolled = at - dt.timedelta(days=60)
     with db.transaction() as session:
         clinic = session.get(Clinic, seed.clinic_id)
         people = {
@@ -60,19 +69,19 @@ def _clinic_with_needs(seed: Seed) -> dict[str, int]:
             for name in ("steady", "quiet", "slow", "flare", "alerted", "sore")
         }
         full = dict.fromkeys(range(1, 15), 4500)
-        _steps(session, people["steady"], full)
-        _steps(session, people["slow"], dict.fromkeys(range(1, 15), 2000))
-        _steps(session, people["quiet"], {6: 5000, 7: 5000})
+        _steps(session, people["steady"], full, at=at)
+        _steps(session, people["slow"], dict.fromkeys(range(1, 15), 2000), at=at)
+        _steps(session, people["quiet"], {6: 5000, 7: 5000}, at=at)
         for name in ("flare", "alerted", "sore"):
-            _steps(session, people[name], full)
+            _steps(session, people[name], full, at=at)
         session.add_all(
             [
                 PainReport(
-                    patient_id=people["flare"], score=8, recorded_at=NOW - dt.timedelta(hours=5)
+                    patient_id=people["flare"], score=8, recorded_at=at - dt.timedelta(hours=5)
                 ),
                 *(
                     PainReport(
-                        patient_id=people["sore"], score=6, recorded_at=NOW - dt.timedelta(days=d)
+                        patient_id=people["sore"], score=6, recorded_at=at - dt.timedelta(days=d)
                     )
                     for d in (1, 2, 3)
                 ),
@@ -81,12 +90,12 @@ def _clinic_with_needs(seed: Seed) -> dict[str, int]:
                     patient_id=people["alerted"],
                     severity="warning",
                     message="Check in",
-                    created_at=NOW - dt.timedelta(hours=2),
+                    created_at=at - dt.timedelta(hours=2),
                 ),
                 WearableConnection(
                     patient_id=people["steady"],
                     provider="sandbox",
-                    last_sync_at=NOW - dt.timedelta(minutes=10),
+                    last_sync_at=at - dt.timedelta(minutes=10),
                 ),
             ]
         )
@@ -224,7 +233,9 @@ def test_it_ranks_with_a_fixed_number_of_queries(app: Flask, seed: Seed) -> None
     with db.transaction() as session:
         clinic = session.get(Clinic, seed.clinic_id)
         for i in range(40):
-            patient = make_patient(clinic, email=f"more{i}@today.example")
+            patient = make_patient(
+                clinic, email=f"more{i}@today.example", enrolled_at=NOW - dt.timedelta(days=60)
+            )
             _steps(session, patient.id, {1: 1000 + i, 2: 5000})
     many = run()
     assert many == few
@@ -232,10 +243,10 @@ def test_it_ranks_with_a_fixed_number_of_queries(app: Flask, seed: Seed) -> None
 
 
 def test_it_shows_the_list_on_the_today_page(app: Flask, seed: Seed) -> None:
-    people = _clinic_with_needs(seed)
+    # The page asks at the real time, so its patients' data is dated from it (read once).
+    people = _clinic_with_needs(seed, at=dt.datetime.now(dt.UTC))
     browser = signed_in(app, seed.clinician)
     page = browser.get("/console/").get_data(as_text=True)
-    # Real time here (the page asks at now): the alert ranks first whatever the date.
     assert page.index("alerted@today.example") < page.index("steady@today.example")
     assert f'data-patient="{people["alerted"]}"' in page
     assert 'role="img" aria-label="Steps over 28 days' in page

@@ -38,6 +38,14 @@ from tests.service.delivery_support import (
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
 NIGHT = (dt.time(21), dt.time(8))
+# Before every moment the tests below enqueue at: the users, devices and tips share this clock.
+NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def now() -> dt.datetime:
+    """The named users and their devices are registered on this module's clock."""
+    return NOW
 
 
 @pytest.fixture
@@ -67,9 +75,9 @@ def test_it_writes_one_delivery_per_device_in_the_tips_transaction(
 ) -> None:
     now = dt.datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
     with db.transaction() as session:
-        android = add_device(session, seed.patient_a, "android", "fcm-a")
-        ios = add_device(session, seed.patient_a, "ios", APNS_TOKEN)
-        add_device(session, seed.patient_b, "android", "fcm-b")  # someone else's phone
+        android = add_device(session, seed.patient_a, "android", "fcm-a", at=now)
+        ios = add_device(session, seed.patient_a, "ios", APNS_TOKEN, at=now)
+        add_device(session, seed.patient_b, "android", "fcm-b", at=now)  # someone else's phone
     with db.transaction() as session:
         tips = [add_tip(session, seed.patient_a, created_at=now) for _ in range(2)]
         assert enqueue(session, tips, now) == 4
@@ -85,15 +93,15 @@ def test_it_writes_one_delivery_per_device_in_the_tips_transaction(
 
 
 def test_it_writes_neither_tip_nor_delivery_when_the_transaction_fails(
-    env: PushEnv, seed: Seed
+    env: PushEnv, seed: Seed, now: dt.datetime
 ) -> None:
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
+        add_device(session, seed.patient_a, at=now)
 
     def evaluate_then_fail() -> None:
         with db.transaction() as session:
-            tip = add_tip(session, seed.patient_a)
-            assert enqueue(session, [tip], dt.datetime.now(UTC)) == 1
+            tip = add_tip(session, seed.patient_a, created_at=now)
+            assert enqueue(session, [tip], now) == 1
             raise RuntimeError("the evaluation failed after the tips were written")
 
     with pytest.raises(RuntimeError, match="evaluation failed"):
@@ -102,31 +110,37 @@ def test_it_writes_neither_tip_nor_delivery_when_the_transaction_fails(
     assert db.session.scalar(select(func.count(Tip.id))) == 0
 
 
-def test_it_writes_no_deliveries_without_push_credentials(app: Flask, seed: Seed) -> None:
+def test_it_writes_no_deliveries_without_push_credentials(
+    app: Flask, seed: Seed, now: dt.datetime
+) -> None:
     assert configured_channels(get_settings()) == frozenset()
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
-        tip = add_tip(session, seed.patient_a)
-        assert enqueue(session, [tip], dt.datetime.now(UTC)) == 0
+        add_device(session, seed.patient_a, at=now)
+        tip = add_tip(session, seed.patient_a, created_at=now)
+        assert enqueue(session, [tip], now) == 0
     assert all_deliveries() == []
     assert db.session.scalar(select(func.count(Tip.id))) == 1  # the inbox alone serves
 
 
-def test_it_skips_devices_whose_channel_is_not_configured(env: PushEnv, seed: Seed) -> None:
+def test_it_skips_devices_whose_channel_is_not_configured(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     assert configured_channels(get_settings()) == {"fcm", "apns"}
     with db.transaction() as session:
-        add_device(session, seed.patient_a, "web", '{"endpoint": "https://push.example/1"}')
-        tip = add_tip(session, seed.patient_a)
-        assert enqueue(session, [tip], dt.datetime.now(UTC)) == 0
-        add_device(session, seed.patient_a, "android", "fcm-a")
-        assert enqueue(session, [tip], dt.datetime.now(UTC), channels={"webpush"}) == 1
+        add_device(session, seed.patient_a, "web", '{"endpoint": "https://push.example/1"}', at=now)
+        tip = add_tip(session, seed.patient_a, created_at=now)
+        assert enqueue(session, [tip], now) == 0
+        add_device(session, seed.patient_a, "android", "fcm-a", at=now)
+        assert enqueue(session, [tip], now, channels={"webpush"}) == 1
     assert [row.channel for row in all_deliveries()] == ["webpush"]
 
 
-def test_it_holds_a_push_until_the_patients_quiet_hours_end(env: PushEnv, seed: Seed) -> None:
+def test_it_holds_a_push_until_the_patients_quiet_hours_end(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     _set_quiet(seed.patient_a, "21:00", "08:00")
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
+        add_device(session, seed.patient_a, at=now)
     late = dt.datetime(2026, 6, 1, 22, 30, tzinfo=LONDON)  # BST, inside the window
     assert _enqueue_one(seed.patient_a, late.astimezone(UTC)) == 1
     row = all_deliveries()[0]
@@ -136,19 +150,21 @@ def test_it_holds_a_push_until_the_patients_quiet_hours_end(env: PushEnv, seed: 
     assert row.expires_at == late + dt.timedelta(hours=24)
 
 
-def test_it_pushes_at_once_outside_quiet_hours(env: PushEnv, seed: Seed) -> None:
+def test_it_pushes_at_once_outside_quiet_hours(env: PushEnv, seed: Seed, now: dt.datetime) -> None:
     _set_quiet(seed.patient_a, "21:00", "08:00")
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
+        add_device(session, seed.patient_a, at=now)
     noon = dt.datetime(2026, 6, 1, 12, 0, tzinfo=LONDON).astimezone(UTC)
     _enqueue_one(seed.patient_a, noon)
     assert all_deliveries()[0].next_attempt_at == noon
 
 
-def test_it_lets_urgent_tips_through_quiet_hours_for_longer(env: PushEnv, seed: Seed) -> None:
+def test_it_lets_urgent_tips_through_quiet_hours_for_longer(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     _set_quiet(seed.patient_a, "21:00", "08:00")
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
+        add_device(session, seed.patient_a, at=now)
     late = dt.datetime(2026, 6, 1, 23, 0, tzinfo=LONDON).astimezone(UTC)
     _enqueue_one(seed.patient_a, late, urgent=True)
     row = all_deliveries()[0]
@@ -157,10 +173,12 @@ def test_it_lets_urgent_tips_through_quiet_hours_for_longer(env: PushEnv, seed: 
     assert row.quiet_hours is None
 
 
-def test_it_uses_the_rule_sets_quiet_hours_in_the_patients_zone(env: PushEnv, seed: Seed) -> None:
+def test_it_uses_the_rule_sets_quiet_hours_in_the_patients_zone(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     # patient_b lives in New York and has no quiet hours of their own.
     with db.transaction() as session:
-        add_device(session, seed.patient_b)
+        add_device(session, seed.patient_b, at=now)
     ten_pm = dt.datetime(2026, 1, 15, 22, 0, tzinfo=NEW_YORK)  # 03:00 UTC the next day
     assert _enqueue_one(seed.patient_b, ten_pm.astimezone(UTC), quiet_hours=NIGHT) == 1
     one_am = dt.datetime(2026, 1, 16, 1, 0, tzinfo=NEW_YORK)  # after midnight, same window
@@ -172,10 +190,12 @@ def test_it_uses_the_rule_sets_quiet_hours_in_the_patients_zone(env: PushEnv, se
     assert morning.astimezone(UTC).hour == 13
 
 
-def test_it_prefers_the_patients_own_quiet_hours(env: PushEnv, seed: Seed) -> None:
+def test_it_prefers_the_patients_own_quiet_hours(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     _set_quiet(seed.patient_a, "13:00", "15:00")  # a nap, not crossing midnight
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
+        add_device(session, seed.patient_a, at=now)
     nap = dt.datetime(2026, 1, 15, 14, 0, tzinfo=LONDON).astimezone(UTC)
     night = dt.datetime(2026, 1, 15, 23, 0, tzinfo=LONDON).astimezone(UTC)
     _enqueue_one(seed.patient_a, nap, quiet_hours=NIGHT)

@@ -28,7 +28,6 @@ from tests.conftest import LiveServer
 from tests.factories import Seed
 from tests.service.delivery_support import (
     APNS_TOKEN,
-    UTC,
     PushEnv,
     add_device,
     add_tip,
@@ -93,13 +92,12 @@ def _in_flight() -> int:
 
 @pytest.mark.slow
 def test_it_loses_no_push_when_a_worker_is_killed_mid_batch(
-    env: PushEnv, seed: Seed, base_settings: Settings, db_url: str
+    env: PushEnv, seed: Seed, base_settings: Settings, db_url: str, now: dt.datetime
 ) -> None:
     with db.transaction() as session:
-        add_device(session, seed.patient_a, "android", "fcm-a")
-        add_device(session, seed.patient_a, "ios", APNS_TOKEN)
-        add_device(session, seed.patient_b, "android", "fcm-b")
-        now = dt.datetime.now(UTC)
+        add_device(session, seed.patient_a, "android", "fcm-a", at=now)
+        add_device(session, seed.patient_a, "ios", APNS_TOKEN, at=now)
+        add_device(session, seed.patient_b, "android", "fcm-b", at=now)
         tips = [
             add_tip(session, pid, created_at=now) for pid in [seed.patient_a, seed.patient_b] * 20
         ]
@@ -192,7 +190,7 @@ def test_it_pushes_a_pain_flare_tip_within_seconds_end_to_end(env: PushEnv, seed
 
 
 def test_it_holds_tips_in_quiet_hours_but_not_urgent_ones_end_to_end(
-    env: PushEnv, seed: Seed
+    env: PushEnv, seed: Seed, now: dt.datetime
 ) -> None:
     with LiveServer(env.app) as server:
         auth = {"Authorization": f"Bearer {seed.tokens['patient_a']}"}
@@ -219,7 +217,7 @@ def test_it_holds_tips_in_quiet_hours_but_not_urgent_ones_end_to_end(
         assert pain.json()["tips"]
         assert deliver_due() == 0
         assert env.fcm.received == []
-        assert all(row.next_attempt_at > dt.datetime.now(UTC) for row in all_deliveries())
+        assert all(row.next_attempt_at > now for row in all_deliveries())
         red_flag = requests.post(
             f"{server.url}/v1/me/pain",
             json={"score": 9, "red_flags": ["leg_weakness"]},

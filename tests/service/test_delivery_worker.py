@@ -27,7 +27,6 @@ from tests.fakes.fcm import DROP, FakeAnswer, fcm_error
 from tests.service.delivery_support import (
     APNS_TOKEN,
     FCM_TOKEN,
-    UTC,
     PushEnv,
     add_device,
     add_tip,
@@ -60,8 +59,7 @@ def env(base_settings: Settings, tmp_path: Path, seed: Seed) -> Iterator[PushEnv
         yield env
 
 
-def _queue(patient_id: int, count: int = 1, *, now: dt.datetime | None = None) -> list[int]:
-    now = now or dt.datetime.now(UTC)
+def _queue(patient_id: int, count: int = 1, *, now: dt.datetime) -> list[int]:
     with db.transaction() as session:
         tips = [add_tip(session, patient_id, created_at=now) for _ in range(count)]
         enqueue(session, tips, now)
@@ -72,11 +70,13 @@ def _sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def test_it_sends_due_pushes_with_the_tip_as_collapse_id(env: PushEnv, seed: Seed) -> None:
+def test_it_sends_due_pushes_with_the_tip_as_collapse_id(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     with db.transaction() as session:
-        add_device(session, seed.patient_a, "android", FCM_TOKEN)
-        add_device(session, seed.patient_a, "ios", APNS_TOKEN)
-    (tip_id,) = _queue(seed.patient_a)
+        add_device(session, seed.patient_a, "android", FCM_TOKEN, at=now)
+        add_device(session, seed.patient_a, "ios", APNS_TOKEN, at=now)
+    (tip_id,) = _queue(seed.patient_a, now=now)
     sent_before = _sample("backstride_push_deliveries_total", channel="fcm", status="sent")
     assert deliver_due() == 2
     assert [(r.status, r.attempts) for r in all_deliveries()] == [("sent", 1), ("sent", 1)]
@@ -94,10 +94,9 @@ def test_it_sends_due_pushes_with_the_tip_as_collapse_id(env: PushEnv, seed: See
     assert deliver_due() == 0  # nothing is sent twice
 
 
-def test_it_leaves_pushes_that_are_not_due_yet(env: PushEnv, seed: Seed) -> None:
+def test_it_leaves_pushes_that_are_not_due_yet(env: PushEnv, seed: Seed, now: dt.datetime) -> None:
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
-    now = dt.datetime.now(UTC)
+        add_device(session, seed.patient_a, at=now)
     _queue(seed.patient_a, now=now)
     db.session.execute(update(PushDelivery).values(next_attempt_at=now + dt.timedelta(hours=1)))
     db.session.commit()
@@ -107,10 +106,12 @@ def test_it_leaves_pushes_that_are_not_due_yet(env: PushEnv, seed: Seed) -> None
     assert len(env.fcm.received) == 1
 
 
-def test_it_deletes_an_unregistered_fcm_device_and_its_queue(env: PushEnv, seed: Seed) -> None:
+def test_it_deletes_an_unregistered_fcm_device_and_its_queue(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     with db.transaction() as session:
-        device_id = add_device(session, seed.patient_a).id
-    _queue(seed.patient_a, 3)
+        device_id = add_device(session, seed.patient_a, at=now).id
+    _queue(seed.patient_a, 3, now=now)
     env.fcm.token_answers[FCM_TOKEN] = fcm_error("fcm_error_unregistered_observed.json")
     deliver_due(limit=1)
     assert not device_exists(device_id)
@@ -122,12 +123,12 @@ def test_it_deletes_an_unregistered_fcm_device_and_its_queue(env: PushEnv, seed:
 
 
 def test_it_deletes_an_apns_device_unregistered_after_it_registered(
-    env: PushEnv, seed: Seed
+    env: PushEnv, seed: Seed, now: dt.datetime
 ) -> None:
-    registered = dt.datetime.now(UTC) - dt.timedelta(days=3)
+    registered = now - dt.timedelta(days=3)
     with db.transaction() as session:
         device_id = add_device(session, seed.patient_a, "ios", APNS_TOKEN, at=registered).id
-    _queue(seed.patient_a)
+    _queue(seed.patient_a, now=now)
     invalid_ms = int((registered + dt.timedelta(days=1)).timestamp() * 1000)
     env.apns.next_answers.append(ApnsAnswer(410, "Unregistered", {"timestamp": invalid_ms}))
     deliver_due()
@@ -135,11 +136,13 @@ def test_it_deletes_an_apns_device_unregistered_after_it_registered(
     assert one_delivery().status == "dead"
 
 
-def test_it_keeps_an_apns_device_registered_again_after_the_410(env: PushEnv, seed: Seed) -> None:
-    registered = dt.datetime.now(UTC) - dt.timedelta(hours=1)
+def test_it_keeps_an_apns_device_registered_again_after_the_410(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
+    registered = now - dt.timedelta(hours=1)
     with db.transaction() as session:
         device_id = add_device(session, seed.patient_a, "ios", APNS_TOKEN, at=registered).id
-    _queue(seed.patient_a)
+    _queue(seed.patient_a, now=now)
     invalid_ms = int((registered - dt.timedelta(days=2)).timestamp() * 1000)
     env.apns.next_answers.append(ApnsAnswer(410, "Unregistered", {"timestamp": invalid_ms}))
     deliver_due()
@@ -149,20 +152,23 @@ def test_it_keeps_an_apns_device_registered_again_after_the_410(env: PushEnv, se
     assert "kept" in (row.provider_response or "")
 
 
-def test_it_deletes_an_apns_device_with_a_bad_token(env: PushEnv, seed: Seed) -> None:
+def test_it_deletes_an_apns_device_with_a_bad_token(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     with db.transaction() as session:
-        device_id = add_device(session, seed.patient_a, "ios", APNS_TOKEN).id
-    _queue(seed.patient_a)
+        device_id = add_device(session, seed.patient_a, "ios", APNS_TOKEN, at=now).id
+    _queue(seed.patient_a, now=now)
     env.apns.next_answers.append(apns_error_file("apns_error_bad_device_token_observed.json"))
     deliver_due()
     assert not device_exists(device_id)
     assert one_delivery().provider_response == "BadDeviceToken"
 
 
-def test_it_waits_at_least_a_minute_after_quota_exceeded(env: PushEnv, seed: Seed) -> None:
+def test_it_waits_at_least_a_minute_after_quota_exceeded(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
-    now = dt.datetime.now(UTC)
+        add_device(session, seed.patient_a, at=now)
     _queue(seed.patient_a, now=now)
     env.fcm.next_answers.append(FakeAnswer(429, QUOTA_BODY))
     deliver_due(now)
@@ -176,10 +182,11 @@ def test_it_waits_at_least_a_minute_after_quota_exceeded(env: PushEnv, seed: See
     assert len(env.fcm.received) == 2
 
 
-def test_it_backs_off_exponentially_after_fcm_5xx(env: PushEnv, seed: Seed) -> None:
+def test_it_backs_off_exponentially_after_fcm_5xx(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
-    now = dt.datetime.now(UTC)
+        add_device(session, seed.patient_a, at=now)
     _queue(seed.patient_a, now=now)
     env.fcm.token_answers[FCM_TOKEN] = fcm_error("fcm_error_unavailable_observed.json")
     waits = []
@@ -195,11 +202,12 @@ def test_it_backs_off_exponentially_after_fcm_5xx(env: PushEnv, seed: Seed) -> N
     assert one_delivery().provider_response == "UNAVAILABLE"
 
 
-def test_it_honours_retry_after_and_backs_off_long_after_apns_5xx(env: PushEnv, seed: Seed) -> None:
+def test_it_honours_retry_after_and_backs_off_long_after_apns_5xx(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
-        add_device(session, seed.patient_a, "ios", APNS_TOKEN)
-    now = dt.datetime.now(UTC)
+        add_device(session, seed.patient_a, at=now)
+        add_device(session, seed.patient_a, "ios", APNS_TOKEN, at=now)
     _queue(seed.patient_a, now=now)
     body = fcm_error("fcm_error_unavailable_observed.json").body
     env.fcm.next_answers.append(FakeAnswer(503, body, {"Retry-After": "120"}))
@@ -211,10 +219,9 @@ def test_it_honours_retry_after_and_backs_off_long_after_apns_5xx(env: PushEnv, 
     assert {row.status for row in by_channel.values()} == {"pending"}
 
 
-def test_it_retries_after_a_dropped_connection(env: PushEnv, seed: Seed) -> None:
+def test_it_retries_after_a_dropped_connection(env: PushEnv, seed: Seed, now: dt.datetime) -> None:
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
-    now = dt.datetime.now(UTC)
+        add_device(session, seed.patient_a, at=now)
     _queue(seed.patient_a, now=now)
     env.fcm.next_answers.append(DROP)
     deliver_due(now)
@@ -224,10 +231,12 @@ def test_it_retries_after_a_dropped_connection(env: PushEnv, seed: Seed) -> None
     assert one_delivery().status == "sent"
 
 
-def test_it_marks_permanent_failures_failed_and_keeps_the_device(env: PushEnv, seed: Seed) -> None:
+def test_it_marks_permanent_failures_failed_and_keeps_the_device(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     with db.transaction() as session:
-        device_id = add_device(session, seed.patient_a).id
-    _queue(seed.patient_a)
+        device_id = add_device(session, seed.patient_a, at=now).id
+    _queue(seed.patient_a, now=now)
     # A bare INVALID_ARGUMENT (observed for a payload too large) is our bug, not the token's.
     env.fcm.next_answers.append(fcm_error("fcm_error_payload_too_large_observed.json"))
     deliver_due()
@@ -237,30 +246,32 @@ def test_it_marks_permanent_failures_failed_and_keeps_the_device(env: PushEnv, s
     assert deliver_due() == 0
 
 
-def test_it_expires_pushes_past_their_useful_life_without_sending(env: PushEnv, seed: Seed) -> None:
+def test_it_expires_pushes_past_their_useful_life_without_sending(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
-    then = dt.datetime.now(UTC) - dt.timedelta(hours=25)
+        add_device(session, seed.patient_a, at=now)
+    then = now - dt.timedelta(hours=25)
     _queue(seed.patient_a, now=then)
     assert deliver_due() == 0
     assert one_delivery().status == "expired"
     assert env.fcm.received == []
 
 
-def test_it_expires_when_the_next_retry_would_be_too_late(env: PushEnv, seed: Seed) -> None:
+def test_it_expires_when_the_next_retry_would_be_too_late(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
-    now = dt.datetime.now(UTC)
+        add_device(session, seed.patient_a, at=now)
     _queue(seed.patient_a, now=now - dt.timedelta(hours=23, minutes=59, seconds=50))
     env.fcm.next_answers.append(FakeAnswer(429, QUOTA_BODY))
     deliver_due(now)
     assert one_delivery().status == "expired"
 
 
-def test_it_gives_up_after_the_last_attempt(env: PushEnv, seed: Seed) -> None:
+def test_it_gives_up_after_the_last_attempt(env: PushEnv, seed: Seed, now: dt.datetime) -> None:
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
-    now = dt.datetime.now(UTC)
+        add_device(session, seed.patient_a, at=now)
     _queue(seed.patient_a, now=now)
     db.session.execute(update(PushDelivery).values(attempts=MAX_ATTEMPTS - 1))
     db.session.commit()
@@ -271,11 +282,11 @@ def test_it_gives_up_after_the_last_attempt(env: PushEnv, seed: Seed) -> None:
 
 
 def test_it_drops_pushes_for_a_device_removed_meanwhile(
-    env: PushEnv, seed: Seed, client: object
+    env: PushEnv, seed: Seed, client: object, now: dt.datetime
 ) -> None:
     with db.transaction() as session:
-        device_id = add_device(session, seed.patient_a).id
-    _queue(seed.patient_a)
+        device_id = add_device(session, seed.patient_a, at=now).id
+    _queue(seed.patient_a, now=now)
     response = env.app.test_client().delete(
         f"/v1/me/devices/{device_id}", headers=seed.headers("patient_a")
     )
@@ -286,10 +297,11 @@ def test_it_drops_pushes_for_a_device_removed_meanwhile(
     assert env.fcm.received == []
 
 
-def test_it_does_not_send_rows_another_worker_holds(env: PushEnv, seed: Seed) -> None:
+def test_it_does_not_send_rows_another_worker_holds(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
-    now = dt.datetime.now(UTC)
+        add_device(session, seed.patient_a, at=now)
     _queue(seed.patient_a, now=now)
     # A worker claimed the row and died before recording anything.
     db.session.execute(
@@ -304,12 +316,14 @@ def test_it_does_not_send_rows_another_worker_holds(env: PushEnv, seed: Seed) ->
     assert (row.status, row.attempts) == ("sent", 2)
 
 
-def test_it_sends_each_push_once_with_two_workers_racing(env: PushEnv, seed: Seed) -> None:
+def test_it_sends_each_push_once_with_two_workers_racing(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     with db.transaction() as session:
-        add_device(session, seed.patient_a, "android", "fcm-a1")
-        add_device(session, seed.patient_a, "android", "fcm-a2")
-        add_device(session, seed.patient_b, "ios", APNS_TOKEN)
-    tips = _queue(seed.patient_a, 30) + _queue(seed.patient_b, 30)
+        add_device(session, seed.patient_a, "android", "fcm-a1", at=now)
+        add_device(session, seed.patient_a, "android", "fcm-a2", at=now)
+        add_device(session, seed.patient_b, "ios", APNS_TOKEN, at=now)
+    tips = _queue(seed.patient_a, 30, now=now) + _queue(seed.patient_b, 30, now=now)
     env.fcm.delay = env.apns.delay = 0.002
     assert _race_two_workers(env, limit=7) == []
     sends = Counter(
@@ -322,10 +336,12 @@ def test_it_sends_each_push_once_with_two_workers_racing(env: PushEnv, seed: See
     assert len(tips) == 60
 
 
-def test_it_exposes_outcomes_latency_and_queue_depth_in_metrics(env: PushEnv, seed: Seed) -> None:
+def test_it_exposes_outcomes_latency_and_queue_depth_in_metrics(
+    env: PushEnv, seed: Seed, now: dt.datetime
+) -> None:
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
-    _queue(seed.patient_a, 2)
+        add_device(session, seed.patient_a, at=now)
+    _queue(seed.patient_a, 2, now=now)
     client = env.app.test_client()
     body = client.get("/metrics").get_data(as_text=True)
     assert 'backstride_push_queue_depth{channel="fcm"} 2.0' in body
@@ -348,23 +364,22 @@ def test_it_jitters_backoff_upwards_within_its_floor() -> None:
     assert retry_delay(20, server_error, "fcm") <= 3600 * 1.5
 
 
-def test_it_claims_a_large_backlog_in_chunks(env: PushEnv, seed: Seed) -> None:
+def test_it_claims_a_large_backlog_in_chunks(env: PushEnv, seed: Seed, now: dt.datetime) -> None:
     with db.transaction() as session:
-        add_device(session, seed.patient_a)
-    _queue(seed.patient_a, CLAIM_CHUNK + 6)
+        add_device(session, seed.patient_a, at=now)
+    _queue(seed.patient_a, CLAIM_CHUNK + 6, now=now)
     assert deliver_due(limit=500) == CLAIM_CHUNK + 6
     assert {row.status for row in all_deliveries()} == {"sent"}
     assert len(env.fcm.received) == CLAIM_CHUNK + 6
 
 
 def test_it_retries_later_when_a_channels_credentials_are_unreadable(
-    make_app: Callable[..., Flask], tmp_path: Path, seed: Seed
+    make_app: Callable[..., Flask], tmp_path: Path, seed: Seed, now: dt.datetime
 ) -> None:
     app = make_app(fcm_credentials_file=str(tmp_path / "missing.json"))
     with app.app_context():
         with db.transaction() as session:
-            add_device(session, seed.patient_a)
-        now = dt.datetime.now(UTC)
+            add_device(session, seed.patient_a, at=now)
         _queue(seed.patient_a, now=now)
         assert deliver_due(now) == 1
         row = one_delivery()
@@ -374,12 +389,12 @@ def test_it_retries_later_when_a_channels_credentials_are_unreadable(
 
 
 def test_it_survives_two_workers_told_at_once_that_a_device_is_dead(
-    env: PushEnv, seed: Seed
+    env: PushEnv, seed: Seed, now: dt.datetime
 ) -> None:
     with db.transaction() as session:
-        device_id = add_device(session, seed.patient_a).id
-        add_device(session, seed.patient_a, "ios", APNS_TOKEN)
-    _queue(seed.patient_a, 40)
+        device_id = add_device(session, seed.patient_a, at=now).id
+        add_device(session, seed.patient_a, "ios", APNS_TOKEN, at=now)
+    _queue(seed.patient_a, 40, now=now)
     env.fcm.token_answers[FCM_TOKEN] = fcm_error("fcm_error_unregistered_observed.json")
     env.fcm.delay = env.apns.delay = 0.005
     assert _race_two_workers(env, limit=10) == []

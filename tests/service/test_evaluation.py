@@ -193,7 +193,7 @@ def test_it_follows_the_clinic_default_then_the_assigned_published_version(seed:
 
 def test_it_enrols_a_patient_at_the_initial_target_with_a_next_decision_time(app: Flask) -> None:
     with db.transaction() as session:
-        user = make_patient(None, email="new@example.org", timezone="Asia/Kolkata")
+        user = make_patient(None, email="new@example.org", timezone="Asia/Kolkata", enrolled_at=NOW)
         session.delete(session.get(Plan, user.id))
         profile = session.get(PatientProfile, user.id)
         assert profile is not None

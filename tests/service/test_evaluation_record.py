@@ -135,7 +135,9 @@ def test_it_says_when_a_stored_record_no_longer_reproduces(seed: Seed) -> None:
 
 def _quiet_patient() -> int:
     with db.transaction() as session:
-        user = make_patient(None, email="quiet@example.org", timezone="America/New_York")
+        user = make_patient(
+            None, email="quiet@example.org", timezone="America/New_York", enrolled_at=NOW
+        )
         clinic = get_or_create_clinic(session, "Quiet clinic")
         ruleset = RuleSet(clinic_id=clinic.id, slug="quiet-test", title="Quiet")
         session.add(ruleset)

@@ -284,9 +284,11 @@ def test_it_answers_errors_as_operation_outcomes(live_server: LiveServer, seed: 
     assert unauthenticated.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_it_refuses_a_patient_outside_any_clinic(live_server: LiveServer, seed: Seed) -> None:
+def test_it_refuses_a_patient_outside_any_clinic(
+    live_server: LiveServer, seed: Seed, now: dt.datetime
+) -> None:
     with db.transaction():
-        loner = make_patient(None, email="loner@patients.example").id
+        loner = make_patient(None, email="loner@patients.example", enrolled_at=now).id
     response = requests.get(
         f"{live_server.url}/v1/clinician/patients/{loner}/fhir",
         headers={**FHIR, **seed.headers("admin")},

@@ -153,8 +153,7 @@ def test_it_verifies_the_oura_signature_over_the_documented_json_text() -> None:
 
 
 def test_it_creates_only_the_missing_oura_subscriptions_and_renews_them() -> None:
-    with FakeOura() as fake:
-        fake.now = datetime(2026, 5, 10, 12, tzinfo=UTC)
+    with FakeOura(now=datetime(2026, 5, 10, 12, tzinfo=UTC)) as fake:
         provider = make_provider("oura", fake)
         assert isinstance(provider, OuraProvider)
         token = link(provider)

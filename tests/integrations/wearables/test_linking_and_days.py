@@ -98,8 +98,7 @@ def test_it_never_sends_a_garmin_token_to_a_foreign_host() -> None:
 
 
 def test_it_registers_a_polar_user_once_and_accepts_409() -> None:
-    with FakePolar() as fake:
-        fake.today = TODAY
+    with FakePolar(today=TODAY) as fake:
         provider = make_provider("polar", fake)
         token = link(provider)  # registers
         assert token.provider_user_id == "475"
