@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import queue
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import httpx
@@ -121,8 +123,46 @@ def _reason(body: bytes) -> tuple[str | None, int | None]:
     )
 
 
+class _ClientPool:
+    """HTTP/2 clients lent to one send at a time, kept open and reused.
+
+    httpcore's synchronous HTTP/2 connection is not safe to share between threads: concurrent
+    sends on one connection race on stream ids, HPACK state and frame writes (seen as
+    `StreamIDTooLowError`, `LocalProtocolError` and mixed-up answers under load). So each
+    concurrent send gets a connection of its own, and connections are reused across sends:
+    as many are open as sends ever ran at once (the delivery pool's size), which Apple allows.
+    """
+
+    def __init__(self, make: Callable[[], httpx.Client]) -> None:
+        self._make = make
+        self._idle: queue.SimpleQueue[httpx.Client] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._all: list[httpx.Client] = []
+
+    @contextmanager
+    def client(self) -> Iterator[httpx.Client]:
+        """Lend an idle client (a new one when none is idle) for one send."""
+        try:
+            client = self._idle.get_nowait()
+        except queue.Empty:
+            client = self._make()
+            with self._lock:
+                self._all.append(client)
+        try:
+            yield client
+        finally:
+            self._idle.put(client)
+
+    def close(self) -> None:
+        """Close every client made."""
+        with self._lock:
+            clients, self._all = self._all, []
+        for client in clients:
+            client.close()
+
+
 class ApnsSender:
-    """Send alert pushes to APNs over one multiplexed HTTP/2 connection."""
+    """Send alert pushes to APNs over HTTP/2, a reused connection per concurrent send."""
 
     channel = "apns"
 
@@ -149,12 +189,14 @@ class ApnsSender:
             raise PushConfigError("APNs key_pem is not a PEM private key") from exc
         if not isinstance(key, EllipticCurvePrivateKey):
             raise PushConfigError("APNs key_pem must be an EC (P-256) key")
-        self._owns_client = client is None
-        if client is None:
-            # Cleartext (a loopback fake) needs prior-knowledge h2: http1=False.
-            cleartext = base_url.startswith("http://")
-            client = httpx.Client(http2=True, http1=not cleartext, timeout=timeout)
+        # Cleartext (a loopback fake) needs prior-knowledge h2: http1=False.
+        cleartext = base_url.startswith("http://")
+        self._clients = _ClientPool(
+            lambda: httpx.Client(http2=True, http1=not cleartext, timeout=timeout)
+        )
+        # A caller's own client is one connection: its sends take turns (see _ClientPool).
         self._client = client
+        self._client_lock = threading.Lock()
         self._base_url = base_url.rstrip("/")
         self._topic = topic
         self._timeout = timeout
@@ -202,13 +244,18 @@ class ApnsSender:
         }
         url = f"{self._base_url}/3/device/{message.token}"
         try:
-            return self._client.post(url, content=body, headers=headers, timeout=self._timeout)
+            if self._client is not None:
+                with self._client_lock:
+                    return self._client.post(
+                        url, content=body, headers=headers, timeout=self._timeout
+                    )
+            with self._clients.client() as client:
+                return client.post(url, content=body, headers=headers, timeout=self._timeout)
         except httpx.TransportError as exc:
             # Includes GOAWAY, resets and timeouts; the collapse id keeps a duplicate from
             # showing twice, so a retry is safe.
             return result(Outcome.RETRY, None, type(exc).__name__)
 
     def close(self) -> None:
-        """Close the HTTP/2 client if this sender created it."""
-        if self._owns_client:
-            self._client.close()
+        """Close the HTTP/2 clients this sender created (a caller's own client stays open)."""
+        self._clients.close()

@@ -242,7 +242,7 @@ def test_it_refuses_a_key_that_is_not_p256(fake_apns: FakeApns) -> None:
         make_apns_sender(rsa_pem, fake_apns)
 
 
-def test_it_sends_from_many_threads_over_one_connection_with_one_token(
+def test_it_sends_from_many_threads_over_reused_connections_with_one_token(
     apns_sender: ApnsSender, fake_apns: FakeApns
 ) -> None:
     dead = "b2" * 32
@@ -257,4 +257,6 @@ def test_it_sends_from_many_threads_over_one_connection_with_one_token(
     ]
     assert len(fake_apns.received) == 100
     assert len(fake_apns.provider_tokens) == 1
-    assert fake_apns.connections == 1
+    # One connection per concurrent send (h2 connections are not shared between threads),
+    # reused: at most the eight threads' worth for a hundred sends.
+    assert 1 <= fake_apns.connections <= 8
