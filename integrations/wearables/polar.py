@@ -5,19 +5,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
+
+import requests
 
 from integrations.wearables.base import (
     DailyActivity,
     FetchResult,
     IntegrationError,
     Quota,
+    RateLimited,
     ReauthRequired,
     TokenSet,
     WalkingSession,
+    WearableHttpClient,
     WearableProvider,
     WebhookEvent,
     WebhookRejected,
@@ -48,15 +54,73 @@ def iso_duration_seconds(value: Any) -> float:
     return hours * 3600 + minutes * 60 + seconds
 
 
+def _pair(value: str | None) -> tuple[float, float] | None:
+    """Parse a "short-term, long-term" header pair."""
+    try:
+        short, long = (float(part) for part in (value or "").split(","))
+    except ValueError:
+        return None
+    return short, long
+
+
+class PolarClient(WearableHttpClient):
+    """Paces calls by AccessLink's own counts ("Rate limiting"): every response carries the
+    partner's limits, usage and seconds to reset for the 15-minute and the 24-hour window in
+    `RateLimit-Limit`, `RateLimit-Usage` and `RateLimit-Reset`. Once a window is used up, calls
+    wait for its reset without being sent (Polar would answer 429, and a call over the short
+    limit still counts toward the long one)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.clock = time.time  # seconds since the epoch; tests pin it
+        self.paused_until = 0.0
+        self._pause_lock = threading.Lock()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Refuse (RateLimited, nothing sent) while a window is spent; note the counts."""
+        wait = self.paused_until - self.clock()
+        if wait > 0:
+            raise RateLimited(
+                f"{method.upper()} {path}: Polar's request window is used up",
+                permanent=False,
+                retry_after=wait,
+            )
+        response = super().request(method, path, **kwargs)
+        self.note(response.headers)
+        return response
+
+    def error_for(self, response: requests.Response) -> IntegrationError:
+        """Note the counts an error carries; a 429 waits for the window that is spent."""
+        self.note(response.headers)
+        error = super().error_for(response)
+        if isinstance(error, RateLimited) and error.retry_after is None:
+            error.retry_after = max(0.0, self.paused_until - self.clock()) or None
+        return error
+
+    def note(self, headers: Mapping[str, str]) -> None:
+        """Pause until the reset of any window whose usage has reached its limit."""
+        limits = _pair(headers.get("RateLimit-Limit"))
+        usage = _pair(headers.get("RateLimit-Usage"))
+        reset = _pair(headers.get("RateLimit-Reset"))
+        if limits is None or usage is None or reset is None:
+            return
+        waits = [reset[n] for n in (0, 1) if usage[n] >= limits[n]]
+        if waits:
+            with self._pause_lock:
+                self.paused_until = max(self.paused_until, self.clock() + max(waits))
+
+
 class PolarProvider(WearableProvider):
     """Polar. Activity `start_time` is local wall time: its date is the patient's day."""
 
     name: ClassVar[str] = "polar"
     title: ClassVar[str] = "Polar"
-    # Per application: 500 + 20 x registered users per 15 minutes and 5,000 + 100 x users per
-    # 24 h (open-wearables polar doc; UNVERIFIED against Polar's own). The user-independent
-    # floor is the default: raise it with POLAR_RATE_LIMIT as users grow.
+    # Per partner: 500 + 20 x registered users per 15 minutes and 5,000 + 100 x users per 24 h
+    # (AccessLink reference, "Rate limiting"). The user-independent floor is the default
+    # (raise it with POLAR_RATE_LIMIT as users grow); the live counts in every response's
+    # headers pace the calls too (see PolarClient).
     quota: ClassVar[Quota] = Quota(app="500 per 15 minutes;5000/day")
+    http_client_class: ClassVar[type[WearableHttpClient]] = PolarClient
     default_scopes: ClassVar[tuple[str, ...]] = ("accesslink.read_all",)
     default_base_url: ClassVar[str] = "https://www.polaraccesslink.com"
     default_auth_url: ClassVar[str] = "https://flow.polar.com/oauth2/authorization"

@@ -29,6 +29,27 @@ class FakePolar(FakeProviderServer):
         self.registered: set[str] = set()
         self.today = today or datetime.now(UTC).date()
         self.served_exercises: list[dict[str, Any]] | None = None  # instead of generated ones
+        # The partner's counts in the response headers: (15-minute, 24-hour) limits, usage
+        # and seconds until each window resets.
+        self.limits = (500, 5000)
+        self.usage = [0, 0]
+        self.reset_s = (600, 80000)
+
+    def dispatch(self, request: FakeRequest) -> FakeResponse:
+        """Count the call and stamp every AccessLink answer with the rate-limit headers."""
+        response = super().dispatch(request)
+        if request.path.startswith("/v3/"):
+            with self._lock:
+                self.usage = [self.usage[0] + 1, self.usage[1] + 1]
+                usage = ",".join(str(n) for n in self.usage)
+            response.headers.update(
+                {
+                    "RateLimit-Usage": usage,
+                    "RateLimit-Limit": ",".join(str(n) for n in self.limits),
+                    "RateLimit-Reset": ",".join(str(n) for n in self.reset_s),
+                }
+            )
+        return response
 
     def token(self, request: FakeRequest) -> FakeResponse:
         """The token endpoint takes only authorization codes ("grant_type: must be always value

@@ -1,6 +1,6 @@
 """Where the adapters used to disagree with the providers' own documents (issue 17), each now
 does what the document says: Withings ids, statuses, revoke; Polar sports; Oura signatures;
-Garmin backfill and edited activities; Strava pacing; Oura and Withings subscriptions."""
+Garmin backfill and edited activities; Strava and Polar pacing; Oura and Withings subscriptions."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ from integrations.wearables import (
 )
 from integrations.wearables.garmin import GarminProvider
 from integrations.wearables.oura import OuraProvider
+from integrations.wearables.polar import PolarClient
 from integrations.wearables.strava import StravaClient
 from integrations.wearables.withings import WithingsProvider
 from tests.fakes.garmin import GARMIN_USER_ID, FakeGarmin
 from tests.fakes.oura import SUBSCRIPTION_TTL, FakeOura
+from tests.fakes.polar import FakePolar
 from tests.fakes.server import CLIENT_ID, CLIENT_SECRET
 from tests.fakes.strava import FakeStrava
 from tests.fakes.withings import USER_ID, FakeWithings
@@ -245,3 +247,33 @@ def test_it_paces_strava_by_its_rate_limit_headers(usage: list[int], wait_s: flo
         fake.read_usage = [0, 0]
         provider.fetch(token, cursor=TODAY.isoformat(), tz=TZ, today=TODAY)  # window reset
         assert len(fake.requests) == sent + 1
+
+
+POLAR_NOW = datetime(2026, 5, 10, 12, 7, 30, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("usage", "wait_s"),
+    [([498, 900], 600), ([10, 4998], 80000)],  # a fetch makes two calls
+    ids=["15-minute window", "24-hour window"],
+)
+def test_it_paces_polar_by_its_rate_limit_headers(usage: list[int], wait_s: float) -> None:
+    with FakePolar() as fake:
+        fake.today = TODAY
+        provider = make_provider("polar", fake)
+        token = link(provider)
+        client = cast(PolarClient, provider.http)
+        client.clock = lambda: POLAR_NOW
+        fake.usage = usage
+        provider.fetch(token, cursor=TODAY.isoformat(), tz=TZ, today=TODAY)  # spends the window
+        sent = len(fake.requests)
+
+        with pytest.raises(RateLimited) as caught:
+            provider.fetch(token, cursor=TODAY.isoformat(), tz=TZ, today=TODAY)
+
+        assert len(fake.requests) == sent  # refused here: Polar would 429 and count it
+        assert caught.value.retry_after == pytest.approx(wait_s)
+        client.clock = lambda: POLAR_NOW + wait_s
+        fake.usage = [0, 0]
+        provider.fetch(token, cursor=TODAY.isoformat(), tz=TZ, today=TODAY)  # window reset
+        assert len(fake.requests) == sent + 2  # activities and exercises
