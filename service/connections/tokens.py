@@ -5,14 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import time
 
 from sqlalchemy import Table, or_, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from integrations.wearables import PROVIDERS, ReauthRequired, TokenSet, WearableProvider
 from service.connections.models import WearableConnection
 from service.crypto import TokenCipher
 from service.delivery.outbox import enqueue
+from service.errors import is_connection_loss
 from service.extensions import db
 from service.tips.models import Tip
 
@@ -21,6 +24,9 @@ log = logging.getLogger(__name__)
 # Longer than any sync can take (HTTP timeouts bound it), short enough that a crashed worker's
 # connection is picked up again soon.
 LEASE = dt.timedelta(minutes=5)
+# How long a refreshed token pair waits for a lost database (well inside the lease).
+STORE_RETRY_FIRST_S = 0.5
+STORE_RETRY_FOR_S = 60.0
 
 
 def token_of(conn: WearableConnection, cipher: TokenCipher) -> TokenSet:
@@ -87,11 +93,30 @@ def refresh_claimed(
     so a crash after this point cannot lose it. Raises ReauthRequired on invalid_grant.
     """
     fresh = provider.refresh(token)
-    with db.transaction() as session:
-        conn = session.get(WearableConnection, conn_id)
-        # An unlink while we were refreshing wins: do not bring revoked tokens back.
-        if conn is not None and conn.status == "active":
-            store_token(conn, fresh, cipher)
+    # The provider has already spent the old refresh token: losing the new pair now would
+    # leave the patient to link again. A database that went away gets time to come back.
+    delay = STORE_RETRY_FIRST_S
+    waited = 0.0
+    while True:
+        try:
+            with db.transaction() as session:
+                conn = session.get(WearableConnection, conn_id)
+                # An unlink while we were refreshing wins: do not bring revoked tokens back.
+                if conn is not None and conn.status == "active":
+                    store_token(conn, fresh, cipher)
+            break
+        except DBAPIError as exc:
+            if not is_connection_loss(exc) or waited >= STORE_RETRY_FOR_S:
+                raise
+            log.warning(
+                "connection %s: database unavailable while storing refreshed tokens; "
+                "retrying in %.1f s",
+                conn_id,
+                delay,
+            )
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 8.0)
     log.info("refreshed tokens of connection %s (%s)", conn_id, provider.name)
     return fresh
 

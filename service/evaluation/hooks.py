@@ -23,6 +23,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from service.errors import is_connection_loss
 from service.evaluation import pending, service
 from service.evaluation.schedule import next_decision
 from service.patients.models import PatientProfile
@@ -57,7 +58,11 @@ def _evaluate_apart(
     try:
         with session.begin_nested():
             return service.evaluate(session, patient_ids, trigger, now)
-    except Exception:
+    except Exception as exc:
+        if is_connection_loss(exc):
+            # The savepoint cannot save the data either: the whole transaction is gone, and
+            # going on would only fail at commit with a PendingRollbackError (a 500).
+            raise
         log.exception(
             "%s evaluation of patients %s failed; their data is kept", trigger, patient_ids
         )

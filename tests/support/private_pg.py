@@ -48,7 +48,7 @@ def find_bin_dir() -> Path | None:
     return found[-1] if found else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -66,7 +66,7 @@ class PrivatePostgres:
                 "and no PG_BIN: install them with `apt-get install -y postgresql`"
             )
         self.bin_dir = found
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.root = Path(tempfile.mkdtemp(prefix="backstride-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"

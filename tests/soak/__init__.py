@@ -1,0 +1,1 @@
+"""The chaos soak: several web and job processes under faults, checked by invariants."""
