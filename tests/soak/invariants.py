@@ -16,7 +16,8 @@ from sqlalchemy import Engine, func, select
 
 from service.activity.models import WalkingSession
 from service.delivery.models import PushDelivery
-from service.evaluation.models import Evaluation
+from service.evaluation.models import Evaluation, PendingEvaluation
+from service.evaluation.pending import TRIGGER
 from service.patients.models import Device, PatientProfile
 from service.reports.models import PainReport
 from tests.soak.fakes_host import FakesReport
@@ -29,6 +30,7 @@ VIOLATIONS = (
     "reports_doubled",
     "evaluations_missing",
     "evaluations_doubled",
+    "uploads_not_evaluated",
     "tips_undelivered",
     "tips_twice_to_a_device",
     "refreshes_at_once",
@@ -128,7 +130,7 @@ def stored_writes(engine: Engine, log: LoadLog) -> dict[str, int]:
         )
         report_rows = Counter(conn.scalars(select(PainReport.patient_id)))
         report_ids = set(conn.scalars(select(PainReport.id)))
-    accepted_walks = Counter(log.walks)
+    accepted_walks = Counter((p, e) for p, e, _ in log.walks)
     accepted_reports = Counter(p for p, _ in log.reports)
     ids = [i for _, i in log.reports]
     doubled_reports = len(ids) - len(set(ids))
@@ -173,6 +175,33 @@ def evaluations(
         "evaluations_run": sum(per_key.values()),
         "evaluations_missing": len((due - evaluated) | (still_due & due)),
         "evaluations_doubled": sum(1 for n in per_key.values() if n > 1),
+    }
+
+
+def deferred_evaluations(engine: Engine, log: LoadLog) -> dict[str, int]:
+    """Every accepted upload was followed by an `activity` evaluation of its patient (the
+    debounced job: many uploads, one evaluation), and no mark is left waiting."""
+    last_upload: dict[int, float] = {}
+    for patient, _, at in log.walks:
+        last_upload[patient] = max(at, last_upload.get(patient, 0.0))
+    with engine.connect() as conn:
+        latest = dict(
+            conn.execute(
+                select(Evaluation.patient_id, func.max(Evaluation.evaluated_at))
+                .where(Evaluation.trigger == TRIGGER)
+                .group_by(Evaluation.patient_id)
+            ).all()
+        )
+        left = int(conn.execute(select(func.count()).select_from(PendingEvaluation)).scalar_one())
+    missed = sum(
+        1
+        for patient, at in last_upload.items()
+        if patient not in latest or latest[patient].timestamp() < at - 1.0
+    )
+    return {
+        "uploads_not_evaluated": missed,
+        "activity_evaluations": len(latest),
+        "pending_marks_left": left,
     }
 
 
@@ -255,9 +284,12 @@ def count_due(engine: Engine, until: dt.datetime) -> int:
         )
 
 
-def count_pending_pushes(engine: Engine) -> int:
-    """Deliveries still pending (the drain waits for none)."""
+def count_pending_work(engine: Engine) -> int:
+    """Deliveries still pending and patients still marked for evaluation (the drain waits for
+    none)."""
     with engine.connect() as conn:
-        return int(
-            conn.execute(select(func.count()).where(PushDelivery.status == "pending")).scalar_one()
-        )
+        pushes = conn.execute(
+            select(func.count()).where(PushDelivery.status == "pending")
+        ).scalar_one()
+        marks = conn.execute(select(func.count()).select_from(PendingEvaluation)).scalar_one()
+    return int(pushes) + int(marks)

@@ -42,7 +42,8 @@ class LoadLog:
     """Everything the clients did."""
 
     attempts: list[Attempt] = field(default_factory=list)
-    walks: list[tuple[int, str]] = field(default_factory=list)  # accepted (patient, external id)
+    # accepted (patient, external id, when the answer came)
+    walks: list[tuple[int, str, float]] = field(default_factory=list)
     reports: list[tuple[int, int]] = field(default_factory=list)  # accepted (patient, report id)
     abandoned_reports: dict[int, int] = field(default_factory=dict)  # patient -> given up
     abandoned_walks: int = 0
@@ -187,7 +188,7 @@ class Load:
         answer = self._request(http, rng, "walk", "POST", "/v1/me/activity/sessions", patient, body)
         with self._lock:
             if answer is not None and answer.ok:
-                self.log.walks.append((patient, external))
+                self.log.walks.append((patient, external, time.time()))
             elif answer is None:
                 self.log.abandoned_walks += 1
 

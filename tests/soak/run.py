@@ -267,12 +267,12 @@ def run(config: SoakConfig) -> SoakResult:
         while time.monotonic() < deadline:
             due, pending = (
                 invariants.count_due(engine, load_end),
-                invariants.count_pending_pushes(engine),
+                invariants.count_pending_work(engine),
             )
             if not due and not pending:
                 break
             time.sleep(2)
-        timeline.note(f"drained: {due} still due, {pending} pushes pending")
+        timeline.note(f"drained: {due} still due, {pending} pushes or marks pending")
         for proc in procs:
             proc.stop()
         report = fakes.finish()
@@ -280,6 +280,7 @@ def run(config: SoakConfig) -> SoakResult:
         counts: dict[str, Any] = {"scheduler_killed_mid_batch": int(victim is not None)}
         counts.update(invariants.stored_writes(engine, log))
         counts.update(invariants.evaluations(engine, due_at, load_end))
+        counts.update(invariants.deferred_evaluations(engine, log))
         counts.update(invariants.pushes(engine, report, seeded.dead_tokens))
         counts.update(invariants.refreshes(report, windows, result.anomalies))
         counts.update(invariants.web_tier(log.attempts, windows, result.anomalies))

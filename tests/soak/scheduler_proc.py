@@ -2,7 +2,8 @@
 
 The production scheduler (`service.scheduler.build_scheduler`, APScheduler, the same job
 functions and run_job wrapper) with shorter ticks so minutes of soak see many of them, a
-delivery lease short enough that a killed process's pushes are retried within the run, and
+delivery and pending-evaluation lease short enough that a killed process's work is taken
+over within the run, and
 evaluation in marked batches: it prints `batch begin` and `batch end N` so the soak can
 SIGKILL it between the two, mid-batch.
 """
@@ -17,10 +18,17 @@ import sys
 from service import create_app
 from service.config import load_settings
 from service.delivery import worker
-from service.evaluation import population
+from service.evaluation import pending, population
 from service.scheduler import JOBS, Job, build_scheduler
 
 BATCH = 50
+SOAK_JOBS = {
+    "sync_connections",
+    "evaluate_due",
+    "evaluate_pending",
+    "deliver_outbox",
+    "refresh_tokens",
+}
 
 
 def evaluate_in_marked_batches() -> str | None:
@@ -42,6 +50,8 @@ def main() -> None:
     parser.add_argument("--lease-seconds", type=float, default=20.0)
     args = parser.parse_args()
     lease = dt.timedelta(seconds=args.lease_seconds)
+    # A killed process's marked patients wait out the lease; minutes of soak cannot wait five.
+    pending.LEASE = lease
     runs = {
         "evaluate_due": evaluate_in_marked_batches,
         "deliver_outbox": lambda: f"delivered {worker.deliver_due(lease=lease)} pushes",
@@ -54,7 +64,7 @@ def main() -> None:
             min(job.first_after_s, 1.0),
         )
         for job in JOBS
-        if job.id in {"sync_connections", "evaluate_due", "deliver_outbox", "refresh_tokens"}
+        if job.id in SOAK_JOBS
     ]
     app = create_app(load_settings())
     print("scheduler ready", flush=True)
