@@ -1,4 +1,4 @@
-"""The fact catalogue: one definition of every fact a rule may read (SPEC §6).
+"""The fact catalogue: one definition of every fact a rule may read (SPEC §6, §11.3).
 
 The validator type-checks expressions against it, `python -m rules facts` prints it, and the
 service computes the same facts in SQL. `rules.reference.compute_facts` is the executable form of
@@ -33,6 +33,7 @@ from __future__ import annotations
 from rules.codes import CONDITIONS, RED_FLAGS, TRIGGERS
 from rules.fact_model import Fact, FactType
 from rules.facts_care import CARE_FACTS
+from rules.facts_personal import PERSONAL_FACTS
 from rules.facts_programme import PROGRAMME_FACTS
 from rules.facts_prom import PROM_FACTS
 
@@ -40,20 +41,24 @@ __all__ = ["CATALOGUE", "CONDITIONS", "RED_FLAGS", "TRIGGERS", "Fact", "FactType
 
 _ORDER = (
     "steps.",
+    "data.",
     "walk.",
     "shoes.",
     "pain.",
     "safety.",
     "strength.",
     "stretch.",
+    "exercise.",
     "plan.",
     "patient.",
+    "checkins.",
+    "tips.",
 )
 
 CATALOGUE: dict[str, Fact] = {
     fact.name: fact
     for fact in sorted(
-        PROGRAMME_FACTS + CARE_FACTS + PROM_FACTS,
+        PROGRAMME_FACTS + CARE_FACTS + PERSONAL_FACTS + PROM_FACTS,
         key=lambda f: next((i for i, p in enumerate(_ORDER) if f.name.startswith(p)), len(_ORDER)),
     )
 }

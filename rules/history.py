@@ -9,7 +9,7 @@ A history is a JSON object (the layout of `rules/examples/six_weeks.json`):
     daily_steps       [{date, steps 0-200000, source (default "manual"), distance_m}]
     walks             [{start, duration_min 0-1440, distance_m}]
     pain              [{at, score 0-10, red_flags: [codes]}]
-    exercise          [{kind: strength|stretch, at}]
+    exercise          [{kind: strength|stretch, at, name (optional, e.g. "bird-dog")}]
     plan              [{effective, target 0-1000000, reason}]
     holds             [{start, days 1-365}]
     has_clinic        true (default) or false: a patient who registered without an invite
@@ -250,10 +250,11 @@ def _entries(check: _Checker, raw: dict[str, Any], history: History) -> None:
             history.pain,
         ),
         "exercise": (
-            {"kind": True, "at": True},
+            {"kind": True, "at": True, "name": False},
             lambda r, p: ExerciseSession(
                 check.choice(r["kind"], (*p, "kind"), EXERCISE_KINDS),
                 check.moment(r["at"], (*p, "at")),  # type: ignore[arg-type]
+                (check.text(r["name"], (*p, "name"), limit=120) or "") if "name" in r else "",
             ),
             history.exercise,
         ),

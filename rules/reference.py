@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from rules.codes import CLEARANCE, highest_tier, tier_rank
 from rules.decision import EvaluationState
 from rules.facts_prom import PromScore, prom_facts
+from rules.reference_personal import personal_facts, week_on_week
 
 
 @dataclass
@@ -48,10 +49,11 @@ class PainReport:
 
 @dataclass
 class ExerciseSession:
-    """A strength or stretch session."""
+    """A strength or stretch session (`name`: what the patient called it, e.g. "bird-dog")."""
 
     kind: str
     performed_at: datetime
+    name: str = ""
 
 
 @dataclass
@@ -73,12 +75,15 @@ class Hold:
 
 @dataclass
 class TipRecord:
-    """A tip created for the patient."""
+    """A tip created for the patient, and the patient's helpful feedback on it if any."""
 
     created_at: datetime
     tip_id: str | None = None
     rule_id: str | None = None
     variant: int | None = None
+    category: str | None = None
+    helpful: bool | None = None
+    feedback_at: datetime | None = None
 
 
 @dataclass
@@ -318,6 +323,7 @@ def compute_facts(history: History, now: datetime) -> dict[str, object]:
     changes = [c for c in history.plan if c.effective <= now]
     current = max(changes, key=lambda c: c.effective) if changes else None
     enrolled = (today - _local_date(history.enrolled_at, zone)).days
+    personal = personal_facts(history, now, today, days.steps)
     shoes_km = None
     if history.shoes_changed_on is not None:
         metres = 0.0
@@ -386,4 +392,9 @@ def compute_facts(history: History, now: datetime) -> dict[str, object]:
         "time.hour": local_now.hour,
         "time.weekday": local_now.isoweekday(),
         **prom_facts(history.prom, now),
+        **personal,
+        "steps.change_wow": week_on_week(
+            _round1(mean(steps7)) if steps7 else None,
+            _round1(mean(steps_prev)) if steps_prev else None,
+        ),
     }

@@ -212,7 +212,8 @@ def _as_of(history: History, moment: datetime) -> History:
 def _apply(history: History, decision: Decision, moment: datetime) -> None:
     history.rule_fires += [(rule_id, moment) for rule_id in decision.fired]
     history.tips += [
-        TipRecord(moment, tip.tip_id, tip.rule_id, tip.variant) for tip in decision.tips
+        TipRecord(moment, tip.tip_id, tip.rule_id, tip.variant, tip.category)
+        for tip in decision.tips
     ]
     if decision.target is not None:
         history.plan.append(PlanChange(moment, decision.target, decision.target_rule or ""))
@@ -237,8 +238,9 @@ def _apply(history: History, decision: Decision, moment: datetime) -> None:
 def _forget(history: History, moment: datetime) -> None:
     """Drop what no later evaluation can read, so each one costs the same however long the run.
 
-    Later evaluations read each rule's last firing, each tip's last variant and the tips of
-    their own day; everything older than two days beyond those is dead weight.
+    Later evaluations read each rule's last firing, each tip's last variant, the tips of
+    their own day and the check-ins since the last pain report (checkins.unanswered);
+    everything older than two days beyond those is dead weight.
     """
     horizon = moment - timedelta(days=2)
     latest_fire: dict[str, datetime] = {}
@@ -251,8 +253,17 @@ def _forget(history: History, moment: datetime) -> None:
     for tip in history.tips:
         if tip.tip_id not in latest_tip or tip.created_at >= latest_tip[tip.tip_id].created_at:
             latest_tip[tip.tip_id] = tip
-    kept = [tip for tip in history.tips if tip.created_at >= horizon]
-    history.tips = kept + [tip for tip in latest_tip.values() if tip.created_at < horizon]
+    answered = max((p.recorded_at for p in history.pain if p.recorded_at <= moment), default=None)
+    kept = [
+        tip
+        for tip in history.tips
+        if tip.created_at >= horizon
+        or (tip.category == "checkin" and (answered is None or tip.created_at > answered))
+    ]
+    kept_ids = {id(tip) for tip in kept}
+    history.tips = kept + [
+        tip for tip in latest_tip.values() if tip.created_at < horizon and id(tip) not in kept_ids
+    ]
 
 
 def format_table(results: list[DayResult]) -> str:

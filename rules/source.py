@@ -105,9 +105,27 @@ def position_in_scalar(node: yaml.Node, offset: int) -> tuple[int, int]:
         indent = _block_indent(node)
         column = len(before) - (before.rfind("\n") + 1) if line_index else offset
         if style == ">":
-            return start.line + 2, indent + 1
+            return _folded_position(node, offset, indent)
         return start.line + 2 + line_index, indent + 1 + column
     return start.line + 1, start.column + 1
+
+
+def _folded_position(node: yaml.Node, offset: int, indent: int) -> tuple[int, int]:
+    """Line and column of `offset` in a folded (`>`) scalar: each source line, less the block's
+    indentation, is one piece of the value and each line break one character (a space, or a
+    newline before a more-indented line). Blank lines fold differently: the first line then."""
+    buffer = node.start_mark.buffer or ""
+    first = node.start_mark.line + 1
+    lines = buffer.split("\n")[first : node.end_mark.line + 1]
+    position = 0
+    for number, line in enumerate(lines):
+        if not line.strip():
+            break
+        piece = line[indent:]
+        if offset < position + len(piece) + 1:
+            return first + number + 1, indent + 1 + min(offset - position, len(piece))
+        position += len(piece) + 1
+    return first + 1, indent + 1
 
 
 def _block_indent(node: yaml.Node) -> int:

@@ -20,13 +20,18 @@ def settle(  # noqa: PLR0917 - the rule set passes its whole context
     """The target a request settles to (None: unchanged), with notes on what changed it.
 
     The target is capped at `max_weekly_increase` over `state.target_7d_ago` (or the current
-    target when unknown), refused if it would rise while progression is held or a safety
-    episode is open, clamped to `settings.target` min/max and rounded to whole steps.
+    target when unknown) - or over the patient's own `steps.baseline` when that is higher:
+    a goal a step above what the patient already walks is no overload - refused if it would
+    rise while progression is held or a safety episode is open, clamped to `settings.target`
+    min/max and rounded to whole steps.
     """
     notes: list[str] = []
     current = number(env.get("plan.target"))
     value = requested
     base = state.target_7d_ago if state.target_7d_ago is not None else current
+    baseline = number(env.get("steps.baseline"))
+    if baseline is not None:
+        base = baseline if base is None else max(base, baseline)
     if base is not None:
         cap = base * (1 + settings.max_weekly_increase)
         ceiling = max(cap, current) if current is not None else cap

@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 from rules import EvaluationState
 from rules.codes import CLEARANCE, highest_tier
+from rules.facts_personal import HIGH_PAIN
 from rules.facts_prom import NO_SCORES
+from rules.reference_personal import week_on_week
 
 STEP_DAYS = 14
 STREAK_MAX = 366
@@ -90,6 +92,7 @@ class LoadedPatient:
         "last_strength",
         "older",
         "pain",
+        "personal",
         "plan",
         "prom",
         "resolved_at",
@@ -120,6 +123,17 @@ class LoadedPatient:
         self.cleared: frozenset[str] = frozenset()  # conditions cleared by a clinician
         self.prom: Mapping[str, object] = NO_SCORES  # service.evaluation.facts.prom
         self._met: list[bool] | None = None
+        # Facts of SPEC §11.3 that facts/baselines.py and facts/engagement.py fill in.
+        self.personal: dict[str, Any] = {
+            "steps.baseline": None,
+            "steps.days_with_data_28d": 0,
+            "data.days_since": None,
+            "pain.baseline": None,
+            "checkins.unanswered": 0,
+            "checkins.days_since": None,
+            "tips.helpful_rate_28d": None,
+            "exercise.kinds_7d": frozenset(),
+        }
 
     def target_at_end_of(self, back: int) -> int | None:
         """The target in force at the end of the local day `back` days before today."""
@@ -184,6 +198,7 @@ def patient_facts(p: LoadedPatient, now: dt.datetime) -> tuple[dict[str, object]
     latest = reports[-1] if reports else None
     event_lo = cal.event_lo
     recent = [r[1] for r in reports if r[0] >= event_lo]
+    high_days = {cal.local_date(r[0]) for r in reports if r[0] >= event_lo and r[1] >= HIGH_PAIN}
     change = None
     flags: set[str] = set()
     if latest is not None:
@@ -247,6 +262,9 @@ def patient_facts(p: LoadedPatient, now: dt.datetime) -> tuple[dict[str, object]
         "time.hour": cal.local_now.hour,
         "time.weekday": cal.local_now.isoweekday(),
         **p.prom,
+        **p.personal,
+        "pain.days_high_7d": len(high_days),
+        "steps.change_wow": week_on_week(_avg(last7), _avg(prev7)),
     }
     return facts, _state(p, now)
 

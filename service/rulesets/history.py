@@ -54,12 +54,12 @@ def load_history(session: Session, profile: PatientProfile, start: dt.date) -> r
         .order_by(PainReport.recorded_at, PainReport.id)
     ):
         history.pain.append(reference.PainReport(at, score, frozenset(flags or ())))
-    for kind, at in session.execute(
-        select(ExerciseSession.kind, ExerciseSession.performed_at)
+    for kind, at, name in session.execute(
+        select(ExerciseSession.kind, ExerciseSession.performed_at, ExerciseSession.name)
         .where(ExerciseSession.patient_id == pid)
         .order_by(ExerciseSession.performed_at)
     ):
-        history.exercise.append(reference.ExerciseSession(kind, at))
+        history.exercise.append(reference.ExerciseSession(kind, at, name))
     for effective, target, reason in session.execute(
         select(PlanChange.effective_at, PlanChange.target, PlanChange.reason)
         .where(PlanChange.patient_id == pid, PlanChange.effective_at < first_day)

@@ -149,7 +149,7 @@ def test_it_walks_a_clinician_through_the_day(
     page.get_by_role("link", name="Edit the newest version").click()
     page.wait_for_selector("#yaml")
     _check(page, guard, "06-editor")
-    page.fill("#yaml", DEFAULT.replace("(pain.latest >= 7", "(pain.lastest >= 7", 1))
+    page.fill("#yaml", DEFAULT.replace("(pain.latest >= 8", "(pain.lastest >= 8", 1))
     page.get_by_role("button", name="Check").click()
     page.wait_for_selector("#issues")
     # The refused text comes back as a 422 page, which the browser logs; that one is expected.

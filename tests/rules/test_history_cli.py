@@ -229,12 +229,14 @@ def test_it_explains_with_the_and_or_tree() -> None:
     assert result.returncode == 0
     lines = result.stdout.splitlines()
     flare = lines.index("- pain-flare: FIRED")
-    assert lines[flare + 1 : flare + 7] == [
+    assert lines[flare + 1 : flare + 9] == [
         "    and  ->  true",
         "      pain.latest is not null  ->  8 is not null  ->  true",
         "      pain.hours_since <= 48  ->  1 <= 48  ->  true",
         "      or  ->  true",
-        "        pain.latest >= 7  ->  8 >= 7  ->  true",
-        "        pain.change >= 2  ->  null >= 2  ->  false",
+        "        pain.latest >= 8  ->  8 >= 8  ->  true",
+        "        and  ->  false",
+        "          pain.latest >= 4  ->  8 >= 4  ->  true",
+        "          pain.baseline is not null  ->  null is not null  ->  false",
     ]
     assert "    why: You rated your back 8 out of 10, so we are easing off for a few days." in lines

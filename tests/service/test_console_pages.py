@@ -26,7 +26,7 @@ from tests.service.console_support import post_form, signed_in
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 DEFAULT = rules.default_ruleset_text()
-TYPO = DEFAULT.replace("(pain.latest >= 7", "(pain.lastest >= 7", 1)
+TYPO = DEFAULT.replace("(pain.latest >= 8", "(pain.lastest >= 8", 1)
 
 
 def _history(seed: Seed) -> None:

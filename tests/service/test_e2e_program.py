@@ -97,7 +97,8 @@ def test_it_raises_the_target_by_at_most_ten_percent_after_two_good_weeks(
     patient = _register(live_server, clinician, "walker@example.org")
     pid = patient.patient_id  # type: ignore[attr-defined]
     assert patient.call("GET", "/v1/me/plan").json()["daily_target"] == 4000
-    _backdate_enrolment(pid, 15)
+    # Past the first four weeks, so the goal is not (re)set from the first week's level.
+    _backdate_enrolment(pid, 30)
     _upload_days(patient, 14, 5200)
     now = dt.datetime.now(dt.UTC)
     _due_now(pid, now)
@@ -114,6 +115,23 @@ def test_it_raises_the_target_by_at_most_ten_percent_after_two_good_weeks(
     evaluate_due(later)
     again = patient.call("GET", "/v1/me/plan").json()
     assert again["daily_target"] <= round(plan["daily_target"] * 1.1)
+
+
+def test_it_sets_the_goal_from_the_first_week_of_walking(
+    live_server: LiveServer, seed: Seed
+) -> None:
+    clinician = Api(live_server.url, seed.tokens["clinician"])
+    patient = _register(live_server, clinician, "active@example.org")
+    pid = patient.patient_id  # type: ignore[attr-defined]
+    _backdate_enrolment(pid, 8)
+    _upload_days(patient, 7, 6600)
+    now = dt.datetime.now(dt.UTC)
+    _due_now(pid, now)
+    assert evaluate_due(now).evaluated == 1
+    # Well above the initial 4,000: the weekly cap counts from the patient's own level.
+    assert patient.call("GET", "/v1/me/plan").json()["daily_target"] == 6600
+    tips = patient.call("GET", "/v1/me/tips").json()["items"]
+    assert any(t["rule_id"] == "goal-from-baseline" and "6,600" in t["text"] for t in tips)
 
 
 def test_it_answers_pain_8_with_rest_a_cut_and_a_hold(live_server: LiveServer, seed: Seed) -> None:
@@ -162,7 +180,7 @@ def test_it_takes_a_clinicians_rule_set_from_typo_to_the_next_evaluation(
     clinician = Api(live_server.url, seed.tokens["clinician"])
     yaml = {"Content-Type": "application/yaml"}
     ours = DEFAULT.replace("ruleset: low-back-walking", "ruleset: north-walking", 1)
-    typo = ours.replace("(pain.latest >= 7", "(pain.lastest >= 7", 1)
+    typo = ours.replace("(pain.latest >= 8", "(pain.lastest >= 8", 1)
     bad = clinician.call("POST", "/v1/rulesets", data=typo.encode(), headers=yaml)
     assert bad.status_code == 422
     line = next(n for n, text in enumerate(typo.splitlines(), 1) if "pain.lastest" in text)

@@ -63,8 +63,9 @@ class Case:
     exercise: list[tuple[str, int]]
     plan: list[tuple[int, int]]
     hold: tuple[int, int] | None
-    tips: list[int]
+    tips: list[tuple[int, str, bool | None, int]]
     long_streak: bool
+    names: list[str]
 
 
 @st.composite
@@ -88,9 +89,9 @@ def cases(draw: Any) -> Case:
     pain_moments = draw(
         st.lists(
             st.tuples(
-                st.integers(-2, 20), st.sampled_from([-1, 0, 1, 3600 * 7, 3600 * 15]), st.booleans()
+                st.integers(-2, 34), st.sampled_from([-1, 0, 1, 3600 * 7, 3600 * 15]), st.booleans()
             ),
-            max_size=8,
+            max_size=10,
         )
     )
     pain = [
@@ -105,7 +106,8 @@ def cases(draw: Any) -> Case:
     return Case(
         zone=zone,
         now=now,
-        enrolled_days=draw(st.floats(0, 60)),
+        # Enrolled before the data (a whole window of first days), within it, or just now.
+        enrolled_days=draw(st.floats(-45, 60)),
         primary=draw(st.none() | st.sampled_from(SOURCES)),
         conditions=draw(st.lists(st.sampled_from(["spinal_stenosis", "pregnancy"]), unique=True)),
         shoes_day=draw(st.none() | st.integers(-2, 30)),
@@ -128,8 +130,19 @@ def cases(draw: Any) -> Case:
             )
         ),
         hold=draw(st.none() | st.tuples(st.integers(0, 20 * 86400), st.integers(1, 14))),
-        tips=draw(st.lists(st.integers(-3600, 3 * 86400), max_size=5)),
+        tips=draw(
+            st.lists(
+                st.tuples(
+                    st.integers(-3600, 30 * 86400),
+                    st.sampled_from(["general", "checkin", "checkin", "pain"]),
+                    st.none() | st.booleans(),
+                    st.integers(-3600, 3600),
+                ),
+                max_size=6,
+            )
+        ),
         long_streak=long_streak,
+        names=draw(st.lists(st.sampled_from(["Bird-dog", " plank", "bird-dog ", "x"]), max_size=6)),
     )
 
 
@@ -176,10 +189,11 @@ def _history_and_rows(case: Case, patient_id: int) -> tuple[reference.History, l
         at = (midnight.astimezone(dt.UTC) + dt.timedelta(seconds=second)).astimezone(dt.UTC)
         history.pain.append(reference.PainReport(at, score, frozenset(flags)))
         rows.append(PainReport(patient_id=patient_id, score=score, recorded_at=at, red_flags=flags))
-    for kind, back_s in case.exercise:
+    for number, (kind, back_s) in enumerate(case.exercise):
         at = now - dt.timedelta(seconds=back_s)
-        history.exercise.append(reference.ExerciseSession(kind, at))
-        rows.append(ExerciseSession(patient_id=patient_id, kind=kind, name="x", performed_at=at))
+        name = case.names[number] if number < len(case.names) else "x"
+        history.exercise.append(reference.ExerciseSession(kind, at, name))
+        rows.append(ExerciseSession(patient_id=patient_id, kind=kind, name=name, performed_at=at))
     changes = [(enrolled, 4000)] + [(now - dt.timedelta(seconds=s), t) for s, t in case.plan]
     for effective, target in sorted(changes, key=lambda change: change[0]):
         history.plan.append(reference.PlanChange(effective, target))
@@ -192,18 +206,24 @@ def _history_and_rows(case: Case, patient_id: int) -> tuple[reference.History, l
         history.holds.append(reference.Hold(start, case.hold[1]))
         held_until = start + dt.timedelta(days=case.hold[1])
     rows.append(Plan(patient_id=patient_id, daily_target=4000, progression_held_until=held_until))
-    for back_s in case.tips:
+    for back_s, category, helpful, answer_s in case.tips:
         at = now - dt.timedelta(seconds=back_s)
-        history.tips.append(reference.TipRecord(at))
+        # Feedback some time after the tip: before now, or (an earlier moment's view) after.
+        feedback = at + dt.timedelta(seconds=abs(answer_s)) if helpful is not None else None
+        history.tips.append(
+            reference.TipRecord(at, category=category, helpful=helpful, feedback_at=feedback)
+        )
         rows.append(
             Tip(
                 patient_id=patient_id,
                 rule_id="r",
                 tip_key="t",
-                category="general",
+                category=category,
                 title="t",
                 text="t",
                 created_at=at,
+                helpful=helpful,
+                feedback_at=feedback,
             )
         )
     profile = PatientProfile(
@@ -235,7 +255,7 @@ def test_it_computes_the_reference_facts_in_sql(app: Flask, case: Case) -> None:
         contexts = load_contexts(session, [user.id])
         facts, state = compute(session, contexts.values(), case.now)[user.id]
         expected = reference.compute_facts(history, case.now)
-        assert facts == expected
+        assert facts == expected, (case, history.enrolled_at, history.daily_steps)
         oracle_state = history.state(case.now)
         assert state.tips_sent_today == oracle_state.tips_sent_today
         assert state.target_7d_ago == oracle_state.target_7d_ago
@@ -298,5 +318,8 @@ def test_it_computes_a_batch_of_patients_in_a_few_queries(app: Flask) -> None:
     assert all(facts["steps.streak"] >= 14 for facts, _ in computed.values())
     assert all(state.last_fired == {"progress": now} for _, state in computed.values())
     assert all(facts["pain.latest"] == 3 for facts, _ in computed.values())
-    # 16, two for safety episodes and clearances, one for questionnaire scores
-    assert len(statements) <= 19
+    # 16; two for safety episodes and clearances; one for questionnaire scores; eight for
+    # the personal facts (older days for each of the two local dates, first days after
+    # enrolment, pain baseline, check-ins unanswered and the last one, tip feedback,
+    # exercise names).
+    assert len(statements) <= 27

@@ -19,7 +19,7 @@ YAML = {"Content-Type": "application/yaml"}
 DEFAULT = rules.default_ruleset_text()
 EXAMPLE = Path(__file__).resolve().parents[2] / "rules" / "examples" / "six_weeks.json"
 _RANGE = (dt.date(2026, 3, 2), dt.date(2026, 4, 12))
-TYPO = DEFAULT.replace("(pain.latest >= 7", "(pain.lastest >= 7", 1)
+TYPO = DEFAULT.replace("(pain.latest >= 8", "(pain.lastest >= 8", 1)
 RETITLED = DEFAULT.replace("title: Walking for", "title: Walking, gently, for", 1)
 
 

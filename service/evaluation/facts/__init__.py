@@ -29,6 +29,8 @@ from service.evaluation.derive import (
     patient_facts,
 )
 from service.evaluation.facts import (
+    baselines,
+    engagement,
     exercise,
     pain,
     plan,
@@ -55,7 +57,7 @@ def _load_safety(
         patients[pid].episode, patients[pid].resolved_at, patients[pid].cleared = safety
 
 
-# In order: long streaks need the steps and the plan already loaded.
+# In order: long streaks need the steps and the plan already loaded, baselines the steps.
 LOADERS: tuple[Loader, ...] = (
     steps.load,
     plan.load,
@@ -68,6 +70,8 @@ LOADERS: tuple[Loader, ...] = (
     steps.load_long_streaks,
     _load_safety,
     prom.load,
+    baselines.load,  # after steps: the window answers most patients
+    engagement.load,
 )
 
 
