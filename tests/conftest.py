@@ -26,7 +26,7 @@ from service.config import Settings, load_settings
 from service.db import Base
 from service.extensions import db
 from service.rulesets.compiled import forget_compiled
-from tests.factories import Seed, seed_named_users
+from tests.support.factories import Seed, seed_named_users
 from tests.support.private_pg import find_bin_dir
 
 DB_FIXTURES = {"app", "db_url", "client", "seed", "live_server", "make_app"}

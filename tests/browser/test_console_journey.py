@@ -28,7 +28,7 @@ from service.extensions import db, get_settings
 from service.patients.models import PatientProfile
 from service.rulesets.models import RuleSet
 from service.tips.models import Tip
-from tests.browser.support import Guard, accessibility_violations, chromium, guarded_page, snapshot
+from tests.support.browser import Guard, accessibility_violations, chromium, guarded_page, snapshot
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,7 @@ from service.db import utcnow
 from service.extensions import db
 from service.patients.models import PatientProfile
 from service.plans.models import Plan
-from tests.factories import PASSWORD, Seed
+from tests.support.factories import PASSWORD, Seed
 
 
 def _register(client: Any, **changes: Any) -> Any:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from service.activity.models import DailyActivity, WalkingSession
 from service.extensions import db
 from service.plans.models import PlanChange
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 

@@ -10,7 +10,7 @@ import pytest
 from service.evaluation import hooks
 from service.extensions import db
 from service.reports.models import PainReport
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 

@@ -2,7 +2,7 @@
 
 How to add your routes (other packages do this too):
 
-- Write `tests/service/authz_<pkg>.py` exporting `ROWS`, a list of
+- Write `tests/support/authz_<pkg>.py` exporting `ROWS`, a list of
   `(method, url_template, {who: status}[, body])`. `url_template` is the route with Flask's
   `<int:name>` written `{name}` (e.g. `/v1/me/tips/{tip_id}/read`); `who` covers all of
   `CALLERS`; `body`, optional, is the JSON sent (a dict, or a callable taking the refs dict).
@@ -31,13 +31,13 @@ from typing import Any
 import pytest
 from flask import Flask
 
-import tests.service as package
+import tests.support as package
 from service.alerts.models import ClinicianAlert
 from service.extensions import db
 from service.patients.models import Device
 from service.tips.models import Tip
-from tests.factories import Seed
-from tests.service.console_support import csrf_token, signed_in
+from tests.support.console import csrf_token, signed_in
+from tests.support.factories import Seed
 
 CALLERS = ("anonymous", "patient_b", "other_clinician", "clinician", "admin", "patient_a")
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -47,7 +47,7 @@ Row = tuple[Any, ...]
 def _authz_modules() -> list[Any]:
     folder = Path(package.__file__).parent
     return [
-        importlib.import_module(f"tests.service.{info.name}")
+        importlib.import_module(f"tests.support.{info.name}")
         for info in sorted(pkgutil.iter_modules([str(folder)]), key=lambda i: i.name)
         if info.name.startswith("authz_")
     ]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 PROBLEM = "application/problem+json"
 

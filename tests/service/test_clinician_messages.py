@@ -17,8 +17,8 @@ from service.evaluation.service import evaluate_one
 from service.extensions import db
 from service.patients.models import Device
 from service.tips.models import Tip
-from tests.factories import Seed
-from tests.service.console_support import post_form, signed_in
+from tests.support.console import post_form, signed_in
+from tests.support.factories import Seed
 
 
 def _send(client: Any, seed: Seed, body: dict[str, Any], who: str = "clinician") -> Any:

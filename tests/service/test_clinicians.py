@@ -20,7 +20,7 @@ from service.plans.models import Plan, PlanChange
 from service.reports.models import ExerciseSession, PainReport
 from service.rulesets.models import RuleSet
 from service.tips.models import Tip
-from tests.factories import Seed, make_patient
+from tests.support.factories import Seed, make_patient
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 

@@ -13,13 +13,13 @@ from integrations.wearables import PROVIDERS
 from service.activity.models import DailyActivity, WalkingSession
 from service.connections.models import OAuthState, WearableConnection
 from service.extensions import db
-from tests.factories import Seed
-from tests.service.connections_support import (  # noqa: F401 - the fixture is used by name
+from tests.support.connections import (  # noqa: F401 - the fixture is used by name
     OAUTH_PROVIDERS,
     Wearables,
     query_of,
     wearables,
 )
+from tests.support.factories import Seed
 
 
 def _state_of(env: Wearables, provider: str) -> tuple[str, str]:

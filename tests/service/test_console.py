@@ -13,8 +13,8 @@ from service.accounts.models import User
 from service.console.models import ConsoleSession
 from service.db import utcnow
 from service.extensions import db
-from tests.factories import PASSWORD, Seed
-from tests.service.console_support import csrf_token, post_form, signed_in
+from tests.support.console import csrf_token, post_form, signed_in
+from tests.support.factories import PASSWORD, Seed
 
 
 def _sign_in(client: Any, email: str, password: str = PASSWORD, **extra: str) -> Any:

@@ -21,8 +21,8 @@ from service.reports.models import ExerciseSession, PainReport
 from service.rulesets.models import RuleSet
 from service.rulesets.service import add_version, publish
 from service.tips.models import Tip
-from tests.factories import Seed
-from tests.service.console_support import post_form, signed_in
+from tests.support.console import post_form, signed_in
+from tests.support.factories import Seed
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 DEFAULT = rules.default_ruleset_text()

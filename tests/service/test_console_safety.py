@@ -9,8 +9,8 @@ from sqlalchemy import select
 from service.audit.models import AuditEvent
 from service.extensions import db
 from service.safety.models import Clearance, SafetyEpisode
-from tests.factories import Seed
-from tests.service.console_support import post_form, signed_in
+from tests.support.console import post_form, signed_in
+from tests.support.factories import Seed
 
 
 def _red_flag(app: Flask, seed: Seed) -> int:

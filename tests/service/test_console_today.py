@@ -19,8 +19,8 @@ from service.connections.models import WearableConnection
 from service.extensions import db
 from service.plans.models import PlanChange
 from service.reports.models import PainReport
-from tests.factories import Seed, make_patient
-from tests.service.console_support import signed_in
+from tests.support.console import signed_in
+from tests.support.factories import Seed, make_patient
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 # Pinned: every date below is counted from this instant, and the list is asked at it.

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, func, select
 from service import migrate
 from service.config import load_settings
 from service.reports.models import PainReport
-from tests.service.gunicorn_support import Gunicorn, start_gunicorn
+from tests.support.gunicorn import Gunicorn, start_gunicorn
 from tests.support.private_pg import PrivatePostgres
 
 pytestmark = pytest.mark.pgserver

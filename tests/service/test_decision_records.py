@@ -15,8 +15,8 @@ from service.extensions import db
 from service.outcomes.models import DecisionRecord
 from service.rulesets.compiled import compiled_versions
 from service.tips.models import Tip
-from tests.factories import Seed
-from tests.service.outcomes_support import follow, mrt_ruleset
+from tests.support.factories import Seed
+from tests.support.outcomes import follow, mrt_ruleset
 
 NOW = dt.datetime(2026, 11, 27, 16, 0, tzinfo=dt.UTC)
 

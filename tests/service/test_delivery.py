@@ -24,8 +24,7 @@ from service.evaluation.facts import compute, load_contexts
 from service.extensions import db, get_settings
 from service.patients.models import PatientProfile
 from service.tips.models import Tip
-from tests.factories import Seed
-from tests.service.delivery_support import (
+from tests.support.delivery import (
     APNS_TOKEN,
     UTC,
     PushEnv,
@@ -34,6 +33,7 @@ from tests.service.delivery_support import (
     all_deliveries,
     push_env,
 )
+from tests.support.factories import Seed
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")

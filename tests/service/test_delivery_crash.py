@@ -25,8 +25,7 @@ from service.delivery.outbox import enqueue
 from service.delivery.worker import deliver_due
 from service.extensions import db
 from tests.conftest import LiveServer
-from tests.factories import Seed
-from tests.service.delivery_support import (
+from tests.support.delivery import (
     APNS_TOKEN,
     PushEnv,
     add_device,
@@ -34,6 +33,7 @@ from tests.service.delivery_support import (
     all_deliveries,
     push_env,
 )
+from tests.support.factories import Seed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,7 +63,7 @@ def _worker_env(base_settings: Settings, db_url: str, push: dict[str, Any]) -> d
 
 def _start_worker(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.service.delivery_worker_proc", *args],
+        [sys.executable, "-m", "tests.support.delivery_worker_proc", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -21,10 +21,9 @@ from service.delivery.models import PushDelivery
 from service.delivery.outbox import enqueue
 from service.delivery.worker import CLAIM_CHUNK, MAX_ATTEMPTS, deliver_due, retry_delay
 from service.extensions import db
-from tests.factories import Seed
 from tests.fakes.apns import ApnsAnswer, apns_error_file
 from tests.fakes.fcm import DROP, FakeAnswer, fcm_error
-from tests.service.delivery_support import (
+from tests.support.delivery import (
     APNS_TOKEN,
     FCM_TOKEN,
     PushEnv,
@@ -35,6 +34,7 @@ from tests.service.delivery_support import (
     one_delivery,
     push_env,
 )
+from tests.support.factories import Seed
 
 QUOTA_BODY = {
     "error": {

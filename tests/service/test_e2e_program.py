@@ -19,7 +19,7 @@ from service.patients.models import PatientProfile
 from service.plans.models import PlanChange
 from service.rulesets.models import RuleSet, RuleSetVersion
 from tests.conftest import LiveServer
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 ZONE = "Europe/London"
 DEFAULT = rules.default_ruleset_text()

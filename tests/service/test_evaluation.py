@@ -22,7 +22,7 @@ from service.plans.models import Plan, PlanChange
 from service.reports.models import PainReport
 from service.rulesets.models import RuleSet
 from service.tips.models import Tip
-from tests.factories import Seed, make_patient
+from tests.support.factories import Seed, make_patient
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 

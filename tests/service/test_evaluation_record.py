@@ -23,7 +23,7 @@ from service.reports.models import PainReport
 from service.rulesets.compiled import compiled_versions
 from service.rulesets.models import RuleSet, RuleSetVersion
 from service.tips.models import Tip
-from tests.factories import Seed, make_patient
+from tests.support.factories import Seed, make_patient
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 

@@ -22,8 +22,8 @@ from service.plans.models import Plan, PlanChange
 from service.reports.models import PainReport
 from service.tips.models import Tip
 from tests.conftest import LiveServer
-from tests.factories import Seed, make_patient, token_for
-from tests.service.fhir_support import bundle_errors, of_type, schema_errors
+from tests.support.factories import Seed, make_patient, token_for
+from tests.support.fhir import bundle_errors, of_type, schema_errors
 
 LONDON = ZoneInfo("Europe/London")
 FHIR = {"Accept": "application/fhir+json"}

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from service.fhir.ids import NAMESPACE, resource_id
 from service.fhir.mapping.base import day_period
-from tests.service.fhir_support import bundle_errors, loinc_check_digit_ok, ndjson_errors
+from tests.support.fhir import bundle_errors, loinc_check_digit_ok, ndjson_errors
 
 PATIENT = {
     "resourceType": "Patient",

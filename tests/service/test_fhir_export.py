@@ -17,9 +17,9 @@ from service.extensions import db
 from service.fhir import worker
 from service.fhir.models import FhirExport, FhirExportPart
 from tests.conftest import LiveServer
-from tests.factories import Seed
-from tests.service.fhir_support import ndjson_errors, schema_errors
 from tests.service.test_fhir_bundle import programme
+from tests.support.factories import Seed
+from tests.support.fhir import ndjson_errors, schema_errors
 
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
 

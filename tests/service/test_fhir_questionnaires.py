@@ -14,10 +14,10 @@ from service.extensions import db
 from service.questionnaires.models import ClinicInstrument, Questionnaire, QuestionnaireResponse
 from service.safety.models import SafetyEpisode
 from tests.conftest import LiveServer
-from tests.factories import Seed
-from tests.service.authz_questionnaires import SLEEP
-from tests.service.fhir_support import bundle_errors, ndjson_errors, of_type
 from tests.service.test_fhir_export import _files, _kick_off, _poll
+from tests.support.authz_questionnaires import SLEEP
+from tests.support.factories import Seed
+from tests.support.fhir import bundle_errors, ndjson_errors, of_type
 
 FHIR = {"Accept": "application/fhir+json"}
 

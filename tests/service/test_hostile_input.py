@@ -1,6 +1,6 @@
 """Hostile input over real HTTP: every class answers a 4xx problem+json naming the field.
 
-The cases (tests/service/hostile_cases.py) go to the app on a live port, on SQLite and, under
+The cases (tests/support/hostile_cases.py) go to the app on a live port, on SQLite and, under
 `-m db` with the PostgreSQL backend, on PostgreSQL.
 """
 
@@ -17,8 +17,8 @@ from marshmallow import Schema
 import service
 from service.inputs import ApiSchema, json_problem
 from tests.conftest import LiveServer
-from tests.factories import Seed
-from tests.service.hostile_cases import CASES, KINDS, check, install_default_ruleset, send
+from tests.support.factories import Seed
+from tests.support.hostile_cases import CASES, KINDS, check, install_default_ruleset, send
 
 
 @pytest.mark.parametrize("kind", KINDS)

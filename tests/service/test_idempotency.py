@@ -21,7 +21,7 @@ from service.reports.models import ExerciseSession, PainReport
 from service.scheduler import JOBS, run_job
 from service.tips.models import Tip
 from tests.conftest import LiveServer
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 PAIN = {"score": 8, "location": "lower back"}
 EXERCISE = {"kind": "strength", "name": "glute bridge", "sets": 2, "reps": 10}

@@ -45,7 +45,7 @@ from service.rulesets.compiled import compile_version, register_compiled
 from service.rulesets.models import RuleSet, RuleSetVersion
 from service.rulesets.service import add_version, publish
 from tests.conftest import LiveServer
-from tests.factories import Seed, make_patient
+from tests.support.factories import Seed, make_patient
 
 EXPRESSION = "plan.target * 2"
 FAILING = f"""\

@@ -18,12 +18,12 @@ from sqlalchemy import func, select
 from service.connections.binding import COOKIE, OPEN_WITHIN
 from service.connections.models import OAuthState, WearableConnection
 from service.extensions import db, get_settings
-from tests.factories import Seed
-from tests.service.connections_support import (  # noqa: F401 - the fixture is used by name
+from tests.support.connections import (  # noqa: F401 - the fixture is used by name
     Wearables,
     query_of,
     wearables,
 )
+from tests.support.factories import Seed
 
 
 def _start(env: Wearables, provider: str, who: str = "patient_a") -> str:

@@ -15,7 +15,7 @@ from flask import Flask
 from service import create_app
 from service.config import Settings
 from service.logscrub import REDACTED, ScrubFilter, scrub_query, scrub_text
-from tests.service.gunicorn_support import start_gunicorn
+from tests.support.gunicorn import start_gunicorn
 
 SECRETS = ("C0DE-SECRET", "ST4TE-SECRET", "WEBH00K-SECRET", "VER1FY-SECRET", "REFERER-C0DE")
 

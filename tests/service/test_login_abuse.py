@@ -22,8 +22,8 @@ from service.accounts.throttle import FORGET_AFTER, FREE_FAILURES, account_key, 
 from service.config import Settings
 from service.extensions import db, get_settings
 from tests.conftest import LiveServer
-from tests.factories import PASSWORD, Seed
-from tests.service.gunicorn_support import start_gunicorn
+from tests.support.factories import PASSWORD, Seed
+from tests.support.gunicorn import start_gunicorn
 
 UNKNOWN = "nobody@patients.example"
 

@@ -9,8 +9,8 @@ from typing import Any
 import requests
 
 from tests.conftest import LiveServer
-from tests.factories import Seed
-from tests.service.hostile_cases import install_default_ruleset
+from tests.support.factories import Seed
+from tests.support.hostile_cases import install_default_ruleset
 
 CALLERS = {"/v1/me": "patient_a", "/v1/clinician": "clinician", "/v1/rulesets": "clinician"}
 PATH_VALUES = {"slug": "low-back-walking", "provider": "sandbox"}

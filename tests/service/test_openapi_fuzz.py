@@ -30,8 +30,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.factories import Seed
-from tests.service.hostile_cases import install_default_ruleset
+from tests.support.factories import Seed
+from tests.support.hostile_cases import install_default_ruleset
 
 EXAMPLES = 6
 HOSTILE = "hostile"

@@ -14,8 +14,8 @@ from service.extensions import db
 from service.outcomes import proximal
 from service.outcomes.models import DecisionRecord
 from service.patients.models import PatientProfile
-from tests.factories import Seed
-from tests.service.outcomes_support import COHORT_YAML, mrt_patients, mrt_ruleset, run_cohort
+from tests.support.factories import Seed
+from tests.support.outcomes import COHORT_YAML, mrt_patients, mrt_ruleset, run_cohort
 
 NOW = dt.datetime(2026, 11, 27, 16, 0, tzinfo=dt.UTC)
 ENROLLED = NOW - dt.timedelta(days=40)

@@ -9,7 +9,7 @@ import requests
 
 from service.extensions import db
 from service.tips.models import Tip
-from tests.factories import PASSWORD, Seed
+from tests.support.factories import PASSWORD, Seed
 
 
 def test_it_runs_a_patient_journey_over_http(live_server: Any, seed: Seed) -> None:

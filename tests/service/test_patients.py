@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from service.extensions import db
 from service.patients.models import Device
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 
 def test_it_shows_the_callers_profile(client: Any, seed: Seed) -> None:

@@ -14,7 +14,7 @@ from service.extensions import db
 from service.patients.models import PatientProfile
 from service.rulesets.service import add_version, publish
 from service.tips.models import Tip
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 pytestmark = pytest.mark.db
 

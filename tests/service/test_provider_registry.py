@@ -9,7 +9,7 @@ from service.activity.models import SOURCES
 from service.config import PROVIDERS as CONFIGURED
 from service.config import load_settings
 from service.connections.providers import provider_budget
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 
 def test_it_derives_settings_sources_and_budgets_from_the_provider_classes(seed: Seed) -> None:

@@ -20,8 +20,8 @@ from service.extensions import db
 from service.outcomes import proximal
 from service.outcomes.cli import outcomes_cli
 from service.outcomes.models import DecisionRecord
-from tests.factories import Seed
-from tests.service.outcomes_support import MRT_YAML, mrt_patients, mrt_ruleset
+from tests.support.factories import Seed
+from tests.support.outcomes import MRT_YAML, mrt_patients, mrt_ruleset
 
 NOW = dt.datetime(2026, 11, 27, 16, 0, tzinfo=dt.UTC)
 AT = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)  # the decision time

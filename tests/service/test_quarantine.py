@@ -18,14 +18,14 @@ from service.activity.models import DailyActivity, WalkingSession
 from service.connections import ingest
 from service.connections.models import QuarantinedRecord
 from service.extensions import db
-from tests.factories import Seed
 from tests.fakes.garmin import GARMIN_USER_ID
 from tests.fakes.server import load_payload
-from tests.service.connections_support import (  # noqa: F401 - the fixture is used by name
+from tests.support.connections import (  # noqa: F401 - the fixture is used by name
     WEBHOOK_SECRET,
     Wearables,
     wearables,
 )
+from tests.support.factories import Seed
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 

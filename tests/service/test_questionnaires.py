@@ -8,8 +8,8 @@ from typing import Any
 import requests
 
 from tests.conftest import LiveServer
-from tests.factories import Seed
-from tests.service.authz_questionnaires import SLEEP
+from tests.support.authz_questionnaires import SLEEP
+from tests.support.factories import Seed
 
 RULESET = """\
 ruleset: north-prom

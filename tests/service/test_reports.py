@@ -7,7 +7,7 @@ from typing import Any
 
 from service.extensions import db
 from service.reports.models import ExerciseSession, PainReport
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 
 def test_it_stores_a_pain_report_and_answers_with_its_tips(client: Any, seed: Seed) -> None:

@@ -13,7 +13,7 @@ import rules
 from rules.reference import History
 from service.audit.models import AuditEvent
 from service.extensions import db
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 YAML = {"Content-Type": "application/yaml"}
 DEFAULT = rules.default_ruleset_text()

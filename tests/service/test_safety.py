@@ -17,7 +17,7 @@ from service.extensions import db
 from service.patients.models import PatientProfile
 from service.plans.models import Plan, PlanChange
 from service.safety.models import SafetyEpisode
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 EMERGENCY = {"score": 6, "red_flags": ["numbness_saddle", "bladder_bowel_change"]}
 

@@ -12,8 +12,8 @@ from service.evaluation.population import evaluate_due
 from service.extensions import db
 from service.patients.models import PatientProfile
 from tests.conftest import LiveServer
-from tests.factories import Seed
 from tests.service.test_e2e_program import Api, _register
+from tests.support.factories import Seed
 
 
 def _due(patient_id: int, now: dt.datetime) -> None:

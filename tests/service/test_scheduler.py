@@ -18,7 +18,7 @@ from service.extensions import db
 from service.patients.models import PatientProfile
 from service.scheduler import JOBS, Job, build_scheduler, run_job
 from service.tips.models import Tip
-from tests.factories import make_patient
+from tests.support.factories import make_patient
 
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 ZONES = ["Europe/London", "America/New_York", "Asia/Kolkata", "Pacific/Auckland"]

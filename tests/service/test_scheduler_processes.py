@@ -18,7 +18,7 @@ from service.evaluation.schedule import latest_decision_key
 from service.extensions import db
 from service.patients.models import PatientProfile
 from service.rulesets.compiled import bundled_default
-from tests.factories import make_patient
+from tests.support.factories import make_patient
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
@@ -58,7 +58,7 @@ def _start(base_settings: Settings, db_url: str, go: Path) -> subprocess.Popen[s
         [
             sys.executable,
             "-m",
-            "tests.service.scheduler_proc",
+            "tests.support.scheduler_proc",
             "--now",
             NOW.isoformat(),
             "--go",

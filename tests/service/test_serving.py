@@ -23,9 +23,9 @@ from service.accounts.models import Clinic, User
 from service.cli import control_socket_path, gunicorn_argv
 from service.config import Settings, load_settings
 from service.extensions import db
-from tests.factories import Seed
-from tests.service.connections_support import query_of
-from tests.service.gunicorn_support import ROOT, start_gunicorn
+from tests.support.connections import query_of
+from tests.support.factories import Seed
+from tests.support.gunicorn import ROOT, start_gunicorn
 
 KEYS = {"SECRET_KEY": "k" * 40, "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode()}
 

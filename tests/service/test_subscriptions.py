@@ -17,7 +17,7 @@ from service.connections.sync import sync_due_connections
 from service.extensions import db
 from tests.fakes.oura import SUBSCRIPTION_TTL
 from tests.fakes.withings import USER_ID
-from tests.service.connections_support import (  # noqa: F401 - the fixture is used by name
+from tests.support.connections import (  # noqa: F401 - the fixture is used by name
     WEBHOOK_SECRET,
     Wearables,
     due_now,

@@ -18,7 +18,7 @@ from service.connections.tokens import store_token
 from service.crypto import cipher_for
 from service.extensions import db
 from service.tips.models import Tip
-from tests.service.connections_support import (  # noqa: F401 - the fixture is used by name
+from tests.support.connections import (  # noqa: F401 - the fixture is used by name
     Wearables,
     due_now,
     wearables,

@@ -8,7 +8,7 @@ from typing import Any
 from service.extensions import db
 from service.tips.models import Tip
 from service.tips.schemas import TipPageSchema
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 T0 = dt.datetime(2026, 11, 1, 9, tzinfo=dt.UTC)
 

@@ -21,9 +21,9 @@ from service.delivery.senders import RESOLVER_EXTENSION, close_senders, senders_
 from service.extensions import db, get_settings
 from service.patients.models import Device
 from service.patients.service import check_web_endpoint
-from tests.factories import Seed
-from tests.integrations.push.support import message
 from tests.integrations.push.test_webpush import subscription
+from tests.support.factories import Seed
+from tests.support.push import message
 
 KEYS = {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQ", "auth": "tBHItJI5svbpez7KI4CCXg"}
 

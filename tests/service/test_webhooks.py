@@ -15,17 +15,17 @@ from service.activity.models import DailyActivity, WalkingSession
 from service.connections.models import WearableConnection, WebhookReceipt
 from service.connections.sync import sync_due_connections
 from service.extensions import db
-from tests.factories import Seed
 from tests.fakes.garmin import GARMIN_USER_ID
 from tests.fakes.google_health import HEALTH_USER_ID
 from tests.fakes.oura import FakeOura
 from tests.fakes.server import CLIENT_SECRET, load_payload
 from tests.fakes.strava import ATHLETE_ID
-from tests.service.connections_support import (  # noqa: F401 - the fixture is used by name
+from tests.support.connections import (  # noqa: F401 - the fixture is used by name
     WEBHOOK_SECRET,
     Wearables,
     wearables,
 )
+from tests.support.factories import Seed
 
 
 def _hook(env: Wearables, provider: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 from integrations.push import ApnsSender, FcmSender
 from tests.fakes.apns import FakeApns, make_apns_key
 from tests.fakes.fcm import FakeFcm, make_service_account
-from tests.integrations.push.support import make_apns_sender
+from tests.support.push import make_apns_sender
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from tests.fakes.apns import (
     make_apns_key,
 )
 from tests.fakes.fcm import make_service_account
-from tests.integrations.push.support import APNS_DEVICE, Clock, make_apns_sender, message
+from tests.support.push import APNS_DEVICE, Clock, make_apns_sender, message
 
 
 def test_it_sends_the_apns_headers_and_payload(

@@ -12,7 +12,7 @@ import pytest
 from integrations.push import FcmSender, Outcome, PushConfigError
 from integrations.push.fcm import classify_fcm_response
 from tests.fakes.fcm import DROP, PAYLOADS, FakeAnswer, FakeFcm, fcm_error, make_service_account
-from tests.integrations.push.support import Clock, message
+from tests.support.push import Clock, message
 
 
 def test_it_sends_the_documented_message_shape(fcm_sender: FcmSender, fake_fcm: FakeFcm) -> None:

@@ -36,8 +36,8 @@ from integrations.netguard import (
     public_endpoint,
 )
 from integrations.push import Outcome, WebPushSender
-from tests.integrations.push.support import message
 from tests.integrations.push.test_webpush import SUB, subscription
+from tests.support.push import message
 
 LOOPBACK = AddressPolicy.allowing(["127.0.0.0/8"])
 

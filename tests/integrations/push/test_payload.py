@@ -19,7 +19,7 @@ from integrations.push.payload import (
     truncate_text,
     webpush_body,
 )
-from tests.integrations.push.support import message
+from tests.support.push import message
 
 
 def test_it_keeps_text_that_fits() -> None:

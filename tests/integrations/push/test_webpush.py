@@ -22,7 +22,7 @@ from py_vapid import Vapid
 from integrations.netguard import AddressPolicy
 from integrations.push import Outcome, PushConfigError, WebPushSender
 from integrations.push.webpush import web_push_topic
-from tests.integrations.push.support import message
+from tests.support.push import message
 
 SUB = "mailto:push@backstride.example"
 

@@ -16,7 +16,7 @@ import rules
 from service.accounts.models import Invite
 from service.db import utcnow
 from service.extensions import db
-from tests.factories import PASSWORD, Seed
+from tests.support.factories import PASSWORD, Seed
 
 AUTH = "console"
 

@@ -23,7 +23,7 @@ from service.config import PROVIDERS
 from service.db import utcnow
 from service.extensions import db
 from service.rulesets.service import ensure_default
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 PROBLEM = "application/problem+json"
 NO_BODY = object()

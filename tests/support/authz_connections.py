@@ -13,7 +13,7 @@ from service.connections.models import WearableConnection
 from service.connections.tokens import store_token
 from service.crypto import cipher_for
 from service.extensions import db, get_settings
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 CALLERS = ("anonymous", "patient_b", "other_clinician", "clinician", "admin", "patient_a")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
 
 ANYONE = dict.fromkeys(
     ("anonymous", "patient_b", "other_clinician", "clinician", "admin", "patient_a"), 200

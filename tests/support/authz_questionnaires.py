@@ -7,7 +7,7 @@ from typing import Any
 from service.db import utcnow
 from service.extensions import db
 from service.questionnaires.models import Questionnaire
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 SLEEP = """\
 instrument: sleep-check

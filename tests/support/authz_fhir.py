@@ -8,7 +8,7 @@ from typing import Any
 from service.db import utcnow
 from service.extensions import db
 from service.fhir.models import FhirExport, FhirExportPart
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 EXPORT_ID = "00000000-0000-4000-8000-00000000f41e"
 

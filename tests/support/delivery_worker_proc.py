@@ -1,4 +1,4 @@
-"""A delivery worker process for the crash test: `python -m tests.service.delivery_worker_proc`.
+"""A delivery worker process for the crash test: `python -m tests.support.delivery_worker_proc`.
 
 Builds the app from the environment (DATABASE_URL, FCM_*/APNS_* settings, secrets), as a
 scheduler process would, and loops `deliver_due` until killed, or with --until-empty until no

@@ -1,4 +1,4 @@
-"""A scheduler process for the two-process claim test: `python -m tests.service.scheduler_proc`.
+"""A scheduler process for the two-process claim test: `python -m tests.support.scheduler_proc`.
 
 Builds the app from the environment (DATABASE_URL, secrets) as `flask scheduler` would, says
 "ready", waits until the go file exists (so both processes start together), runs

@@ -15,7 +15,7 @@ from service.extensions import db
 from service.outcomes.models import DecisionRecord
 from service.patients.models import PatientProfile
 from service.rulesets.models import RuleSet, RuleSetVersion
-from tests.factories import make_patient
+from tests.support.factories import make_patient
 
 MRT_YAML = """\
 ruleset: mrt-walk

@@ -8,7 +8,7 @@ import rules
 from service.db import utcnow
 from service.extensions import db
 from service.rulesets.service import add_version, publish
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 SLUG = "low-back-walking"
 

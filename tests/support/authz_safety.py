@@ -7,7 +7,7 @@ from typing import Any
 from service.db import utcnow
 from service.extensions import db
 from service.safety.models import Clearance, SafetyEpisode
-from tests.factories import Seed
+from tests.support.factories import Seed
 
 
 def make_refs(seed: Seed) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from service.connections.models import WearableConnection
 from service.crypto import cipher_for
 from service.extensions import db
 from tests.conftest import LiveServer
-from tests.factories import Seed
 from tests.fakes.garmin import FakeGarmin
 from tests.fakes.google_health import FakeGoogleHealth
 from tests.fakes.oura import FakeOura
@@ -31,6 +30,7 @@ from tests.fakes.polar import FakePolar
 from tests.fakes.server import CLIENT_ID, CLIENT_SECRET, FakeProviderServer
 from tests.fakes.strava import FakeStrava
 from tests.fakes.withings import FakeWithings
+from tests.support.factories import Seed
 
 WEBHOOK_SECRET = "whsec-service-test-0123456789"
 FAKES: dict[str, type[FakeProviderServer]] = {
