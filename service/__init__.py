@@ -29,6 +29,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     _configure(app, settings)
     _guard_inputs(app)
     _init_extensions(app, settings)
+    _plug_ports()
     _register_blueprints(app)
     _register_console(app, settings)
     _register_error_handlers(app)
@@ -100,6 +101,13 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
         },
     )
     install_request_metrics(app)
+
+
+def _plug_ports() -> None:
+    from service import ports
+    from service.evaluation import hooks
+
+    ports.plug_evaluation(hooks)
 
 
 def _register_blueprints(app: Flask) -> None:

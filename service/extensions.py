@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_smorest import Api
 
+from integrations.netguard import Resolver, system_resolver
 from service.config import Settings
 from service.db import Database
 
@@ -19,6 +20,16 @@ def get_settings() -> Settings:
     """The settings of the running app."""
     settings: Settings = current_app.extensions["backstride.settings"]
     return settings
+
+
+# The name resolver Web Push endpoints are checked with (tests install one they control).
+RESOLVER_EXTENSION = "backstride.resolver"
+
+
+def endpoint_resolver(app: Flask) -> Resolver:
+    """The resolver this app checks client-supplied push endpoints with."""
+    resolver: Resolver = app.extensions.get(RESOLVER_EXTENSION, system_resolver)
+    return resolver
 
 
 def login_limit() -> str:

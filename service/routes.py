@@ -14,6 +14,7 @@ from service.evaluation.routes import blp as evaluations_blp
 from service.fhir.routes import blp as fhir_blp
 from service.outcomes.routes import blp as outcomes_blp
 from service.patients.routes import blp as me_blp
+from service.patients.routes import signup_blp
 from service.plans.routes import blp as plan_blp
 from service.questionnaires.routes import blp as questionnaires_blp
 from service.reports.routes import blp as reports_blp
@@ -22,6 +23,7 @@ from service.safety.routes import blp as safety_blp
 from service.tips.routes import blp as tips_blp
 
 API_BLUEPRINTS: list[Blueprint] = []
+API_BLUEPRINTS.append(signup_blp)
 API_BLUEPRINTS.append(auth_blp)
 API_BLUEPRINTS.append(me_blp)
 API_BLUEPRINTS.append(activity_blp)

@@ -1,4 +1,4 @@
-"""Auth endpoints: register a patient, sign in, revoke every token of the caller."""
+"""Auth endpoints: sign in, revoke every token of the caller (sign-up is in `patients`)."""
 
 from __future__ import annotations
 
@@ -7,49 +7,14 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from service.accounts import service
-from service.accounts.schemas import (
-    RegisteredSchema,
-    RegisterSchema,
-    TokenRequestSchema,
-    TokenSchema,
-)
+from service.accounts.auth import current_principal, require
+from service.accounts.schemas import TokenRequestSchema, TokenSchema
 from service.apidoc import problems, reject_non_json_bodies
-from service.auth import current_principal, require
 from service.db import utcnow
-from service.extensions import db, get_settings, limiter, login_limit, sign_in_limit
+from service.extensions import db, get_settings, sign_in_limit
 
 blp = Blueprint("auth", __name__, url_prefix="/v1/auth", description="Sign-up and sign-in.")
 blp.before_request(reject_non_json_bodies)
-
-
-def _login_limit() -> str:
-    return login_limit()
-
-
-@blp.route("/register", methods=["POST"])
-@limiter.limit(_login_limit, scope="auth-register")
-@blp.arguments(RegisterSchema())
-@blp.response(201, RegisteredSchema)
-@problems(blp, 400, 409, 413, 415, 429, 422)
-@blp.doc(security=[])
-def register(body: dict[str, Any]) -> dict[str, Any]:
-    """Sign up as a patient (an invite code links a clinic, clinician and rule set)."""
-    with db.transaction() as session:
-        token = service.register_patient(
-            session,
-            get_settings(),
-            email=body["email"],
-            password=body["password"],
-            timezone=body["timezone"],
-            invite_code=body.get("invite_code"),
-            now=utcnow(),
-        )
-    return {
-        "patient_id": token.user_id,
-        "access_token": token.access_token,
-        "token_type": token.token_type,
-        "expires_in": token.expires_in,
-    }
 
 
 @blp.route("/token", methods=["POST"])

@@ -1,4 +1,4 @@
-"""Account use cases: clinics, users, registration, sign-in and token revocation."""
+"""Account use cases: clinics, users, invites, sign-in and token revocation."""
 
 from __future__ import annotations
 
@@ -22,9 +22,7 @@ from service.accounts.security import (
 )
 from service.config import Settings
 from service.errors import Conflict, Unauthorized, field_error
-from service.evaluation import hooks
 from service.extensions import db
-from service.patients.models import PatientProfile
 
 TOKEN_TYPE = "Bearer"  # noqa: S105 - a scheme name, not a secret
 
@@ -173,31 +171,3 @@ def revoke_tokens(session: Session, user_id: int) -> None:
         .values(token_version=User.token_version + 1)
         .execution_options(synchronize_session=False)
     )
-
-
-def register_patient(
-    session: Session,
-    settings: Settings,
-    *,
-    email: str,
-    password: str,
-    timezone: str,
-    invite_code: str | None,
-    now: dt.datetime,
-) -> IssuedToken:
-    """Create a patient, their profile and plan; an invite links clinic, clinician, rule set."""
-    check_timezone(timezone)
-    user = create_user(
-        session, settings, email=email, password=password, role="patient", clinic=None
-    )
-    profile = PatientProfile(user_id=user.id, timezone=timezone, enrolled_at=now)
-    if invite_code:
-        invite = claim_invite(session, invite_code.strip(), user.id, now)
-        user.clinic_id = invite.clinic_id
-        profile.clinic_id = invite.clinic_id
-        profile.clinician_id = invite.clinician_id
-        profile.ruleset_id = invite.ruleset_id
-    session.add(profile)
-    session.flush()
-    hooks.enrol_patient(session, profile, now)
-    return token_for_user(user, settings, now)

@@ -7,11 +7,7 @@ import datetime as dt
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from integrations.wearables import PROVIDERS
 from service.db import Base, BigId, IdPk, utcnow
-
-# Phone uploads, then every wearable provider (a provider's records carry its name).
-SOURCES = ("healthkit", "health_connect", "manual", *PROVIDERS)
 
 
 class DailyActivity(Base):

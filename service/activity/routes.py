@@ -6,6 +6,7 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
+from service.accounts.auth import current_principal, require
 from service.activity import service
 from service.activity.schemas import (
     ActivityHistorySchema,
@@ -15,7 +16,6 @@ from service.activity.schemas import (
     UpsertedSchema,
 )
 from service.apidoc import problems, reject_non_json_bodies
-from service.auth import current_principal, require
 from service.db import utcnow
 from service.extensions import db
 

@@ -14,8 +14,8 @@ from service.activity.plausibility import (
     MINUTES_A_DAY,
 )
 from service.inputs import ApiSchema
+from service.patients.models import UPLOAD_SOURCES
 
-UPLOAD_SOURCES = ("healthkit", "health_connect", "manual")
 MAX_DAYS = 366
 MAX_SESSIONS = 500
 # The plausibility limits every source shares (providers' records past them are quarantined).

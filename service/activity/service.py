@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from service import ports
 from service.activity.models import DailyActivity
 from service.activity.schemas import MAX_DAYS
 from service.activity.store import store_days, store_walks
 from service.errors import field_error
-from service.evaluation import hooks
 from service.patients.service import get_profile, profile_timezone
 from service.plans.service import targets_by_day
 
@@ -55,7 +55,7 @@ def upsert_daily(
         for day in days
     ]
     store_days(session, rows)
-    hooks.after_activity(session, [patient_id], now)
+    ports.evaluation().after_activity(session, [patient_id], now)
     return len(rows)
 
 
@@ -94,7 +94,7 @@ def upsert_sessions(
     if not rows:
         return 0
     store_walks(session, list(rows.values()))
-    hooks.after_activity(session, [patient_id], now)
+    ports.evaluation().after_activity(session, [patient_id], now)
     return len(rows)
 
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
+from service.accounts.auth import current_principal, require
 from service.alerts import service
 from service.alerts.models import ClinicianAlert
 from service.alerts.schemas import AlertListSchema, AlertQueryArgsSchema, AlertSchema
 from service.apidoc import problems, reject_non_json_bodies
-from service.auth import current_principal, require
 from service.db import utcnow
 from service.extensions import db
 

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, select
 from sqlalchemy.orm import Session
 
+from service.accounts.auth import Principal
 from service.accounts.models import User
 from service.alerts.models import ClinicianAlert
 from service.audit.service import record
-from service.auth import Principal
 from service.errors import NotFound
 
 SEVERITY_ORDER = case({"urgent": 0, "warning": 1}, value=ClinicianAlert.severity, else_=2)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from service.audit.models import AuditEvent
 
 if TYPE_CHECKING:
-    from service.auth import Principal
+    from service.accounts.auth import Principal
 
 
 def record(  # noqa: PLR0917 - the agreed call shape is positional

@@ -9,8 +9,8 @@ import segno
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.accounts.auth import Principal
 from service.accounts.models import Invite
-from service.auth import Principal
 from service.errors import NotFound
 from service.rulesets.models import RuleSet
 

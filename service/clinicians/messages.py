@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 
 import rules
 from rules.templates import Template, compile_template
+from service.accounts.auth import Principal
 from service.audit.service import record
-from service.auth import Principal, patient_in_scope
 from service.delivery import outbox
 from service.errors import field_error
 from service.evaluation.models import Evaluation
 from service.evaluation.record import facts_from_record
+from service.patients.access import patient_in_scope
 from service.patients.models import PatientProfile
 from service.rulesets.compiled import Assignment, resolve
 from service.tips.models import CLINICIAN_CATEGORY, Tip
@@ -45,7 +46,7 @@ def send_message(
     now: dt.datetime,
 ) -> dict[str, Any]:
     """Write the clinician's message to the patient's inbox and push outbox (audited)."""
-    profile = patient_in_scope(principal, patient_id)
+    profile = patient_in_scope(session, principal, patient_id)
     text = body["text"].strip()
     title = (body.get("title") or DEFAULT_TITLE).strip()
     if not text:
@@ -88,7 +89,7 @@ def suggestions(session: Session, principal: Principal, patient_id: int) -> list
 
     A placeholder without a value stays as `{expression}` for the clinician to replace.
     """
-    profile = patient_in_scope(principal, patient_id)
+    profile = patient_in_scope(session, principal, patient_id)
     ruleset = _ruleset(session, profile)
     stored = session.scalar(
         select(Evaluation.facts)

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
+from service.accounts.auth import current_principal, require
 from service.apidoc import problems, reject_non_json_bodies
-from service.auth import current_principal, require
 from service.clinicians import messages, service
 from service.clinicians.schemas import (
     InviteCreateSchema,

@@ -13,8 +13,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from rules.codes import CLEARANCE, CONDITION_LABELS, RED_FLAG_LABELS, join_labels
+from service.accounts.auth import Principal
 from service.accounts.models import User
-from service.auth import Principal
 from service.patients.models import PatientProfile
 from service.safety import service
 from service.safety.models import SafetyEpisode

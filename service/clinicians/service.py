@@ -11,12 +11,13 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from service.accounts.auth import Principal
 from service.accounts.models import Invite, User
 from service.activity.service import DAY, date_range, effective_steps, steps_by_day
 from service.alerts.models import ClinicianAlert
 from service.audit.service import record
-from service.auth import Principal, patient_in_scope
 from service.errors import Conflict, Forbidden, field_error
+from service.patients.access import patient_in_scope
 from service.patients.models import PatientProfile
 from service.plans import service as plans
 from service.plans.models import Plan
@@ -190,7 +191,7 @@ def patient_detail(
     session: Session, principal: Principal, patient_id: int, now: dt.datetime
 ) -> dict[str, Any]:
     """One patient's summary, profile and plan (audited)."""
-    profile = patient_in_scope(principal, patient_id)
+    profile = patient_in_scope(session, principal, patient_id)
     detail = summaries(session, principal, now, only=patient_id)[0]
     plan = session.get(Plan, patient_id)
     ruleset = session.get(RuleSet, profile.ruleset_id) if profile.ruleset_id else None
@@ -222,7 +223,7 @@ def timeline(
     now: dt.datetime,
 ) -> dict[str, Any]:
     """Per local day: steps, target, pain reports, exercise and tips with why (audited)."""
-    profile = patient_in_scope(principal, patient_id)
+    profile = patient_in_scope(session, principal, patient_id)
     tz = zoneinfo.ZoneInfo(profile.timezone)
     days = date_range(first, last, now.astimezone(tz).date(), default_days=14)
     start = plans.end_of_day(days[0] - DAY, tz)
@@ -297,7 +298,7 @@ def change_plan(
     now: dt.datetime,
 ) -> dict[str, Any]:
     """Change a patient's target, progression hold or rule set (PlanChange + audit)."""
-    profile = patient_in_scope(principal, patient_id)
+    profile = patient_in_scope(session, principal, patient_id)
     details: dict[str, Any] = {}
     if "ruleset" in body:
         ruleset = _ruleset(session, profile.clinic_id, body["ruleset"])

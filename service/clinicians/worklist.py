@@ -36,11 +36,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from service.accounts.auth import Principal
 from service.accounts.models import User
 from service.activity.models import DailyActivity
 from service.alerts.models import ClinicianAlert
 from service.audit.service import record
-from service.auth import Principal
 from service.clinicians import safety
 from service.connections.models import WearableConnection
 from service.errors import field_error

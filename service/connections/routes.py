@@ -10,8 +10,8 @@ from flask import Response, request
 from flask_smorest import Blueprint
 
 from integrations.wearables import WebhookRejected, WebhookResponse
+from service.accounts.auth import current_principal, require
 from service.apidoc import problems
-from service.auth import current_principal, require
 from service.connections import binding, service, webhooks
 from service.connections.models import WearableConnection
 from service.connections.schemas import (

@@ -17,8 +17,8 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from service.accounts import service as accounts
+from service.accounts.auth import Principal
 from service.accounts.models import User
-from service.auth import Principal
 from service.config import Settings
 from service.console.models import ConsoleSession
 from service.errors import Forbidden

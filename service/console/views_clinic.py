@@ -7,8 +7,8 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from service.accounts.auth import Principal
 from service.alerts import service as alerts
-from service.auth import Principal
 from service.clinicians import invites, safety, worklist
 from service.clinicians import service as clinicians
 from service.clinicians.schemas import InviteCreateSchema

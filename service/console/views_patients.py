@@ -11,8 +11,8 @@ from flask import render_template, request, session, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from service.accounts.auth import Principal
 from service.alerts import service as alerts
-from service.auth import Principal, patient_in_scope
 from service.clinicians import messages, safety
 from service.clinicians import service as clinicians
 from service.clinicians.schemas import MessageCreateSchema
@@ -30,6 +30,7 @@ from service.console.web import (
 from service.db import utcnow
 from service.errors import field_error
 from service.evaluation import queries
+from service.patients.access import patient_in_scope
 from service.plans import service as plans
 from service.plans.schemas import PlanUpdateSchema
 from service.rulesets import service as rulesets
@@ -121,7 +122,7 @@ def change_plan(tx: Session, principal: Principal, patient_id: int) -> Response:
     back = url_for("console.patient", patient_id=patient_id) + "#plan"
     form = fields_of(request.form, "daily_target", "hold_until", "ruleset")
     try:
-        profile = patient_in_scope(principal, patient_id)
+        profile = patient_in_scope(tx, principal, patient_id)
         body: dict[str, Any] = {}
         if "daily_target" in form:
             body["daily_target"] = (

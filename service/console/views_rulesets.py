@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 import rules
-from service.auth import Principal
+from service.accounts.auth import Principal
 from service.clinicians import service as clinicians
 from service.clinicians import worklist
 from service.console.charts import day_chart

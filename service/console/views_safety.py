@@ -8,7 +8,7 @@ from flask import request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from service.auth import Principal
+from service.accounts.auth import Principal
 from service.console.web import (
     REFUSALS,
     attempt,

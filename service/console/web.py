@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, TooManyRequests
 from werkzeug.wrappers import Response
 
-from service.auth import Principal
+from service.accounts.auth import Principal
 from service.console import sessions
 from service.db import utcnow
 from service.errors import Conflict, Forbidden, Invalid, ServiceError, flatten_messages

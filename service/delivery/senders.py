@@ -17,19 +17,12 @@ from flask import Flask
 from integrations.netguard import Resolver, system_resolver
 from integrations.push import ApnsSender, FcmSender, PushConfigError, PushSender, WebPushSender
 from service.config import Settings
+from service.extensions import endpoint_resolver
 
 log = logging.getLogger(__name__)
 
 _EXTENSION = "backstride.push_senders"
-# The name resolver Web Push endpoints are checked with (tests install one they control).
-RESOLVER_EXTENSION = "backstride.resolver"
 _create_lock = threading.Lock()
-
-
-def endpoint_resolver(app: Flask) -> Resolver:
-    """The resolver this app checks client-supplied push endpoints with."""
-    resolver: Resolver = app.extensions.get(RESOLVER_EXTENSION, system_resolver)
-    return resolver
 
 
 class SenderUnavailableError(RuntimeError):

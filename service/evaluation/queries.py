@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.auth import Principal, patient_in_scope
+from service.accounts.auth import Principal
 from service.evaluation.models import Evaluation
 from service.evaluation.record import rederive
+from service.patients.access import patient_in_scope
 from service.rulesets.compiled import compiled_versions
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ def list_evaluations(
     session: Session, principal: Principal, patient_id: int, limit: int, before: int | None
 ) -> dict[str, Any]:
     """A page of the patient's evaluations, newest first (keyset on id)."""
-    patient_in_scope(principal, patient_id)
+    patient_in_scope(session, principal, patient_id)
     query = select(Evaluation).where(Evaluation.patient_id == patient_id)
     if before is not None:
         query = query.where(Evaluation.id < before)

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
+from service.accounts.auth import current_principal, require
 from service.apidoc import problems
-from service.auth import current_principal, require
 from service.evaluation import queries
 from service.evaluation.schemas import EvaluationListSchema, EvaluationQueryArgsSchema
 from service.extensions import db

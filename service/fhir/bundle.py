@@ -10,12 +10,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from service.accounts.auth import Principal
 from service.audit.service import record
-from service.auth import Principal, patient_in_scope
 from service.errors import Conflict, field_error
 from service.fhir.ids import BUNDLE
 from service.fhir.mapping import MAPPERS, Scope
 from service.fhir.mapping.base import instant, zone
+from service.patients.access import patient_in_scope
 from service.plans.service import end_of_day
 
 
@@ -29,7 +30,7 @@ def patient_scope(
     now: dt.datetime,
 ) -> Scope:
     """Check the caller may read the patient, fix the window of local days, audit the read."""
-    profile = patient_in_scope(principal, patient_id)
+    profile = patient_in_scope(session, principal, patient_id)
     if profile.clinic_id is None:
         # Ids and identifiers are namespaced by clinic; a patient outside one has no record here.
         raise Conflict("this patient is not in a clinic")

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from service.accounts.auth import Principal
 from service.accounts.models import Clinic
 from service.audit.service import record
-from service.auth import Principal
 from service.errors import Forbidden, NotFound, TooManyRequests, field_error
 from service.fhir.ids import NDJSON
 from service.fhir.mapping import RESOURCE_TYPES, Scope, mappers_for

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from flask import Response, current_app, request, url_for
 from flask_smorest import Blueprint
 
-from service.auth import current_principal, require
+from service.accounts.auth import current_principal, require
 from service.db import utcnow
 from service.extensions import db
 from service.fhir import bundle, export, worker

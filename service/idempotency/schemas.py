@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, fields, validate
 
-from service.idempotency.service import HEADER
 from service.inputs import ApiSchema
+
+HEADER = "Idempotency-Key"
 
 
 class IdempotencyHeaderSchema(ApiSchema):

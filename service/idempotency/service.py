@@ -30,9 +30,9 @@ from sqlalchemy.orm import Session
 from service.errors import Conflict, field_error
 from service.extensions import db
 from service.idempotency.models import IdempotencyKey
+from service.idempotency.schemas import HEADER
 
 log = logging.getLogger(__name__)
-HEADER = "Idempotency-Key"
 TTL = dt.timedelta(hours=24)
 
 

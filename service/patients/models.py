@@ -8,10 +8,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from integrations.wearables import PROVIDERS
 from service.db import Base, BigId, IdPk, utcnow
 
 if TYPE_CHECKING:
     from service.accounts.models import User
+
+# Where steps come from: phone uploads, then every wearable provider (a provider's records
+# carry its name). A patient may name one as their primary source.
+UPLOAD_SOURCES = ("healthkit", "health_connect", "manual")
+SOURCES = (*UPLOAD_SOURCES, *PROVIDERS)
 
 
 class PatientProfile(Base):

@@ -1,4 +1,4 @@
-"""The patient's own profile and push devices: /v1/me."""
+"""Sign-up (/v1/auth/register), and the patient's own profile and push devices: /v1/me."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import Any
 from flask import current_app
 from flask_smorest import Blueprint
 
+from service.accounts.auth import current_principal, require
+from service.accounts.schemas import RegisteredSchema, RegisterSchema
 from service.apidoc import problems, reject_non_json_bodies
-from service.auth import current_principal, require
 from service.db import utcnow
-from service.delivery.senders import endpoint_resolver
-from service.extensions import db
+from service.extensions import db, endpoint_resolver, get_settings, limiter, login_limit
 from service.patients import service
 from service.patients.schemas import (
     ClinicJoinSchema,
@@ -23,6 +23,39 @@ from service.patients.schemas import (
 
 blp = Blueprint("me", __name__, url_prefix="/v1/me", description="The patient's own profile.")
 blp.before_request(reject_non_json_bodies)
+# Sign-up sits beside sign-in under /v1/auth, but creating a patient is this package's use case.
+signup_blp = Blueprint("signup", __name__, url_prefix="/v1/auth", description="Sign-up.")
+signup_blp.before_request(reject_non_json_bodies)
+
+
+def _login_limit() -> str:
+    return login_limit()
+
+
+@signup_blp.route("/register", methods=["POST"])
+@limiter.limit(_login_limit, scope="auth-register")
+@signup_blp.arguments(RegisterSchema())
+@signup_blp.response(201, RegisteredSchema)
+@problems(signup_blp, 400, 409, 413, 415, 429, 422)
+@signup_blp.doc(security=[])
+def register(body: dict[str, Any]) -> dict[str, Any]:
+    """Sign up as a patient (an invite code links a clinic, clinician and rule set)."""
+    with db.transaction() as session:
+        token = service.register_patient(
+            session,
+            get_settings(),
+            email=body["email"],
+            password=body["password"],
+            timezone=body["timezone"],
+            invite_code=body.get("invite_code"),
+            now=utcnow(),
+        )
+    return {
+        "patient_id": token.user_id,
+        "access_token": token.access_token,
+        "token_type": token.token_type,
+        "expires_in": token.expires_in,
+    }
 
 
 @blp.route("", methods=["GET"])

@@ -11,8 +11,8 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from integrations.netguard import UnsafeEndpoint, canonical_host, is_public
 from rules.facts import CONDITIONS
-from service.activity.models import SOURCES
 from service.inputs import ApiSchema
+from service.patients.models import SOURCES
 
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="must be HH:MM (24-hour)")
 LOCALE = validate.Regexp(

@@ -1,4 +1,4 @@
-"""Patient use cases: the profile they edit, the devices they register."""
+"""Patient use cases: registration, the profile they edit, the devices they register."""
 
 from __future__ import annotations
 
@@ -11,12 +11,47 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from integrations.netguard import Resolver, UnresolvableEndpoint, UnsafeEndpoint, public_endpoint
+from service import ports
 from service.accounts.models import User
-from service.accounts.service import check_timezone, claim_invite
+from service.accounts.service import (
+    IssuedToken,
+    check_timezone,
+    claim_invite,
+    create_user,
+    token_for_user,
+)
+from service.config import Settings
 from service.errors import Conflict, NotFound, field_error
-from service.evaluation import hooks
 from service.patients.models import Device, PatientProfile
 from service.sqlutil import insert_for
+
+
+def register_patient(
+    session: Session,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    timezone: str,
+    invite_code: str | None,
+    now: dt.datetime,
+) -> IssuedToken:
+    """Create a patient, their profile and plan; an invite links clinic, clinician, rule set."""
+    check_timezone(timezone)
+    user = create_user(
+        session, settings, email=email, password=password, role="patient", clinic=None
+    )
+    profile = PatientProfile(user_id=user.id, timezone=timezone, enrolled_at=now)
+    if invite_code:
+        invite = claim_invite(session, invite_code.strip(), user.id, now)
+        user.clinic_id = invite.clinic_id
+        profile.clinic_id = invite.clinic_id
+        profile.clinician_id = invite.clinician_id
+        profile.ruleset_id = invite.ruleset_id
+    session.add(profile)
+    session.flush()
+    ports.evaluation().enrol_patient(session, profile, now)
+    return token_for_user(user, settings, now)
 
 
 def get_profile(session: Session, patient_id: int) -> PatientProfile:
@@ -82,7 +117,8 @@ def join_clinic(
     profile.clinician_id = invite.clinician_id
     profile.ruleset_id = invite.ruleset_id
     session.flush()
-    hooks.reschedule(session, profile, now)  # the clinic's rule set may decide at other times
+    # The clinic's rule set may decide at other times.
+    ports.evaluation().reschedule(session, profile, now)
     return profile
 
 
@@ -94,7 +130,7 @@ def update_profile(
     if "timezone" in changes and changes["timezone"] != profile.timezone:
         profile.timezone = check_timezone(changes["timezone"])
         # Decision times are patient-local: the next one moves with the zone.
-        hooks.reschedule(session, profile, now)
+        ports.evaluation().reschedule(session, profile, now)
     if "locale" in changes:
         profile.locale = changes["locale"]
     if "conditions" in changes:

@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rules.instruments import BUILTIN, Instrument, InstrumentError, load_instrument
+from service.accounts.auth import Principal
 from service.audit.service import record
-from service.auth import Principal
 from service.errors import Conflict, Forbidden, Invalid
 from service.questionnaires.models import ClinicInstrument
 

@@ -7,12 +7,13 @@ from typing import Any
 from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 
+from service.accounts.auth import current_principal, require
 from service.apidoc import problems, reject_non_json_bodies
-from service.auth import current_principal, patient_in_scope, require
 from service.db import utcnow
 from service.extensions import db
 from service.idempotency import service as idempotency
 from service.idempotency.schemas import IdempotencyHeaderSchema
+from service.patients.access import patient_in_scope
 from service.questionnaires import instruments, service
 from service.questionnaires.schemas import (
     InstrumentListSchema,
@@ -114,5 +115,5 @@ def add_instrument(body: dict[str, Any]) -> dict[str, Any]:
 def patient_scores(patient_id: int) -> dict[str, Any]:
     """A patient's questionnaire scores over time, oldest first."""
     with db.transaction() as session:
-        patient_in_scope(current_principal(), patient_id)
+        patient_in_scope(session, current_principal(), patient_id)
         return {"items": service.scores(session, patient_id)}

@@ -9,8 +9,8 @@ from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
 
+from service.accounts.auth import current_principal, require
 from service.apidoc import problems, reject_non_json_bodies
-from service.auth import current_principal, require
 from service.db import utcnow
 from service.extensions import db
 from service.idempotency import service as idempotency

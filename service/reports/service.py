@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from service import ports
 from service.errors import field_error
-from service.evaluation import hooks
 from service.patients.service import get_profile
 from service.reports.models import ExerciseSession, PainReport
 from service.tips.models import Tip
@@ -44,7 +44,7 @@ def report_pain(
     )
     session.add(report)
     session.flush()
-    tips = hooks.after_pain_report(session, patient_id, now)
+    tips = ports.evaluation().after_pain_report(session, patient_id, now)
     session.flush()
     return report, tips
 
@@ -66,6 +66,6 @@ def report_exercise(
     )
     session.add(exercise)
     session.flush()
-    tips = hooks.after_exercise_report(session, patient_id, now)
+    tips = ports.evaluation().after_exercise_report(session, patient_id, now)
     session.flush()
     return exercise, tips

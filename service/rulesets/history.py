@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from rules import reference
 from service.activity.models import DailyActivity, WalkingSession
-from service.evaluation.facts import local_midnight
 from service.patients.models import PatientProfile
 from service.plans.models import PlanChange
 from service.reports.models import ExerciseSession, PainReport
@@ -23,7 +22,9 @@ def load_history(session: Session, profile: PatientProfile, start: dt.date) -> r
     Plan changes are kept only before `start`: from then on the simulation makes its own.
     """
     pid = profile.user_id
-    first_day = local_midnight(start, ZoneInfo(profile.timezone))
+    first_day = dt.datetime.combine(start, dt.time(0), ZoneInfo(profile.timezone)).astimezone(
+        dt.UTC
+    )
     history = reference.History(
         timezone=profile.timezone,
         enrolled_at=profile.enrolled_at,

@@ -8,8 +8,8 @@ from flask import request
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
+from service.accounts.auth import current_principal, require
 from service.apidoc import UnsupportedMediaType, problems, reject_non_json_bodies
-from service.auth import current_principal, require
 from service.db import utcnow
 from service.errors import PROBLEM, Invalid, flatten_messages
 from service.extensions import db

@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 
 import rules
 from rules.history import parse_history
+from service.accounts.auth import Principal
 from service.accounts.models import Clinic
 from service.audit.service import record
-from service.auth import Principal, patient_in_scope
 from service.errors import Conflict, Invalid, NotFound, field_error
+from service.patients.access import patient_in_scope
 from service.questionnaires.instruments import instrument_ids
 from service.rulesets.compiled import compile_version
 from service.rulesets.examples import example_history
@@ -286,7 +287,7 @@ def simulate(
     if end < start or (end - start).days > 366:
         raise field_error("to", "must be on or after 'from' and at most 366 days later")
     if body.get("patient_id") is not None:
-        profile = patient_in_scope(principal, body["patient_id"])
+        profile = patient_in_scope(session, principal, body["patient_id"])
         history = load_history(session, profile, start)
     elif body.get("history") is not None:
         try:

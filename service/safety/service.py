@@ -12,10 +12,11 @@ from typing import Any
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
+from service.accounts.auth import Principal
 from service.alerts.models import ClinicianAlert
 from service.audit.service import record
-from service.auth import Principal, patient_in_scope
 from service.errors import Conflict, NotFound
+from service.patients.access import patient_in_scope
 from service.patients.models import PatientProfile
 from service.plans import service as plans
 from service.safety.models import Clearance, EpisodeReview, SafetyEpisode
@@ -53,7 +54,7 @@ def patient_episodes(
     session: Session, principal: Principal, patient_id: int
 ) -> list[SafetyEpisode]:
     """One patient's episodes, newest first."""
-    patient_in_scope(principal, patient_id)
+    patient_in_scope(session, principal, patient_id)
     query = (
         select(SafetyEpisode)
         .where(SafetyEpisode.patient_id == patient_id)
@@ -141,7 +142,7 @@ def resolve(
 
 def list_clearances(session: Session, principal: Principal, patient_id: int) -> list[Clearance]:
     """The conditions a patient is cleared for."""
-    patient_in_scope(principal, patient_id)
+    patient_in_scope(session, principal, patient_id)
     query = select(Clearance).where(Clearance.patient_id == patient_id).order_by(Clearance.id)
     return list(session.scalars(query))
 
@@ -154,7 +155,7 @@ def record_clearance(
     now: dt.datetime,
 ) -> Clearance:
     """Clear a patient for a condition (409 if already cleared); the rules read it at once."""
-    patient_in_scope(principal, patient_id)
+    patient_in_scope(session, principal, patient_id)
     condition = body["condition"]
     taken = select(Clearance.id).where(
         Clearance.patient_id == patient_id, Clearance.condition == condition
@@ -179,7 +180,7 @@ def withdraw_clearance(
     session: Session, principal: Principal, patient_id: int, condition: str
 ) -> None:
     """Withdraw a clearance (404 if there is none): the condition holds the programme again."""
-    patient_in_scope(principal, patient_id)
+    patient_in_scope(session, principal, patient_id)
     clearance = session.scalar(
         select(Clearance).where(
             Clearance.patient_id == patient_id, Clearance.condition == condition

@@ -8,8 +8,8 @@ from typing import Any
 from flask import Response
 from flask_smorest import Blueprint
 
+from service.accounts.auth import current_principal, require
 from service.apidoc import problems, reject_non_json_bodies
-from service.auth import current_principal, require
 from service.db import utcnow
 from service.extensions import db
 from service.tips import service

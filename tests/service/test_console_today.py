@@ -10,10 +10,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import event
 
+from service.accounts.auth import Principal
 from service.accounts.models import Clinic
 from service.activity.models import DailyActivity
 from service.alerts.models import ClinicianAlert
-from service.auth import Principal
 from service.clinicians import worklist
 from service.connections.models import WearableConnection
 from service.extensions import db

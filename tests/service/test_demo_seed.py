@@ -12,8 +12,8 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from service import bootstrap
+from service.accounts.auth import Principal
 from service.accounts.models import User
-from service.auth import Principal
 from service.clinicians.worklist import today_list
 from service.extensions import db, get_settings
 from service.plans.models import PlanChange

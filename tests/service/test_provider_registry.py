@@ -5,10 +5,10 @@ from __future__ import annotations
 from cryptography.fernet import Fernet
 
 from integrations.wearables import PROVIDERS
-from service.activity.models import SOURCES
 from service.config import PROVIDERS as CONFIGURED
 from service.config import load_settings
 from service.connections.providers import provider_budget
+from service.patients.models import SOURCES
 from tests.support.factories import Seed
 
 

@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from integrations.netguard import UnresolvableEndpoint
 from integrations.push import Outcome
-from service.delivery.senders import RESOLVER_EXTENSION, close_senders, senders_for
-from service.extensions import db, get_settings
+from service.delivery.senders import close_senders, senders_for
+from service.extensions import RESOLVER_EXTENSION, db, get_settings
 from service.patients.models import Device
 from service.patients.service import check_web_endpoint
 from tests.integrations.push.test_webpush import subscription

@@ -12,9 +12,8 @@ from sqlalchemy import bindparam, select
 
 from service.accounts.models import User
 from service.accounts.security import decode_token
-from service.errors import Forbidden, NotFound, Unauthorized
+from service.errors import Forbidden, Unauthorized
 from service.extensions import db, get_settings
-from service.patients.models import PatientProfile
 
 F = TypeVar("F", bound=Callable[..., Any])
 _USER_AUTH = select(
@@ -75,17 +74,3 @@ def require(*roles: str) -> Callable[[F], F]:
         return cast(F, wrapper)
 
     return decorator
-
-
-def patient_in_scope(principal: Principal, patient_id: int) -> PatientProfile:
-    """The patient's profile if the caller's clinic owns it (admins see every clinic)."""
-    profile = db.session.get(PatientProfile, patient_id)
-    if profile is None:
-        raise NotFound("no such patient")
-    if principal.role == "admin":
-        return profile
-    if principal.role != "clinician" or profile.clinic_id != principal.clinic_id:
-        # 404 rather than 403 would hide existence, but clinicians need to tell the two apart
-        # when a patient moved clinic; the body reveals nothing about the patient either way.
-        raise Forbidden("this patient is not in your clinic")
-    return profile
