@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,6 +50,11 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 IdPk = Annotated[int, mapped_column(BigId, primary_key=True, autoincrement=True)]
 JsonType = JSON()
+
+
+# How a use case that must commit between its steps opens one transaction per step: its route
+# or job passes `db.transaction` (README, "Transactions").
+Transactions = Callable[[], AbstractContextManager[Session]]
 
 
 def utcnow() -> dt.datetime:

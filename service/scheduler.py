@@ -113,7 +113,8 @@ def purge_old_data() -> str | None:
     """Delete evaluation records past their retention, and expired idempotency keys."""
     now = utcnow()
     purged = population.purge_old_evaluations(now)
-    keys = idempotency.purge_expired(now)
+    with db.transaction() as session:
+        keys = idempotency.purge_expired(session, now)
     if not (purged or keys):
         return None
     return f"purged {purged} old evaluations, {keys} expired idempotency keys"

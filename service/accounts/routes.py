@@ -25,7 +25,9 @@ blp.before_request(reject_non_json_bodies)
 @blp.doc(security=[])
 def token(body: dict[str, Any]) -> dict[str, Any]:
     """Exchange an email and password for an access token (failures lock the account a while)."""
-    issued = service.sign_in(get_settings(), body["email"], body["password"], utcnow())
+    issued = service.sign_in(
+        db.transaction, get_settings(), body["email"], body["password"], utcnow()
+    )
     return {
         "access_token": issued.access_token,
         "token_type": issued.token_type,

@@ -21,8 +21,8 @@ from service.accounts.security import (
     verify_password,
 )
 from service.config import Settings
+from service.db import Transactions
 from service.errors import Conflict, Unauthorized, field_error
-from service.extensions import db
 
 TOKEN_TYPE = "Bearer"  # noqa: S105 - a scheme name, not a secret
 
@@ -132,16 +132,18 @@ def authenticate(session: Session, settings: Settings, email: str, password: str
     return token_for_user(user, settings)
 
 
-def sign_in(settings: Settings, email: str, password: str, now: dt.datetime) -> IssuedToken:
+def sign_in(
+    transactions: Transactions, settings: Settings, email: str, password: str, now: dt.datetime
+) -> IssuedToken:
     """Authenticate under the per-account throttle (service/accounts/throttle.py).
 
     Two transactions on purpose: the attempt is counted and committed before the password is
     checked, so every other worker sees it at once; the second clears the count on success.
     """
     key = throttle.account_key(normalise_email(email), settings)
-    with db.transaction() as session:
+    with transactions() as session:
         throttle.reserve_attempt(session, key, now)
-    with db.transaction() as session:
+    with transactions() as session:
         issued = authenticate(session, settings, email, password)
         throttle.clear(session, key)
     return issued

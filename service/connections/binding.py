@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from integrations.wearables.records import pkce_challenge
 from service.config import Settings
@@ -32,7 +33,6 @@ from service.connections.models import OAuthState
 from service.connections.providers import provider_for
 from service.crypto import cipher_for
 from service.errors import BadRequest, Forbidden
-from service.extensions import db
 
 COOKIE = "backstride_link"
 OPEN_WITHIN = dt.timedelta(minutes=5)
@@ -78,27 +78,26 @@ class OpenedLink:
 
 
 def open_link(
-    provider_name: str, state: str | None, settings: Settings, now: dt.datetime
+    session: Session, provider_name: str, state: str | None, settings: Settings, now: dt.datetime
 ) -> OpenedLink:
     """Open a start link once: mark it opened and return the consent URL and binding cookie."""
     provider = provider_for(provider_name, settings)
     if not state:
         raise BadRequest("missing state")
-    with db.transaction() as session:
-        # A conditional UPDATE: of two opens racing, exactly one wins.
-        result = session.execute(
-            update(OAuthState)
-            .where(
-                OAuthState.state == state,
-                OAuthState.provider == provider_name,
-                OAuthState.opened_at.is_(None),
-                OAuthState.expires_at > now,
-                OAuthState.created_at > now - OPEN_WITHIN,
-            )
-            .values(opened_at=now)
-            .execution_options(synchronize_session=False)
+    # A conditional UPDATE: of two opens racing, exactly one wins.
+    result = session.execute(
+        update(OAuthState)
+        .where(
+            OAuthState.state == state,
+            OAuthState.provider == provider_name,
+            OAuthState.opened_at.is_(None),
+            OAuthState.expires_at > now,
+            OAuthState.created_at > now - OPEN_WITHIN,
         )
-        row = session.get(OAuthState, state, populate_existing=True)
+        .values(opened_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    row = session.get(OAuthState, state, populate_existing=True)
     if result.rowcount != 1 or row is None:  # type: ignore[attr-defined]
         raise BadRequest(_why_not_opened(row, provider_name))
     verifier = cipher_for(settings).decrypt(row.code_verifier_enc)

@@ -60,7 +60,8 @@ def link(provider: str) -> dict[str, str]:
     The URL is this server's: it ties the browser tab to the link with a cookie, then redirects
     to the provider's consent page. Consent must be finished in that same tab.
     """
-    url = service.start_link(current_principal().user_id, provider, get_settings())
+    with db.transaction() as session:
+        url = service.start_link(session, current_principal().user_id, provider, get_settings())
     return {"authorize_url": url}
 
 
@@ -72,6 +73,7 @@ def link(provider: str) -> dict[str, str]:
 def unlink(args: dict[str, Any], provider: str) -> None:
     """Unlink a provider (revoked at the provider too); `delete_data=true` erases its data."""
     service.unlink(
+        db.transaction,
         current_principal().user_id,
         provider,
         delete_data=args["delete_data"],
@@ -86,7 +88,8 @@ def unlink(args: dict[str, Any], provider: str) -> None:
 @problems(integrations_blp, 400, 404, 409, 422)
 def authorize(args: dict[str, Any], provider: str) -> Response:
     """Open a link the app started (once): bind this browser with a cookie, go to consent."""
-    opened = binding.open_link(provider, args.get("state"), get_settings(), utcnow())
+    with db.transaction() as session:
+        opened = binding.open_link(session, provider, args.get("state"), get_settings(), utcnow())
     response = Response(status=302, headers={"Location": opened.consent_url})
     response.set_cookie(
         binding.COOKIE,
@@ -111,6 +114,7 @@ def callback(args: dict[str, Any], provider: str) -> Response:
     """Finish linking (OAuth redirect; state, PKCE and the browser's binding cookie checked)."""
     settings = get_settings()
     conn = service.finish_link(
+        db.transaction,
         provider,
         code=args.get("code"),
         state=args.get("state"),
@@ -142,14 +146,16 @@ def _connected_page(provider: str) -> str:
 def webhook(provider: str) -> Response:
     """Receive a provider notification or verification handshake (signature checked)."""
     try:
-        outcome = webhooks.receive_webhook(
-            provider,
-            method=request.method,
-            headers=dict(request.headers),
-            query=request.args.to_dict(),
-            body=request.get_data(cache=False),
-            settings=get_settings(),
-        )
+        with db.transaction() as session:
+            outcome = webhooks.receive_webhook(
+                session,
+                provider,
+                method=request.method,
+                headers=dict(request.headers),
+                query=request.args.to_dict(),
+                body=request.get_data(cache=False),
+                settings=get_settings(),
+            )
     except WebhookRejected as exc:
         status = exc.status if exc.status in (400, 401, 403) else 403
         titles = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden"}

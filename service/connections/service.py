@@ -1,4 +1,9 @@
-"""Linking use cases: list connections, start OAuth, finish it at the callback, unlink."""
+"""Linking use cases: list connections, start OAuth, finish it at the callback, unlink.
+
+Finishing and unlinking call the provider between their writes, so they take the transaction
+opener (`Transactions`) from their route and commit step by step: no transaction stays open
+while the provider answers.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +24,8 @@ from service.connections.models import OAuthState, WearableConnection
 from service.connections.providers import known_provider, provider_for
 from service.connections.tokens import store_token, token_of
 from service.crypto import cipher_for
-from service.db import utcnow
+from service.db import Transactions, utcnow
 from service.errors import BadRequest, NotFound, ServiceError, Unavailable
-from service.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,7 @@ def list_connections(session: Session, patient_id: int) -> list[WearableConnecti
     )
 
 
-def start_link(patient_id: int, provider_name: str, settings: Settings) -> str:
+def start_link(session: Session, patient_id: int, provider_name: str, settings: Settings) -> str:
     """Begin linking: remember state (and the encrypted PKCE verifier); return the start URL.
 
     The app opens the start URL, which binds the browser and redirects to the consent page
@@ -55,20 +59,19 @@ def start_link(patient_id: int, provider_name: str, settings: Settings) -> str:
     state = secrets.token_urlsafe(32)
     verifier = pkce_pair()[0] if provider.uses_pkce else None
     redirect_uri = redirect_uri_for(provider_name, settings)
-    with db.transaction() as session:
-        # Abandoned handshakes are cleared here rather than by a separate job.
-        session.execute(delete(OAuthState).where(OAuthState.expires_at < now))
-        session.add(
-            OAuthState(
-                state=state,
-                patient_id=patient_id,
-                provider=provider_name,
-                code_verifier_enc=cipher_for(settings).encrypt(verifier),
-                redirect_uri=redirect_uri,
-                expires_at=now + STATE_TTL,
-                created_at=now,
-            )
+    # Abandoned handshakes are cleared here rather than by a separate job.
+    session.execute(delete(OAuthState).where(OAuthState.expires_at < now))
+    session.add(
+        OAuthState(
+            state=state,
+            patient_id=patient_id,
+            provider=provider_name,
+            code_verifier_enc=cipher_for(settings).encrypt(verifier),
+            redirect_uri=redirect_uri,
+            expires_at=now + STATE_TTL,
+            created_at=now,
         )
+    )
     return binding.start_url(provider_name, state, settings)
 
 
@@ -80,10 +83,10 @@ class _Pending:
 
 
 def _consume_state(
-    provider_name: str, state: str, now: dt.datetime, settings: Settings
+    transactions: Transactions, provider_name: str, state: str, now: dt.datetime, settings: Settings
 ) -> _Pending:
     """Take a state for good (single use, even under concurrent callbacks)."""
-    with db.transaction() as session:
+    with transactions() as session:
         row = session.get(OAuthState, state)
         # The DELETE's rowcount decides who consumed it when the same callback arrives twice.
         result = session.execute(delete(OAuthState).where(OAuthState.state == state))
@@ -101,6 +104,7 @@ def _consume_state(
 
 
 def finish_link(
+    transactions: Transactions,
     provider_name: str,
     *,
     code: str | None,
@@ -114,7 +118,7 @@ def finish_link(
     if not state:
         raise BadRequest("missing state")
     now = utcnow()
-    pending = _consume_state(provider_name, state, now, settings)
+    pending = _consume_state(transactions, provider_name, state, now, settings)
     binding.check_binding(provider_name, state, browser_binding, settings)
     if error:
         # access_denied and friends: the patient declined; the state is spent either way.
@@ -133,7 +137,7 @@ def finish_link(
         log.warning("%s: code exchange failed: %s", provider_name, exc)
         raise Unavailable(f"{provider_name} did not complete the link; try again") from exc
     cipher = cipher_for(settings)
-    with db.transaction() as session:
+    with transactions() as session:
         conn = session.scalar(
             select(WearableConnection).where(
                 WearableConnection.patient_id == pending.patient_id,
@@ -154,15 +158,22 @@ def finish_link(
         # Polled providers sync at the next tick; Garmin waits for its first notification.
         conn.next_sync_at = now if provider.polls else None
     # After the commit: the provider may call our webhook to verify it while we subscribe.
-    subscriptions.after_link(conn.id, provider, token, settings, now)
+    subscriptions.after_link(transactions, conn.id, provider, token, settings=settings, now=now)
     return conn
 
 
-def unlink(patient_id: int, provider_name: str, *, delete_data: bool, settings: Settings) -> None:
+def unlink(
+    transactions: Transactions,
+    patient_id: int,
+    provider_name: str,
+    *,
+    delete_data: bool,
+    settings: Settings,
+) -> None:
     """Revoke at the provider (best effort), forget the tokens, optionally delete the data."""
     known_provider(provider_name)
     # Read in a transaction of its own: none stays open while we wait for the provider.
-    with db.transaction() as session:
+    with transactions() as session:
         conn = session.scalar(
             select(WearableConnection).where(
                 WearableConnection.patient_id == patient_id,
@@ -175,13 +186,13 @@ def unlink(patient_id: int, provider_name: str, *, delete_data: bool, settings: 
         token = token_of(conn, cipher_for(settings))
         try:
             provider = provider_for(provider_name, settings)
-            subscriptions.before_unlink(conn.id, provider, token, settings)
+            subscriptions.before_unlink(transactions, conn.id, provider, token, settings)
             provider.revoke(token)
         except (IntegrationError, requests.RequestException, ServiceError) as exc:
             log.info("%s: revoke failed (ignored): %s", provider_name, type(exc).__name__)
         except Exception:  # best effort: the patient's unlink must not fail on the provider
             log.warning("%s: revoke failed (ignored)", provider_name, exc_info=True)
-    with db.transaction() as session:
+    with transactions() as session:
         conn = session.get(WearableConnection, conn.id)
         if conn is None:
             return

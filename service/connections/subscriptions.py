@@ -21,6 +21,7 @@ from integrations.wearables import IntegrationError, Subscription, TokenSet, Wea
 from service.config import Settings
 from service.connections.models import ProviderSubscription, WearableConnection
 from service.connections.providers import provider_for
+from service.db import Transactions
 from service.errors import ServiceError
 from service.extensions import db, get_settings
 from service.sqlutil import insert_for
@@ -40,9 +41,11 @@ def webhook_endpoint(provider_name: str, settings: Settings) -> str:
 
 
 def after_link(
+    transactions: Transactions,
     conn_id: int,
     provider: WearableProvider,
     token: TokenSet,
+    *,
     settings: Settings,
     now: dt.datetime,
 ) -> int:
@@ -63,7 +66,7 @@ def after_link(
     except BEST_EFFORT as exc:
         log.warning("%s: backfill for connection %s failed: %s", provider.name, conn_id, exc)
     if made:
-        with db.transaction() as session:
+        with transactions() as session:
             for subscription in made:
                 _record(session, provider.name, conn_id, subscription, endpoint)
     return len(made)
@@ -92,11 +95,15 @@ def _record(
 
 
 def before_unlink(
-    conn_id: int, provider: WearableProvider, token: TokenSet, settings: Settings
+    transactions: Transactions,
+    conn_id: int,
+    provider: WearableProvider,
+    token: TokenSet,
+    settings: Settings,
 ) -> None:
     """Cancel the link's own subscriptions at the provider (best effort) and forget them;
     shared ones stay for the other users."""
-    with db.transaction() as session:
+    with transactions() as session:
         rows = session.scalars(
             select(ProviderSubscription).where(ProviderSubscription.connection_id == conn_id)
         ).all()
@@ -109,7 +116,7 @@ def before_unlink(
         except BEST_EFFORT as exc:
             log.info("%s: unsubscribing connection %s failed: %s", provider.name, conn_id, exc)
     if rows:
-        with db.transaction() as session:
+        with transactions() as session:
             session.execute(
                 delete(ProviderSubscription).where(ProviderSubscription.connection_id == conn_id)
             )

@@ -217,7 +217,7 @@ def _refresh_one(conn_id: int, claim_token: str, now: dt.datetime, cipher: Token
     values: dict[str, Any] = {}
     try:
         provider = provider_for(snap.provider, get_settings())
-        refresh_claimed(conn_id, snap.token, provider, cipher)
+        refresh_claimed(db.transaction, conn_id, snap.token, provider, cipher)
     except ReauthRequired as exc:
         with db.transaction() as session:
             mark_needs_reauth(session, conn_id, now, reauth_reason(exc))

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from integrations.wearables import PROVIDERS, ReauthRequired, TokenSet, WearableProvider
 from service.connections.models import WearableConnection
 from service.crypto import TokenCipher
+from service.db import Transactions
 from service.delivery.outbox import enqueue
 from service.errors import is_connection_loss
-from service.extensions import db
 from service.tips.models import Tip
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,11 @@ def release(session: Session, conn_id: int, claim_token: str, **values: object) 
 
 
 def refresh_claimed(
-    conn_id: int, token: TokenSet, provider: WearableProvider, cipher: TokenCipher
+    transactions: Transactions,
+    conn_id: int,
+    token: TokenSet,
+    provider: WearableProvider,
+    cipher: TokenCipher,
 ) -> TokenSet:
     """Refresh the tokens of a connection WE hold the lease on, committing the new pair first.
 
@@ -99,7 +103,7 @@ def refresh_claimed(
     waited = 0.0
     while True:
         try:
-            with db.transaction() as session:
+            with transactions() as session:
                 conn = session.get(WearableConnection, conn_id)
                 # An unlink while we were refreshing wins: do not bring revoked tokens back.
                 if conn is not None and conn.status == "active":

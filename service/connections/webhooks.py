@@ -18,7 +18,6 @@ from service.connections.models import WearableConnection, WebhookReceipt
 from service.connections.providers import provider_for
 from service.db import utcnow
 from service.evaluation.hooks import after_activity
-from service.extensions import db
 from service.inputs import text_problem
 from service.sqlutil import insert_for
 
@@ -41,6 +40,7 @@ class WebhookOutcome:
 
 
 def receive_webhook(
+    session: Session,
     provider_name: str,
     *,
     method: str,
@@ -60,14 +60,13 @@ def receive_webhook(
         return answer
     now = utcnow()
     accepted = 0
-    with db.transaction() as session:
-        for event in answer:
-            # The receipt INSERT comes first: it makes replays no-ops and, on SQLite, takes
-            # the write lock before we read the connections we are about to change.
-            if not _first_time(session, provider_name, event.event_id, now):
-                continue
-            accepted += 1
-            _apply(session, provider, event, now)
+    for event in answer:
+        # The receipt INSERT comes first: it makes replays no-ops and, on SQLite, takes
+        # the write lock before we read the connections we are about to change.
+        if not _first_time(session, provider_name, event.event_id, now):
+            continue
+        accepted += 1
+        _apply(session, provider, event, now)
     log.info("%s webhook: %d events, %d new", provider_name, len(answer), accepted)
     return WebhookOutcome(received=len(answer), accepted=accepted)
 

@@ -232,7 +232,7 @@ def _fetch(provider: WearableProvider, snap: Snapshot, now: dt.datetime) -> Fetc
     token = snap.token
     refreshed = False
     if token.refresh_token and token.expires_within(REFRESH_AHEAD_S, now):
-        token = refresh_claimed(snap.id, token, provider, cipher)
+        token = refresh_claimed(db.transaction, snap.id, token, provider, cipher)
         refreshed = True
     cursor = snap.cursor
     if snap.pending:
@@ -250,7 +250,7 @@ def _fetch(provider: WearableProvider, snap: Snapshot, now: dt.datetime) -> Fetc
     except TokenExpired:
         if refreshed or not token.refresh_token:
             raise ReauthRequired("access token refused after refresh", permanent=True) from None
-        token = refresh_claimed(snap.id, token, provider, cipher)
+        token = refresh_claimed(db.transaction, snap.id, token, provider, cipher)
     try:
         return provider.fetch(token, **options)
     except TokenExpired:

@@ -21,8 +21,8 @@ from service.accounts.auth import Principal
 from service.accounts.models import User
 from service.config import Settings
 from service.console.models import ConsoleSession
+from service.db import Transactions
 from service.errors import Forbidden
-from service.extensions import db
 
 STAFF_ROLES = frozenset({"clinician", "admin"})
 # last_seen_at is written at most this often, so reading pages is not a write per request.
@@ -52,18 +52,20 @@ def _hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-def sign_in(settings: Settings, email: str, password: str, now: dt.datetime) -> str:
+def sign_in(
+    transactions: Transactions, settings: Settings, email: str, password: str, now: dt.datetime
+) -> str:
     """Check the credentials with the API's sign-in use case, then open a session; return its id.
 
     `accounts.sign_in` is what `POST /v1/auth/token` runs: the same slow failure for unknown
     emails, and the per-account throttle (it commits each attempt in its own transaction, so
-    this use case opens its own too). Raises Unauthorized for wrong credentials,
+    this use case takes the transaction opener too). Raises Unauthorized for wrong credentials,
     TooManyRequests while the account is locked, and NotStaff for patients.
     """
-    issued = accounts.sign_in(settings, email, password, now)
+    issued = accounts.sign_in(transactions, settings, email, password, now)
     if issued.role not in STAFF_ROLES:
         raise NotStaff("The console is for clinic staff. Patients use the Backstride app.")
-    with db.transaction() as session:
+    with transactions() as session:
         return open_session(session, settings, issued.user_id, now)
 
 

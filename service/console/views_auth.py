@@ -25,7 +25,7 @@ def login() -> Response | tuple[str, int, dict[str, str]] | str:
     if not email or not password:
         return _failed("Enter your email and password.", email, target, 422)
     try:
-        session_id = sessions.sign_in(get_settings(), email, password, utcnow())
+        session_id = sessions.sign_in(db.transaction, get_settings(), email, password, utcnow())
     except Unauthorized:
         return _failed("Wrong email or password.", email, target, 401)
     except (sessions.NotStaff, TooManyRequests) as exc:

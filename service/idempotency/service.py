@@ -27,8 +27,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service.db import Transactions
 from service.errors import Conflict, field_error
-from service.extensions import db
 from service.idempotency.models import IdempotencyKey
 from service.idempotency.schemas import HEADER
 
@@ -56,22 +56,24 @@ def fingerprint(scope: str, payload: Any) -> str:
 
 
 def run_once(
+    transactions: Transactions,
     patient_id: int,
     key: str,
     request_fingerprint: str,
+    *,
     now: dt.datetime,
     use_case: Callable[[Session], Answer],
 ) -> Answer:
     """Answer once per (patient, key): replay the stored answer, or run the use case and store it.
 
     The use case runs in the transaction that claims the key, so its data and the stored
-    answer commit together.
+    answer commit together; the lookups before and after it are transactions of their own.
     """
-    stored = _lookup(patient_id, key, request_fingerprint, now)
+    stored = _lookup(transactions, patient_id, key, request_fingerprint, now)
     if stored is not None:
         return stored
     try:
-        with db.transaction() as session:
+        with transactions() as session:
             claim = IdempotencyKey(
                 patient_id=patient_id, key=key, fingerprint=request_fingerprint, created_at=now
             )
@@ -85,15 +87,21 @@ def run_once(
             return answer
     except _Taken:
         log.info("patient %s: a concurrent request used the same idempotency key", patient_id)
-    stored = _lookup(patient_id, key, request_fingerprint, now)
+    stored = _lookup(transactions, patient_id, key, request_fingerprint, now)
     if stored is None:  # the other request's row expired or was purged in between
         raise Conflict(f"{HEADER}: a request with this key is being processed; retry")
     return stored
 
 
-def _lookup(patient_id: int, key: str, request_fingerprint: str, now: dt.datetime) -> Answer | None:
+def _lookup(
+    transactions: Transactions,
+    patient_id: int,
+    key: str,
+    request_fingerprint: str,
+    now: dt.datetime,
+) -> Answer | None:
     """The stored answer to this key, None when there is none (an expired one is dropped)."""
-    with db.transaction() as session:
+    with transactions() as session:
         row = session.scalar(
             select(IdempotencyKey).where(
                 IdempotencyKey.patient_id == patient_id, IdempotencyKey.key == key
@@ -112,13 +120,12 @@ def _lookup(patient_id: int, key: str, request_fingerprint: str, now: dt.datetim
         return Answer(row.status, row.response, replayed=True)
 
 
-def purge_expired(now: dt.datetime) -> int:
+def purge_expired(session: Session, now: dt.datetime) -> int:
     """Delete keys older than their 24 hours; return how many."""
-    with db.transaction() as session:
-        deleted = session.scalars(
-            delete(IdempotencyKey)
-            .where(IdempotencyKey.created_at <= now - TTL)
-            .returning(IdempotencyKey.id)
-            .execution_options(synchronize_session=False)
-        )
-        return len(deleted.all())
+    deleted = session.scalars(
+        delete(IdempotencyKey)
+        .where(IdempotencyKey.created_at <= now - TTL)
+        .returning(IdempotencyKey.id)
+        .execution_options(synchronize_session=False)
+    )
+    return len(deleted.all())

@@ -77,11 +77,14 @@ def _answer_once(
         with db.transaction() as session:
             return use_case(session, patient_id)
     answer = idempotency.run_once(
+        db.transaction,
         patient_id,
         key,
         idempotency.fingerprint(scope, request.get_json(silent=True)),
-        utcnow(),
-        lambda session: idempotency.Answer(201, _created.dump(use_case(session, patient_id))),
+        now=utcnow(),
+        use_case=lambda session: idempotency.Answer(
+            201, _created.dump(use_case(session, patient_id))
+        ),
     )
     response = jsonify(answer.body)
     response.status_code = answer.status
