@@ -33,6 +33,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from rules import Decision, EvaluationState
+from service import bulk
 from service.alerts.models import ClinicianAlert
 from service.delivery import outbox
 from service.evaluation import writes
@@ -188,12 +189,12 @@ def _write_evaluations(
     rows = [
         _evaluation_row(outcomes[pid], compiled[pid], keys.get(pid), trigger, now) for pid in ok
     ]
-    evaluation_ids = writes.insert_unless_taken(session, Evaluation, EVALUATION_COLUMNS, rows)
+    evaluation_ids = bulk.insert_unless_taken(session, Evaluation, EVALUATION_COLUMNS, rows)
     if failed:
         rows = [
             _failed_row(outcomes[pid], compiled[pid], keys.get(pid), trigger, now) for pid in failed
         ]
-        evaluation_ids += writes.insert_unless_taken(session, Evaluation, FAILED_COLUMNS, rows)
+        evaluation_ids += bulk.insert_unless_taken(session, Evaluation, FAILED_COLUMNS, rows)
     written = set()
     for pid, evaluation_id in zip(ok + failed, evaluation_ids, strict=True):
         if evaluation_id is None:
@@ -391,9 +392,9 @@ def _write_tips(
                 session.scalars(select(Device.patient_id).where(Device.patient_id.in_(chunk)))
             )
     if not (tip_rows or pushable):
-        writes.insert_rows(session, Tip, TIP_COLUMNS, rows, with_ids=False)
+        bulk.insert_rows(session, Tip, TIP_COLUMNS, rows, with_ids=False)
         return
-    ids = writes.insert_rows(session, Tip, TIP_COLUMNS, rows)
+    ids = bulk.insert_rows(session, Tip, TIP_COLUMNS, rows)
     to_push: list[Tip] = []
     for row, tip_id, outcome in zip(rows, ids, owners, strict=True):
         if not tip_rows and row[0] not in pushable:
@@ -439,7 +440,7 @@ def _apply_plans(session: Session, done: list[Outcome], now: dt.datetime) -> Non
     if creates:
         session.execute(insert(Plan), creates)
     if history:
-        writes.insert_rows(session, PlanChange, PLAN_CHANGE_COLUMNS, history, with_ids=False)
+        bulk.insert_rows(session, PlanChange, PLAN_CHANGE_COLUMNS, history, with_ids=False)
 
 
 PLAN_CHANGE_COLUMNS = ("patient_id", "effective_at", "target", "reason")

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rules import Decision, EvaluationState
+from service import bulk
 from service.delivery.policy import quiet_window
-from service.evaluation import writes
 from service.outcomes.models import DecisionRecord
 from service.patients.models import PatientProfile
 from service.rulesets.compiled import CompiledVersion
@@ -94,5 +94,5 @@ def write_records(
                     item.reason[:200],
                 )
             )
-    writes.insert_rows(session, DecisionRecord, RECORD_COLUMNS, rows, with_ids=False)
+    bulk.insert_rows(session, DecisionRecord, RECORD_COLUMNS, rows, with_ids=False)
     return len(rows)
