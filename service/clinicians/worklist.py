@@ -26,13 +26,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     ColumnElement,
     Select,
-    String,
     case,
     func,
     literal_column,
     or_,
     select,
-    type_coerce,
 )
 from sqlalchemy.orm import Session
 
@@ -42,10 +40,11 @@ from service.activity.models import DailyActivity
 from service.alerts.models import ClinicianAlert
 from service.audit.service import record
 from service.clinicians import safety
+from service.clinicians.daily import daily_steps, day_ends, day_targets, plan_changes
 from service.connections.models import WearableConnection
 from service.errors import field_error
 from service.patients.models import PatientProfile
-from service.plans.models import Plan, PlanChange
+from service.plans.models import Plan
 from service.reports.models import PainReport
 
 DAY = dt.timedelta(days=1)
@@ -150,7 +149,7 @@ def today_list(
     if rows:
         first = min(r.yesterday for r in rows.values()) - (RANK_DAYS - 1) * DAY
         last = max(r.yesterday for r in rows.values())
-        for pid, day, steps in _daily(session, scope, first, last):
+        for pid, day, steps in daily_steps(session, scope, first, last):
             rows[pid].steps[day] = steps
         _targets_and_adherence(session, scope, rows, first, last)
         _pain(session, scope, rows, now)
@@ -195,119 +194,13 @@ def _people(session: Session, scope: Select[Any], now: dt.datetime) -> dict[int,
     return rows
 
 
-def _daily(
-    session: Session, scope: Select[Any], first: dt.date, last: dt.date
-) -> list[tuple[int, dt.date, int]]:
-    """Each patient's effective steps per day (the primary source, else the largest; never
-    summed), grouped in SQL."""
-    primary = func.max(
-        case((DailyActivity.source == PatientProfile.primary_source, DailyActivity.steps))
-    )
-    rows = session.execute(
-        select(
-            DailyActivity.patient_id,
-            # Raw values: SQLite returns text, and parsing thousands of repeats of the same few
-            # dates cost more than the query; each distinct value is converted once below.
-            type_coerce(DailyActivity.date, String),
-            func.coalesce(primary, func.max(DailyActivity.steps)),
-        )
-        .join(PatientProfile, PatientProfile.user_id == DailyActivity.patient_id)
-        .where(
-            DailyActivity.patient_id.in_(scope),
-            DailyActivity.date >= first,
-            DailyActivity.date <= last,
-        )
-        .group_by(DailyActivity.patient_id, DailyActivity.date)
-    )
-    dates: dict[Any, dt.date] = {}
-    out = []
-    for pid, raw, steps in rows:
-        day = dates.get(raw)
-        if day is None:
-            day = dates[raw] = raw if isinstance(raw, dt.date) else dt.date.fromisoformat(raw)
-        out.append((pid, day, steps))
-    return out
-
-
-def _plan_changes(
-    session: Session, ids: Select[Any] | list[int], first: dt.date, last: dt.date
-) -> dict[int, list[tuple[dt.datetime, int]]]:
-    """Plan changes that decide the targets of days first..last: the last one before the
-    window and those inside it, per patient, in time order (two queries)."""
-    # A day a zone away from UTC starts at most 14 h earlier; a day's margin covers every zone.
-    start = dt.datetime.combine(first - DAY, dt.time(0), tzinfo=dt.UTC)
-    end = dt.datetime.combine(last + 2 * DAY, dt.time(0), tzinfo=dt.UTC)
-    ranked = (
-        select(
-            PlanChange.patient_id,
-            PlanChange.effective_at,
-            PlanChange.target,
-            func.row_number()
-            .over(
-                partition_by=PlanChange.patient_id,
-                order_by=(PlanChange.effective_at.desc(), PlanChange.id.desc()),
-            )
-            .label("rank"),
-        )
-        .where(PlanChange.patient_id.in_(ids), PlanChange.effective_at < start)
-        .subquery()
-    )
-    before = select(ranked.c.patient_id, ranked.c.effective_at, ranked.c.target).where(
-        ranked.c.rank == 1
-    )
-    inside = select(PlanChange.patient_id, PlanChange.effective_at, PlanChange.target).where(
-        PlanChange.patient_id.in_(ids),
-        PlanChange.effective_at >= start,
-        PlanChange.effective_at < end,
-    )
-    changes: dict[int, list[tuple[dt.datetime, int]]] = defaultdict(list)
-    for query in (before, inside):
-        for pid, at, target in session.execute(query):
-            changes[pid].append((at, target))
-    for items in changes.values():
-        items.sort()
-    return changes
-
-
-def _day_ends(zone: str, days: tuple[dt.date, ...]) -> list[dt.datetime]:
-    """When each local day ends, in UTC (shared by every patient of the zone)."""
-    key = (zone, days)
-    found = _DAY_ENDS.get(key)
-    if found is None:
-        tz = ZoneInfo(zone)
-        found = [
-            dt.datetime.combine(day + DAY, dt.time(0), tzinfo=tz).astimezone(dt.UTC) for day in days
-        ]
-        if len(_DAY_ENDS) > 4096:
-            _DAY_ENDS.clear()
-        _DAY_ENDS[key] = found
-    return found
-
-
-_DAY_ENDS: dict[tuple[str, tuple[dt.date, ...]], list[dt.datetime]] = {}
-
-
-def _day_targets(
-    changes: list[tuple[dt.datetime, int]], ends: list[dt.datetime]
-) -> list[int | None]:
-    """The target in force at the end of each day (None before the first plan)."""
-    out: list[int | None] = []
-    index, current = 0, None
-    for end in ends:
-        while index < len(changes) and changes[index][0] < end:
-            current = changes[index][1]
-            index += 1
-        out.append(current)
-    return out
-
-
 def _targets_and_adherence(
     session: Session, scope: Select[Any], rows: dict[int, Row], first: dt.date, last: dt.date
 ) -> None:
-    changes = _plan_changes(session, scope, first, last)
+    changes = plan_changes(session, scope, first, last)
     for row in rows.values():
         days = tuple(row.yesterday - i * DAY for i in range(RANK_DAYS - 1, -1, -1))
-        targets = _day_targets(changes.get(row.id, []), _day_ends(row.timezone, days))
+        targets = day_targets(changes.get(row.id, []), day_ends(row.timezone, days))
         steps = row.steps
         row.met_14d = sum(
             1
@@ -439,14 +332,14 @@ def _series(session: Session, shown: list[Row]) -> None:
     first = min(r.yesterday for r in shown) - (SPARK_DAYS - 1) * DAY
     last = max(r.yesterday for r in shown)
     steps: dict[int, dict[dt.date, int]] = defaultdict(dict)
-    for pid, day, value in _daily(
+    for pid, day, value in daily_steps(
         session, select(PatientProfile.user_id).where(PatientProfile.user_id.in_(ids)), first, last
     ):
         steps[pid][day] = value
-    changes = _plan_changes(session, ids, first, last)
+    changes = plan_changes(session, ids, first, last)
     for row in shown:
         days = tuple(row.yesterday - i * DAY for i in range(SPARK_DAYS - 1, -1, -1))
-        targets = _day_targets(changes.get(row.id, []), _day_ends(row.timezone, days))
+        targets = day_targets(changes.get(row.id, []), day_ends(row.timezone, days))
         row.series = [
             (day, steps[row.id].get(day), target) for day, target in zip(days, targets, strict=True)
         ]
