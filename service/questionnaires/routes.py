@@ -67,11 +67,12 @@ def answer(headers: dict[str, Any], body: dict[str, Any], questionnaire_id: int)
         with db.transaction() as session:
             return service.answer(session, patient_id, questionnaire_id, body["answers"], utcnow())
     answered = idempotency.run_once(
+        db.transaction,
         patient_id,
         key,
         idempotency.fingerprint(f"questionnaire:{questionnaire_id}", request.get_json(silent=True)),
-        utcnow(),
-        lambda session: idempotency.Answer(
+        now=utcnow(),
+        use_case=lambda session: idempotency.Answer(
             201,
             _response.dump(
                 service.answer(session, patient_id, questionnaire_id, body["answers"], utcnow())

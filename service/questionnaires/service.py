@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from rules import Decision
 from rules.instruments import answer_problems, score
+from service import bulk
 from service.errors import Conflict, Invalid, NotFound
-from service.evaluation import writes
 from service.patients.models import PatientProfile
 from service.questionnaires.instruments import find, view
 from service.questionnaires.models import Questionnaire, QuestionnaireResponse
@@ -53,7 +53,7 @@ def record_asks(
         )
         waiting.update((pid, instrument) for pid, instrument in found)
     rows = [row for key, row in sorted(wanted.items()) if key not in waiting]
-    created = writes.insert_unless_taken(session, Questionnaire, COLUMNS, rows)
+    created = bulk.insert_unless_taken(session, Questionnaire, COLUMNS, rows)
     return sum(1 for made in created if made is not None)
 
 
