@@ -6,8 +6,8 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
+from service.accounts.auth import current_principal, require
 from service.apidoc import problems
-from service.auth import current_principal, require
 from service.extensions import db
 from service.outcomes import service
 from service.outcomes.schemas import OutcomesQueryArgsSchema, OutcomesReportSchema

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
+from service.accounts.auth import Principal
 from service.audit.service import record
-from service.auth import Principal
 from service.errors import field_error
 from service.outcomes import estimate
 from service.outcomes.models import DecisionRecord
