@@ -1,6 +1,6 @@
 """Population evaluation: every due patient evaluated end to end, versus one SQL aggregate scan.
 
-Builds N patients x 30 days of steps and ~3 pain reports each in a throwaway database
+Builds N patients x 30 days of steps, ~3 pain reports and one phone each in a throwaway database
 (PostgreSQL: a fresh database on postgresql://postgres@127.0.0.1:5432, dropped after, bulk-loaded
 with COPY; SQLite: a temporary file), then times
 
@@ -15,7 +15,9 @@ The PostgreSQL server runs on the same machine and shares its cores. SQLite (a s
 is measured in one process.
 
 Usage: python bench/population.py [--patients 100000] [--sqlite-patients 20000]
-       [--batch 2000] [--workers 2] [--skip-pg] [--skip-sqlite]
+       [--batch 2000] [--workers 2] [--due N] [--skip-pg] [--skip-sqlite]
+`--due N` makes only N patients due (the rest fall due tomorrow): the same work inside a
+larger population, to show the hot queries stay flat as the tables grow (docs/capacity.md).
 Ends with: RESULT pg_patients_per_s=... pg_vs_scan=... pg_1proc_patients_per_s=...
            pg_1proc_vs_scan=... workers=... sqlite_patients_per_s=... sqlite_vs_scan=...
 """
@@ -45,18 +47,26 @@ from service import create_app, migrate
 from service.config import load_settings
 from service.evaluation.population import DueResult, evaluate_due
 from service.extensions import db
+from tests.support.private_pg import PrivatePostgres
 
 PG_SERVER = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ZONES = ["Europe/London", "America/New_York", "Asia/Kolkata", "Australia/Sydney", "UTC"]
 DAYS = 30
 
 
-def _rows(n: int, now: dt.datetime) -> dict[str, list[tuple[Any, ...]]]:
-    """Synthetic population: users, profiles, plans, plan changes, days, pain reports."""
+def _rows(
+    n: int, now: dt.datetime, due_count: int | None = None
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Synthetic population: users, profiles, plans, plan changes, days, pain reports.
+
+    The first `due_count` patients (all by default) are due; the others fall due tomorrow,
+    so a run evaluates the same number of patients inside populations of any size."""
     rng = random.Random(42)
     today = now.date()
     enrolled = now - dt.timedelta(days=DAYS + 2)
     due = now - dt.timedelta(minutes=1)
+    later = now + dt.timedelta(days=1)
+    due_count = n if due_count is None else due_count
     data: dict[str, list[tuple[Any, ...]]] = {
         "users": [],
         "patient_profiles": [],
@@ -64,13 +74,23 @@ def _rows(n: int, now: dt.datetime) -> dict[str, list[tuple[Any, ...]]]:
         "plan_changes": [],
         "daily_activity": [],
         "pain_reports": [],
+        "devices": [],
     }
     for pid in range(1, n + 1):
         data["users"].append((pid, f"p{pid}@bench.example", "x", "patient", 0, enrolled))
         data["patient_profiles"].append(
-            (pid, ZONES[pid % len(ZONES)], "en", "[]", enrolled, due, "{}")
+            (
+                pid,
+                ZONES[pid % len(ZONES)],
+                "en",
+                "[]",
+                enrolled,
+                due if pid <= due_count else later,
+                "{}",
+            )
         )
         data["plans"].append((pid, 4000, enrolled))
+        data["devices"].append((pid, "android", f"bench-device-{pid}", enrolled, enrolled))
         data["plan_changes"].append((pid, pid, enrolled, 4000, "initial"))
         level = rng.randint(2500, 6500)
         for back in range(1, DAYS + 1):
@@ -93,6 +113,7 @@ COLUMNS = {
     "plan_changes": "id, patient_id, effective_at, target, reason",
     "daily_activity": "patient_id, date, source, steps, distance_m, updated_at",
     "pain_reports": "patient_id, score, recorded_at, red_flags, created_at",
+    "devices": "patient_id, platform, token, created_at, last_seen_at",
 }
 
 
@@ -163,21 +184,93 @@ def _app(url: str) -> Any:
         "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "BACKSTRIDE_ENV": "testing",
         "LOG_LEVEL": "WARNING",
+        # Pushes are enqueued in the evaluation's transaction once a channel is configured;
+        # nothing is sent here (no delivery job runs), so the file is never read.
+        "FCM_CREDENTIALS_FILE": os.devnull,
     }
     return create_app(load_settings(env))
 
 
 def _evaluate(url: str, now: dt.datetime, batch: int) -> tuple[float, float, DueResult]:
-    """(aggregate scan seconds, evaluation seconds, result) in this process."""
+    """(aggregate scan seconds, evaluation seconds, result) in this process.
+
+    Also prints the process's CPU seconds per evaluation (the rest of the wall time is spent
+    waiting on the database) and, on PostgreSQL, the bytes per row of the tables it wrote."""
     app = _app(url)
     with app.app_context():
         scan = min(_scan(now) for _ in range(3))
+        postgres = db.dialect == "postgresql"
+        backends = _backend_cpu() if postgres else {}
+        wal = _wal_lsn() if postgres else 0
         start = time.perf_counter()
+        cpu = time.process_time()
         result = evaluate_due(now, batch_size=batch)
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu
+        db_cpu = (
+            sum(t - backends.get(pid, 0.0) for pid, t in _backend_cpu().items()) if postgres else 0
+        )
+        n = max(1, result.evaluated)
+        if postgres:
+            print(f"[cost] WAL written: {(_wal_lsn() - wal) / n:.0f} bytes per evaluation")
+        print(
+            f"[cost] {result.evaluated} evaluations: wall {elapsed / n * 1000:.2f} ms, "
+            f"process CPU {cpu / n * 1000:.2f} ms, PostgreSQL backends' CPU "
+            f"{db_cpu / n * 1000:.2f} ms per evaluation (wall exceeds CPU by the time spent "
+            "waiting for a core on a busy machine, and for the disk)"
+        )
+        if db.dialect == "postgresql":
+            _sizes()
         db.remove()
         db.engine.dispose()
     return scan, elapsed, result
+
+
+def _wal_lsn() -> int:
+    """The server's current WAL position in bytes (every database's writes: use a private
+    server, --private-pg, for a clean figure)."""
+    with db.engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")).scalar_one())
+
+
+def _backend_cpu() -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend serving this database (the server
+    runs on this machine: its processes are in /proc)."""
+    out = {}
+    with db.engine.connect() as conn:
+        pids = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalars()
+        ticks = os.sysconf("SC_CLK_TCK")
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
+SIZED = (
+    "evaluations",
+    "tips",
+    "push_deliveries",
+    "rule_firings",
+    "daily_activity",
+    "pain_reports",
+    "patient_profiles",
+)
+
+
+def _sizes() -> None:
+    """Rows and bytes (table, indexes and TOAST) per row of the tables evaluation touches."""
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        for table in SIZED:
+            rows = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            size = conn.execute(text(f"SELECT pg_total_relation_size('{table}')")).scalar_one()
+            per = size / rows if rows else 0
+            print(f"[size] {table}: {rows} rows, {size / 1e6:.1f} MB, {per:.0f} bytes/row")
 
 
 def _worker(url: str, now: dt.datetime, batch: int, ready: Any, go: Any, out: Any) -> None:
@@ -229,19 +322,23 @@ def _report(label: str, n: int, elapsed: float, scan: float, tips: int, batches:
     )
 
 
-def _build(url: str, n: int, now: dt.datetime, load: Any, label: str) -> None:
+def _build(
+    url: str, n: int, now: dt.datetime, load: Any, label: str, due: int | None = None
+) -> None:
     started = time.perf_counter()
     migrate.upgrade(url)
-    load(url, _rows(n, now))
+    load(url, _rows(n, now, due))
     print(
         f"[{label}] built and loaded {n} patients x {DAYS} days in "
         f"{time.perf_counter() - started:.1f} s"
     )
 
 
-def bench_pg(n: int, batch: int, workers: int) -> dict[str, float]:
+def bench_pg(
+    n: int, batch: int, workers: int, due: int | None = None, server: str = PG_SERVER
+) -> dict[str, float]:
     """Run on throwaway PostgreSQL databases: one built, cloned for each measurement."""
-    base = make_url(PG_SERVER).set(drivername="postgresql+psycopg")
+    base = make_url(server).set(drivername="postgresql+psycopg")
     stem = f"backstride_bench_{os.getpid()}_{secrets.token_hex(3)}"
     names = [stem, f"{stem}_one", f"{stem}_many"]
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
@@ -253,20 +350,28 @@ def bench_pg(n: int, batch: int, workers: int) -> dict[str, float]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{stem}"'))
-        _build(url(stem), n, now, _load_pg, "postgresql")
+        _build(url(stem), n, now, _load_pg, "postgresql", due)
+        due = n if due is None else due
         with admin.connect() as conn:
             for clone in names[1:]:
                 conn.execute(text(f'CREATE DATABASE "{clone}" TEMPLATE "{stem}"'))
         scan, one, result = _evaluate(url(names[1]), now, batch)
-        assert result.evaluated == n, result
-        _report("postgresql, 1 process", n, one, scan, result.tips, result.batches)
-        many, evaluated, tips, batches = _evaluate_in_processes(url(names[2]), now, batch, workers)
-        assert evaluated == n, (evaluated, n)
-        _report(f"postgresql, {workers} processes", n, many, scan, tips, batches)
+        assert result.evaluated == due, result
+        _report("postgresql, 1 process", due, one, scan, result.tips, result.batches)
+        if workers:
+            many, evaluated, tips, batches = _evaluate_in_processes(
+                url(names[2]), now, batch, workers
+            )
+            assert evaluated == due, (evaluated, due)
+            _report(f"postgresql, {workers} processes", due, many, scan, tips, batches)
+        else:  # --workers 0: the one-process figures only
+            many = one
         return {
-            "pg_patients_per_s": n / many,
+            "population": n,
+            "due": due,
+            "pg_patients_per_s": due / many,
             "pg_vs_scan": many / scan,
-            "pg_1proc_patients_per_s": n / one,
+            "pg_1proc_patients_per_s": due / one,
             "pg_1proc_vs_scan": one / scan,
             "workers": workers,
         }
@@ -295,7 +400,15 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--sqlite-patients", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="0: skip the several-process run")
+    parser.add_argument(
+        "--due", type=int, default=None, help="patients due (default: all); the rest are not"
+    )
+    parser.add_argument(
+        "--private-pg",
+        action="store_true",
+        help="run a private PostgreSQL server (durable defaults) instead of the shared one",
+    )
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
@@ -309,8 +422,13 @@ def main() -> None:
         "sqlite_patients_per_s": 0.0,
         "sqlite_vs_scan": 0.0,
     }
-    if not args.skip_pg:
-        figures.update(bench_pg(args.patients, args.batch, args.workers))
+    if not args.skip_pg and args.private_pg:
+        with PrivatePostgres(settings="-c max_connections=100 -c shared_buffers=256MB") as pg:
+            figures.update(
+                bench_pg(args.patients, args.batch, args.workers, args.due, pg.server_url)
+            )
+    elif not args.skip_pg:
+        figures.update(bench_pg(args.patients, args.batch, args.workers, args.due))
     if not args.skip_sqlite:
         figures.update(bench_sqlite(args.sqlite_patients, args.batch))
     print("RESULT " + " ".join(f"{key}={_plain(key, value)}" for key, value in figures.items()))

@@ -58,7 +58,9 @@ def free_port() -> int:
 class PrivatePostgres:
     """One private PostgreSQL server: init, start, stop, restart, close."""
 
-    def __init__(self, bin_dir: Path | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, bin_dir: Path | None = None, port: int | None = None, settings: str = SETTINGS
+    ) -> None:
         found = bin_dir or find_bin_dir()
         if found is None:
             raise PostgresUnavailableError(
@@ -66,6 +68,7 @@ class PrivatePostgres:
                 "and no PG_BIN: install them with `apt-get install -y postgresql`"
             )
         self.bin_dir = found
+        self.settings = settings  # server options (-c ...); benchmarks keep the durable defaults
         self.port = port or free_port()
         self.root = Path(tempfile.mkdtemp(prefix="backstride-pg-"))
         self.data = self.root / "data"
@@ -98,7 +101,7 @@ class PrivatePostgres:
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 {SETTINGS}"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 {self.settings}"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:
