@@ -1,4 +1,5 @@
-"""`GET /v1/clinician/outcomes`: the effect of a clinic's randomised tips (SPEC §11.4)."""
+"""`GET /v1/clinician/outcomes`: the effect of a clinic's randomised tips, and
+`/outcomes/programme`: the programme's own outcomes (SPEC §11.4)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from flask_smorest import Blueprint
 
 from service.accounts.auth import current_principal, require
 from service.apidoc import problems
+from service.db import utcnow
 from service.extensions import db
-from service.outcomes import service
-from service.outcomes.schemas import OutcomesQueryArgsSchema, OutcomesReportSchema
+from service.outcomes import programme, service
+from service.outcomes.schemas import (
+    OutcomesQueryArgsSchema,
+    OutcomesReportSchema,
+    ProgrammeOutcomesSchema,
+)
 
 blp = Blueprint(
     "outcomes",
@@ -35,3 +41,13 @@ def get_outcomes(args: dict[str, Any]) -> dict[str, Any]:
             first=args.get("from_"),
             last=args.get("to"),
         )
+
+
+@blp.route("/outcomes/programme", methods=["GET"])
+@require("clinician", "admin")
+@blp.response(200, ProgrammeOutcomesSchema)
+@problems(blp, 401, 403)
+def get_programme_outcomes() -> dict[str, Any]:
+    """Report enrolment, activity, completion, steps and pain change, PEG and engagement."""
+    with db.transaction() as session:
+        return programme.programme_outcomes(session, current_principal(), utcnow())

@@ -18,3 +18,17 @@ ROWS = [
         },
     ),
 ]
+ROWS.append(
+    (
+        "GET",
+        "/v1/clinician/outcomes/programme",
+        {
+            "anonymous": 401,
+            "patient_b": 403,
+            "other_clinician": 200,
+            "clinician": 200,
+            "admin": 200,
+            "patient_a": 403,
+        },
+    )
+)
