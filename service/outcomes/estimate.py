@@ -13,8 +13,10 @@ W = p~/p when sent, (1 - p~)/(1 - p) when not (1 when every decision had the sam
 A makes its coefficient the average causal effect of sending over the decisions analysed
 (marginal over everything else), unbiased whatever else moves steps, because the probability
 is known. Patients are the clusters of a cluster-robust (sandwich) covariance; the 95%
-interval is the normal one statsmodels reports for it. Decisions with P = 1 carry no contrast
-and are left out. statsmodels is imported when first needed: it is slow to import.
+interval uses Student's t with (patients - 1) degrees of freedom, as statsmodels does with
+`use_t`: with tens of patients the normal quantile makes the interval too narrow (the bench
+measured 90% coverage with it over 200 cohorts of 40 patients). Decisions with P = 1 carry
+no contrast and are left out. statsmodels is imported when first needed: it is slow to import.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ def effect(decisions: Sequence[Decision]) -> Effect:
     p_tilde = float(p.mean())
     weights = np.where(sent == 1.0, p_tilde / p, (1.0 - p_tilde) / (1.0 - p))
     design = np.column_stack([np.ones_like(sent), sent - p_tilde])
-    fit = WLS(y, design, weights=weights).fit(cov_type="cluster", cov_kwds={"groups": groups})
+    fit = WLS(y, design, weights=weights).fit(
+        cov_type="cluster", cov_kwds={"groups": groups}, use_t=True
+    )
     low, high = fit.conf_int(alpha=0.05)[1]
     return Effect(float(fit.params[1]), float(low), float(high), len(used), patients)

@@ -8,12 +8,13 @@ from walking sessions overlapping the window (each walk's steps pro-rated to the
 only on a day with data at all: without any, the outcome stays null (missing, not zero).
 Sources are never summed: the largest source wins, as for the daily facts.
 
-A record is ready `READY_AFTER` its decision: the next local day has ended (at most 48 hours
-after) and its data has had time to sync. `compute_due` claims ready records in batches and
-fills them in ONE statement per batch on PostgreSQL (`FOR UPDATE SKIP LOCKED`, so several
-scheduler processes share the work without doing any twice); SQLite, which has no time zones
-in SQL, gets the local days from Python and one prepared UPDATE per batch (executemany). The
-UPDATE only touches rows whose `outcomes_at` is still null, so a race costs nothing.
+A record is ready `READY_AFTER` its decision: the next local day has ended (at most 48
+hours after) and its data has had time to sync. `compute_due` claims ready records in batches,
+in decision order straight off the pending index (no sort per batch), and fills them in ONE
+statement per batch on PostgreSQL (`FOR UPDATE SKIP LOCKED`, so several scheduler processes
+share the work without doing any twice); SQLite, which has no time zones in SQL, gets the
+local days from Python and one prepared UPDATE per batch (executemany). The UPDATE only
+touches rows whose `outcomes_at` is still null, so a race costs nothing.
 """
 
 from __future__ import annotations
@@ -52,10 +53,11 @@ WITH b AS (
            d.decided_at + interval '60 minutes' AS at_end,
            d.decided_at - interval '12 hours' AS cover_lo,
            d.decided_at + interval '12 hours' AS cover_hi,
+           d.decided_at - interval '24 hours' AS walk_lo,
            CAST(d.decided_at AT TIME ZONE p.timezone AS date) AS day
     FROM decision_records d JOIN patient_profiles p ON p.user_id = d.patient_id
     WHERE d.outcomes_at IS NULL AND d.decided_at <= :cutoff
-    ORDER BY d.id LIMIT :limit
+    ORDER BY d.decided_at LIMIT :limit
     FOR UPDATE OF d SKIP LOCKED
 ), o AS (
     SELECT b.id,
@@ -67,7 +69,8 @@ WITH b AS (
                            LEAST(w."end", b.at_end) - GREATEST(w.start, b.at)))
                        / GREATEST(EXTRACT(EPOCH FROM w."end" - w.start), 1)) AS s
                 FROM walking_sessions w
-                WHERE w.patient_id = b.patient_id AND w.start < b.at_end AND w."end" > b.at
+                WHERE w.patient_id = b.patient_id AND w.start >= b.walk_lo
+                  AND w.start < b.at_end AND w."end" > b.at
                   AND w.steps IS NOT NULL
                 GROUP BY w.source) AS per_source) AS walked
     FROM b
@@ -83,7 +86,7 @@ FROM o WHERE r.id = o.id AND r.outcomes_at IS NULL
 
 _SQLITE = f"""
 WITH b AS (SELECT :id AS id, :pid AS patient_id, :at AS at, :at_end AS at_end,
-                  :cover_lo AS cover_lo, :cover_hi AS cover_hi),
+                  :cover_lo AS cover_lo, :cover_hi AS cover_hi, :walk_lo AS walk_lo),
 o AS (
     SELECT CASE WHEN EXISTS ({_COVERED}) THEN COALESCE(({_INTRADAY}), 0) END AS intraday,
            ({_DAY.format(":day")}) AS day_steps,
@@ -93,7 +96,8 @@ o AS (
                                          - unixepoch(max(w.start, b.at)))
                        * 1.0 / max(unixepoch(w."end") - unixepoch(w.start), 1)) AS s
                 FROM walking_sessions w
-                WHERE w.patient_id = b.patient_id AND w.start < b.at_end AND w."end" > b.at
+                WHERE w.patient_id = b.patient_id AND w.start >= b.walk_lo
+                  AND w.start < b.at_end AND w."end" > b.at
                   AND w.steps IS NOT NULL
                 GROUP BY w.source)) AS walked
     FROM b
@@ -125,7 +129,7 @@ def compute_due(session: Session, now: dt.datetime, *, limit: int = BATCH) -> in
         )
         .join(PatientProfile, PatientProfile.user_id == DecisionRecord.patient_id)
         .where(DecisionRecord.outcomes_at.is_(None), DecisionRecord.decided_at <= cutoff)
-        .order_by(DecisionRecord.id)
+        .order_by(DecisionRecord.decided_at)
         .limit(limit)
     ).all()
     if not rows:
@@ -143,6 +147,7 @@ def compute_due(session: Session, now: dt.datetime, *, limit: int = BATCH) -> in
                 "at_end": at + WINDOW,
                 "cover_lo": at - dt.timedelta(hours=12),
                 "cover_hi": at + dt.timedelta(hours=12),
+                "walk_lo": at - dt.timedelta(hours=24),
                 # ISO text: how SQLite stores dates (its default date adapter is deprecated).
                 "day": day.isoformat(),
                 "next_day": (day + dt.timedelta(days=1)).isoformat(),
@@ -151,7 +156,10 @@ def compute_due(session: Session, now: dt.datetime, *, limit: int = BATCH) -> in
         )
     stamp = UTCDateTime()
     statement = text(_SQLITE).bindparams(
-        *(bindparam(name, type_=stamp) for name in ("at", "at_end", "cover_lo", "cover_hi", "now"))
+        *(
+            bindparam(name, type_=stamp)
+            for name in ("at", "at_end", "cover_lo", "cover_hi", "walk_lo", "now")
+        )
     )
     session.execute(statement, params)
     return len(params)
