@@ -12,7 +12,7 @@ from service.activity.models import DailyActivity
 from service.extensions import db
 from service.questionnaires.models import Questionnaire, QuestionnaireResponse
 from service.reports.models import PainReport
-from tests.factories import Seed, make_patient
+from tests.support.factories import Seed, make_patient
 
 NOW = dt.datetime(2026, 11, 27, 16, 0, tzinfo=dt.UTC)
 LONG_AGO = NOW - dt.timedelta(days=91, hours=4)  # 13 weeks: lived through the whole programme
