@@ -38,10 +38,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rules import default_ruleset_text, load_ruleset
+from service.accounts.auth import Principal
 from service.accounts.models import Clinic
 from service.activity.models import DailyActivity
 from service.audit.service import record
-from service.auth import Principal
 from service.patients.models import PatientProfile
 from service.questionnaires.models import QuestionnaireResponse
 from service.reports.models import ExerciseSession, PainReport
