@@ -86,13 +86,29 @@ class FakeApns:
         self.delay = 0.0
         self.next_answers: deque[ApnsAnswer] = deque()
         self.token_answers: dict[str, ApnsAnswer] = {}
-        self.received: list[ReceivedNotification] = []
-        self.provider_tokens: list[str] = []  # distinct provider tokens, in order first seen
+        self._received: list[ReceivedNotification] = []
+        self._provider_tokens: list[str] = []  # distinct provider tokens, in order first seen
         self.connections = 0
         self._lock = threading.Lock()
+        self._accepted = 0
+        self._hold_at: int | None = None
+        self._released = threading.Event()
         self._socket = socket.create_server(("127.0.0.1", 0))
         self._running = True
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+
+    @property
+    def received(self) -> list[ReceivedNotification]:
+        """The notifications accepted so far: a copy taken under the lock, so a test may read
+        it while connection threads are still appending."""
+        with self._lock:
+            return list(self._received)
+
+    @property
+    def provider_tokens(self) -> list[str]:
+        """The distinct provider tokens seen, in order first seen (a copy, as `received`)."""
+        with self._lock:
+            return list(self._provider_tokens)
 
     @property
     def base_url(self) -> str:
@@ -105,7 +121,8 @@ class FakeApns:
         return self
 
     def stop(self) -> None:
-        """Stop accepting and close the listening socket."""
+        """Stop accepting and close the listening socket (held answers go out first)."""
+        self.release()
         self._running = False
         self._socket.close()
 
@@ -159,6 +176,28 @@ class FakeApns:
                     return
             sock.sendall(h2.data_to_send())
 
+    def hold_after(self, count: int) -> None:
+        """Answer `count` more sends, then hold the answer to every later one until release()
+        (each is recorded on arrival first): a test can then act while sends are in flight."""
+        with self._lock:
+            self._hold_at = self._accepted + count
+            self._released.clear()
+
+    def release(self) -> None:
+        """Answer the held sends, and hold no more."""
+        with self._lock:
+            self._hold_at = None
+        self._released.set()
+
+    def _accept(self) -> bool:
+        """Count an accepted send (caller holds the lock); True when its answer must wait."""
+        self._accepted += 1
+        return self._hold_at is not None and self._accepted > self._hold_at
+
+    def _wait_if_held(self, held: bool) -> None:
+        if held:
+            self._released.wait(timeout=120)  # bounded: a forgotten release() fails, not hangs
+
     def answer(self, headers: dict[str, str], body: bytes) -> ApnsAnswer:
         """Check one request as APNs would and pick the answer."""
         path = headers.get(":path", "")
@@ -174,8 +213,10 @@ class FakeApns:
         if refused is not None:
             return refused
         with self._lock:
-            self.received.append(ReceivedNotification(device_token, headers, json.loads(body)))
+            self._received.append(ReceivedNotification(device_token, headers, json.loads(body)))
+            held = self._accept()
             queued = self.next_answers.popleft() if self.next_answers else None
+        self._wait_if_held(held)
         return queued or self.token_answers.get(device_token) or ApnsAnswer(200)
 
     def _check_provider_token(self, authorization: str) -> ApnsAnswer | None:
@@ -197,8 +238,8 @@ class FakeApns:
         if time.time() - claims["iat"] > 3600:
             return ApnsAnswer(403, "ExpiredProviderToken")
         with self._lock:
-            if token not in self.provider_tokens:
-                self.provider_tokens.append(token)
+            if token not in self._provider_tokens:
+                self._provider_tokens.append(token)
         return None
 
     def _check_headers(self, headers: dict[str, str], body: bytes) -> ApnsAnswer | None:

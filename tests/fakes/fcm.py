@@ -91,7 +91,7 @@ class FakeFcm:
         self.token_delay = 0.0
         self.next_answers: deque[FakeAnswer] = deque()  # consumed by the next sends, in order
         self.token_answers: dict[str, FakeAnswer] = {}  # per device token, every time
-        self.received: list[ReceivedPush] = []
+        self._received: list[ReceivedPush] = []
         self.token_requests = 0
         self.send_requests = 0
         self.rejected_bearers = 0
@@ -99,6 +99,9 @@ class FakeFcm:
         self._issued: set[str] = set()
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
+        self._accepted = 0
+        self._hold_at: int | None = None
+        self._released = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.fake = self  # type: ignore[attr-defined]
@@ -122,7 +125,8 @@ class FakeFcm:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
+        """Stop serving and close the socket (held answers go out first)."""
+        self.release()
         self._server.shutdown()
         self._server.server_close()
 
@@ -131,6 +135,13 @@ class FakeFcm:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    @property
+    def received(self) -> list[ReceivedPush]:
+        """The sends accepted so far: a copy taken under the lock, so a test may read it while
+        server threads are still appending."""
+        with self._lock:
+            return list(self._received)
 
     def revoke_access_tokens(self) -> None:
         """Make every access token issued so far answer 401, as after a key rotation."""
@@ -162,6 +173,28 @@ class FakeFcm:
         body = {"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"}
         return FakeAnswer(200, body)
 
+    def hold_after(self, count: int) -> None:
+        """Answer `count` more sends, then hold the answer to every later one until release()
+        (each is recorded on arrival first): a test can then act while sends are in flight."""
+        with self._lock:
+            self._hold_at = self._accepted + count
+            self._released.clear()
+
+    def release(self) -> None:
+        """Answer the held sends, and hold no more."""
+        with self._lock:
+            self._hold_at = None
+        self._released.set()
+
+    def _accept(self) -> bool:
+        """Count an accepted send (caller holds the lock); True when its answer must wait."""
+        self._accepted += 1
+        return self._hold_at is not None and self._accepted > self._hold_at
+
+    def _wait_if_held(self, held: bool) -> None:
+        if held:
+            self._released.wait(timeout=120)  # bounded: a forgotten release() fails, not hangs
+
     def accept_send(self, path: str, headers: dict[str, str], raw: bytes) -> FakeAnswer:
         """Answer messages:send."""
         with self._lock:
@@ -180,11 +213,12 @@ class FakeFcm:
         problem = message_problem(message)
         if problem is not None:
             return problem
-        if self.record:
-            with self._lock:
-                self.received.append(ReceivedPush(path, headers, message))
         with self._lock:
+            if self.record:
+                self._received.append(ReceivedPush(path, headers, message))
+            held = self._accept()
             queued = self.next_answers.popleft() if self.next_answers else None
+        self._wait_if_held(held)
         answer = queued or self.token_answers.get(message["token"])
         if answer is not None:
             return answer

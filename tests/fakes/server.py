@@ -151,9 +151,9 @@ class FakeProviderServer:
     access_ttl = 3600
 
     def __init__(self) -> None:
-        self.requests: list[FakeRequest] = []
+        self._requests: list[FakeRequest] = []
         # Every request and the answer it got, for the contract tests (tests/fakes/contracts.py).
-        self.exchanges: list[Exchange] = []
+        self._exchanges: list[Exchange] = []
         self.latency = 0.0
         self.steps_override: dict[date, int] = {}
         self.corrupt_days: set[date] = set()
@@ -172,6 +172,21 @@ class FakeProviderServer:
         self._quota_windows: defaultdict[str, deque[float]] = defaultdict(deque)
         self.quota_calls = 0  # data calls counted against the quota
         self.quota_refusals = 0  # of them, answered 429 because the quota was spent
+
+    # --- what the fake received: copies taken under the lock, so a test may read them while
+    # server threads are still appending ----------------------------------------------------
+
+    @property
+    def requests(self) -> list[FakeRequest]:
+        """Every request received so far, in order."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        """Every request and the answer it got so far, in order."""
+        with self._lock:
+            return list(self._exchanges)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -291,12 +306,12 @@ class FakeProviderServer:
         """Answer one request (runs on a server thread) and record the exchange."""
         response = self._answer(request)
         with self._lock:
-            self.exchanges.append(Exchange(request, response))
+            self._exchanges.append(Exchange(request, response))
         return response
 
     def _answer(self, request: FakeRequest) -> FakeResponse:
         with self._lock:
-            self.requests.append(request)
+            self._requests.append(request)
         # Counted on arrival, before the simulated latency, as a provider's edge would.
         over_quota = self._over_quota(request)
         if self.latency:

@@ -10,7 +10,6 @@ import datetime as dt
 import os
 import secrets
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -30,6 +29,7 @@ from service.extensions import db, get_settings
 from service.patients.models import PatientProfile
 from tests.fakes.server import CLIENT_ID, CLIENT_SECRET, FakeProviderServer
 from tests.fakes.withings import FakeWithings
+from tests.support.wait import wait_until
 
 REDIS_URL = os.environ.get("BUDGET_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PROVIDER = "withings"  # two calls a sync (activities, workouts)
@@ -227,24 +227,23 @@ def test_it_shares_the_app_budget_between_two_ticks_at_once(
 
 def _wait_until_claimed(app: Flask, count: int, now: dt.datetime) -> None:
     """Wait until `count` rows are claimed, or were and have been released (rescheduled)."""
-    deadline = time.monotonic() + 10
-    with app.app_context():
-        while time.monotonic() < deadline:
-            db.session.remove()
-            taken = db.session.scalar(
-                select(func.count())
-                .select_from(WearableConnection)
-                .where(
-                    or_(
-                        WearableConnection.claim_token.is_not(None),
-                        WearableConnection.next_sync_at > now,
-                    )
+
+    def claimed() -> bool:
+        db.session.remove()
+        taken = db.session.scalar(
+            select(func.count())
+            .select_from(WearableConnection)
+            .where(
+                or_(
+                    WearableConnection.claim_token.is_not(None),
+                    WearableConnection.next_sync_at > now,
                 )
             )
-            if taken is not None and taken >= count:
-                return
-            time.sleep(0.005)
-    raise AssertionError("the first tick never claimed its rows")
+        )
+        return taken is not None and taken >= count
+
+    with app.app_context():
+        wait_until(claimed, 60, what="the first tick claiming its rows")
 
 
 def test_it_shares_the_app_budget_between_apps_through_redis(
