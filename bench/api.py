@@ -35,6 +35,7 @@ from flask import Flask, Response, request
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench._watchdog import Watchdog
 from service import create_app, migrate
 from service.accounts.service import create_user, token_for_user
 from service.config import load_settings
@@ -103,6 +104,10 @@ def _env(database_url: str) -> dict[str, str]:
     return env
 
 
+# A server that dies mid-run ends the benchmark at once (non-zero) instead of timing errors.
+WATCHDOG = Watchdog()
+
+
 class Gunicorn:
     """Two sync gunicorn workers serving an app on a free loopback port."""
 
@@ -119,13 +124,20 @@ class Gunicorn:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
                 conn.request("GET", "/healthz")
                 if conn.getresponse().status == 200:
+                    WATCHDOG.watch(self.name, self.proc)
                     return
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError(f"gunicorn {target} did not start")
 
+    @property
+    def name(self) -> str:
+        """How the watchdog names this server."""
+        return f"gunicorn on port {self.port}"
+
     def stop(self) -> None:
         """Stop the server and its workers."""
+        WATCHDOG.forget(self.name)
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=30)
 
@@ -219,7 +231,8 @@ def load(
     ]
     for proc in procs:
         proc.start()
-    results = [queue.get() for _ in procs]
+    # Bounded: a client process that died would otherwise leave this waiting for ever.
+    results = [queue.get(timeout=seconds + 120) for _ in procs]
     for proc in procs:
         proc.join()
     latencies = sorted(x for lat, _ in results for x in lat)

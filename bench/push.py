@@ -22,6 +22,7 @@ import jwt
 import requests
 from cryptography.hazmat.primitives import serialization
 
+from bench._watchdog import Watchdog, receive
 from integrations.push import FcmSender, Outcome, PushMessage, PushResult
 from integrations.push.fcm import FCM_SCOPE, JWT_BEARER_GRANT, classify_fcm_response
 from integrations.push.payload import fcm_body
@@ -111,8 +112,10 @@ def main() -> None:
         target=serve_fake, args=(public_pem, child), daemon=True
     )
     server.start()
+    watchdog = Watchdog()
+    watchdog.watch("the fake FCM server", server)
     try:
-        base_url = parent.recv()
+        base_url = receive(parent, 60, "URL from the fake FCM server")
         credentials["token_uri"] = f"{base_url}/token"
 
         pooled = FcmSender(credentials=credentials, base_url=base_url, pool_size=threads)
@@ -122,9 +125,11 @@ def main() -> None:
         naive_rate, naive_sent = run(
             NaiveFcmSender(credentials, base_url), messages(naive_count), threads
         )
+        watchdog.forget("the fake FCM server")
         parent.send("stop")
-        send_requests, token_requests = parent.recv()
+        send_requests, token_requests = receive(parent, 30, "counters from the fake FCM")
     finally:
+        watchdog.stop()
         server.join(timeout=5)
         if server.is_alive():
             server.terminate()

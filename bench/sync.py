@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from cryptography.fernet import Fernet  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
+from bench._watchdog import Watchdog, receive  # noqa: E402
 from service import create_app, migrate  # noqa: E402
 from service.accounts.models import User  # noqa: E402
 from service.activity.models import DailyActivity  # noqa: E402
@@ -124,7 +125,9 @@ def run(quota: int, window_s: float, rate_limit: str | None) -> dict[str, Any]:
     parent, child = context.Pipe()
     fake_process = context.Process(target=serve_fake, args=(child, quota, window_s), daemon=True)
     fake_process.start()
-    base_url, tokens = parent.recv()
+    watchdog = Watchdog()
+    watchdog.watch("the fake Google Health server", fake_process)
+    base_url, tokens = receive(parent, 60, "URL and tokens from the fake Google Health")
     with tempfile.TemporaryDirectory() as tmp:
         url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp}/bench.db"
         migrate.upgrade(url)
@@ -154,8 +157,10 @@ def run(quota: int, window_s: float, rate_limit: str | None) -> dict[str, Any]:
             with db.engine.begin() as conn:
                 for table in reversed(Base.metadata.sorted_tables):
                     conn.execute(table.delete())
+        watchdog.forget("the fake Google Health server")
+        watchdog.stop()
         parent.send("stop")
-        stats = parent.recv()
+        stats = receive(parent, 30, "counters from the fake Google Health")
         fake_process.join(timeout=10)
         db.session.remove()
         db.engine.dispose()
