@@ -33,6 +33,7 @@ from service.evaluation import queries
 from service.patients.access import patient_in_scope
 from service.plans import service as plans
 from service.plans.schemas import PlanUpdateSchema
+from service.questionnaires import service as questionnaires
 from service.rulesets import service as rulesets
 
 RANGES = (14, 28, 56, 90)
@@ -112,6 +113,7 @@ def patient(tx: Session, principal: Principal, patient_id: int) -> str:
         draft=draft,
         rulesets=rulesets.published_slugs(tx, detail["clinic_id"]),
         safety=safety.patient_safety(tx, principal, patient_id),
+        scores=questionnaires.score_table(tx, patient_id, detail["clinic_id"]),
     )
 
 

@@ -152,3 +152,20 @@ def scores(session: Session, patient_id: int) -> list[dict[str, Any]]:
         {"id": rid, "instrument": instrument, "score": value, "answered_at": at, "answers": given}
         for rid, instrument, value, at, given in found
     ]
+
+
+def score_table(session: Session, patient_id: int, clinic_id: int | None) -> list[dict[str, Any]]:
+    """The patient's scores over time for the console: title, score, change from the first."""
+    firsts: dict[str, float] = {}
+    titles: dict[str, str] = {}
+    out = []
+    for row in scores(session, patient_id):
+        instrument = row["instrument"]
+        if instrument not in titles:
+            found = find(session, clinic_id, instrument)
+            titles[instrument] = found.title if found is not None else instrument
+        is_first = instrument not in firsts
+        first = firsts.setdefault(instrument, row["score"])
+        change = round(row["score"] - first, 1)
+        out.append({**row, "title": titles[instrument], "change": change, "first": is_first})
+    return out

@@ -168,7 +168,8 @@ def test_it_keeps_to_the_patients_own_tip_budget(seed: Seed) -> None:
         )
     with db.transaction() as session:
         outcome = service.evaluate_one(session, seed.patient_a, "schedule", NOW)
-    assert outcome.tips == []
+    # Only the PEG check-in of the first week goes out: a questionnaire spends no budget.
+    assert [tip.tip_key for tip in outcome.tips] == ["ask-peg"]
     assert outcome.decision is not None
     assert outcome.decision.facts["tips.sent_today"] == 1
     assert "budget" in outcome.decision.suppressed["surface"]
