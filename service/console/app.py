@@ -12,6 +12,7 @@ from service.console import (  # noqa: F401 - the views_* modules register their
     filters,
     views_auth,
     views_clinic,
+    views_outcomes,
     views_patients,
     views_rulesets,
     views_safety,

@@ -73,6 +73,7 @@ ROWS = [
     ("POST", "/console/logout", everyone(303)),
     ("GET", "/console/", pages(200)),
     ("GET", "/console/alerts", pages(200)),
+    ("GET", "/console/outcomes", pages(200)),
     ("POST", "/console/alerts/{alert_id}/ack", pages(303, other_clinic=404)),
     ("GET", "/console/invites", pages(200)),
     ("POST", "/console/invites", pages(303), {"expires_in_days": "3"}),
