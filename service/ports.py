@@ -18,18 +18,20 @@ from sqlalchemy.orm import Session
 if TYPE_CHECKING:  # annotations only: the port imports no resource package at run time
     from service.patients.models import PatientProfile
     from service.plans.models import Plan
-    from service.tips.models import Tip
+    from service.tips.models import WrittenTip
 
 
 class EvaluationHooks(Protocol):
     """What new data asks of the evaluation (implemented by `service.evaluation.hooks`)."""
 
-    def after_pain_report(self, session: Session, patient_id: int, now: dt.datetime) -> list[Tip]:
+    def after_pain_report(
+        self, session: Session, patient_id: int, now: dt.datetime
+    ) -> list[WrittenTip]:
         """Evaluate at once after a pain report; return the tips it created."""
 
     def after_exercise_report(
         self, session: Session, patient_id: int, now: dt.datetime
-    ) -> list[Tip]:
+    ) -> list[WrittenTip]:
         """Evaluate at once after an exercise report; return the tips it created."""
 
     def after_activity(self, session: Session, patient_ids: list[int], now: dt.datetime) -> None:

@@ -9,11 +9,9 @@ Every use case is safe with several scheduler processes at once (row claims), so
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import click
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -25,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from service.connections import subscriptions, sync
 from service.db import utcnow
+from service.delivery import worker as delivery_worker
 from service.errors import DATABASE_ERRORS, connection_error_text, is_connection_loss
 from service.evaluation import pending, population
 from service.extensions import db
@@ -91,21 +90,9 @@ def evaluate_pending() -> str | None:
     )
 
 
-def _worker() -> Any | None:
-    try:
-        return importlib.import_module("service.delivery.worker")
-    except ModuleNotFoundError as exc:
-        if exc.name != "service.delivery.worker":
-            raise
-        return None
-
-
 def deliver_outbox() -> str | None:
     """Send pending pushes."""
-    worker = _worker()
-    if worker is None:
-        return "skipped: no delivery worker installed"
-    delivered = worker.deliver_due()
+    delivered = delivery_worker.deliver_due()
     return f"delivered {delivered} pushes" if delivered else None
 
 

@@ -7,7 +7,7 @@ evaluation fail in any other way, it is rolled back alone and logged. Either way
 upload that triggered it is stored: data first, evaluation second.
 
 - `after_pain_report` / `after_exercise_report`: evaluate at once (triggers `pain_report`,
-  `exercise_report`) and return the Tip rows, flushed (ids set), for the response.
+  `exercise_report`) and return the tips written (ids set), for the response.
 - `after_activity`: mark the patients a sync, a webhook or an upload touched for an `activity`
   evaluation, which the scheduler's `evaluate_pending` job runs within a minute, once for many
   uploads (`service.evaluation.pending`): an upload costs a write, not an evaluation. Rules
@@ -29,18 +29,18 @@ from service.evaluation.schedule import next_decision
 from service.patients.models import PatientProfile
 from service.plans.models import Plan, PlanChange
 from service.rulesets.compiled import Assignment, resolve
-from service.tips.models import Tip
+from service.tips.models import WrittenTip
 
 log = logging.getLogger(__name__)
 
 
-def after_pain_report(session: Session, patient_id: int, now: dt.datetime) -> list[Tip]:
+def after_pain_report(session: Session, patient_id: int, now: dt.datetime) -> list[WrittenTip]:
     """Evaluate at once after a pain report; return the tips it created (same transaction)."""
     outcome = _evaluate_apart(session, [patient_id], "pain_report", now).get(patient_id)
     return outcome.tips if outcome else []
 
 
-def after_exercise_report(session: Session, patient_id: int, now: dt.datetime) -> list[Tip]:
+def after_exercise_report(session: Session, patient_id: int, now: dt.datetime) -> list[WrittenTip]:
     """Evaluate after an exercise report; return the tips it created (same transaction)."""
     outcome = _evaluate_apart(session, [patient_id], "exercise_report", now).get(patient_id)
     return outcome.tips if outcome else []

@@ -2,10 +2,11 @@
 
 `evaluate(session, patient_ids, trigger, now)` works on a batch in the caller's transaction:
 facts for the whole batch in a handful of queries, each rule set compiled once, then every
-action written in bulk (`service.evaluation.writes`: COPY on PostgreSQL): the Evaluation
+action written in bulk (`service.evaluation.actions`, through `service.evaluation.writes`: COPY
+on PostgreSQL): the Evaluation
 record (facts, the compact decision of `service.evaluation.record`, actions applied), tips
-(handed to the push outbox with the rule set's quiet hours as the fallback for patients without
-their own), plan target changes with a PlanChange whose reason is the rule id, progression
+(whose pushes the outbox decides, with the rule set's quiet hours as the fallback for patients
+without their own), plan target changes with a PlanChange whose reason is the rule id, progression
 holds, clinician alerts and the patient's rule state (one RuleFiring row: when each rule last
 fired, each tip's last variant) that carries cooldowns and tip rotation into the next
 evaluation. Rules run without traces; the record re-derives them on demand.
@@ -26,22 +27,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from rules import Decision, EvaluationState
 from service import bulk
-from service.alerts.models import ClinicianAlert
-from service.delivery import outbox
-from service.evaluation import writes
+from service.evaluation import actions
+from service.evaluation.actions import Outcome
 from service.evaluation.facts import PatientContext, compute, load_contexts
 from service.evaluation.failures import (
     FAILED_COLUMNS,
     Failed,
-    Failure,
     failed_row,
     failure,
     notify_owners,
@@ -49,37 +47,13 @@ from service.evaluation.failures import (
 )
 from service.evaluation.models import Evaluation
 from service.evaluation.record import decision_record
-from service.extensions import get_settings
 from service.outcomes import record as decision_records
-from service.patients.models import Device
-from service.plans.models import Plan, PlanChange
-from service.questionnaires import service as questionnaires
 from service.rulesets.compiled import Assignment, CompiledVersion, resolve
-from service.safety import episodes
 from service.sqlutil import among, chunks
-from service.tips.models import Tip
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class Outcome:
-    """What one patient's evaluation produced (`duplicate`: the decision point was done).
-
-    `tips` holds the Tip rows (flushed, ids set) when the caller asked for them
-    (`evaluate(..., tip_rows=True)`); `tip_count` is how many tips were created either way.
-    """
-
-    patient_id: int
-    evaluation_id: int | None = None
-    decision: Decision | None = None
-    state: EvaluationState | None = None
-    facts: dict[str, object] | None = None
-    tips: list[Tip] = field(default_factory=list)
-    tip_count: int = 0
-    alerts: int = 0
-    duplicate: bool = False
-    failure: Failure | None = None
+__all__ = ["Outcome", "assignments", "evaluate", "evaluate_one"]
 
 
 def assignments(contexts: Iterable[PatientContext]) -> list[Assignment]:
@@ -128,7 +102,7 @@ def evaluate(
         session, outcomes, ok, failed, compiled, keys=keys, trigger=trigger, now=now
     )
     done = [outcomes[pid] for pid in ok if pid in written]
-    _apply(session, done, contexts, compiled, now, tip_rows=tip_rows)
+    actions.apply(session, done, contexts, compiled, now, tip_rows=tip_rows)
     if failed:
         notify_owners(
             session,
@@ -286,220 +260,6 @@ def _actions(decision: Decision) -> dict[str, Any]:
             {"rule_id": a.rule_id, "severity": a.severity} for a in decision.alerts
         ]
     return actions
-
-
-TIP_COLUMNS = (
-    "patient_id",
-    "evaluation_id",
-    "rule_id",
-    "tip_key",
-    "category",
-    "title",
-    "text",
-    "variant",
-    "urgent",
-    "asks",
-    "why",
-    "created_at",
-)
-
-
-def _apply(
-    session: Session,
-    done: list[Outcome],
-    contexts: Mapping[int, PatientContext],
-    compiled: Mapping[int, CompiledVersion],
-    now: dt.datetime,
-    *,
-    tip_rows: bool,
-) -> None:
-    rows: list[tuple[Any, ...]] = []
-    owners: list[Outcome] = []
-    for outcome in done:
-        decision = outcome.decision
-        assert decision is not None
-        outcome.tip_count = len(decision.tips)
-        for t in decision.tips:
-            rows.append(
-                (
-                    outcome.patient_id,
-                    outcome.evaluation_id,
-                    t.rule_id,
-                    t.tip_id,
-                    t.category,
-                    t.title,
-                    t.text,
-                    t.variant,
-                    t.urgent,
-                    t.asks,
-                    t.why,
-                    now,
-                )
-            )
-            owners.append(outcome)
-    if rows:
-        _write_tips(
-            session, rows=rows, owners=owners, compiled=compiled, now=now, tip_rows=tip_rows
-        )
-    _apply_plans(session, done, now)
-    _apply_alerts(session, done, contexts, now)
-    _record_firings(session, done, now)
-    decision_records.write_records(
-        session,
-        [
-            (o.patient_id, o.evaluation_id, o.decision)
-            for o in done
-            if o.decision and o.evaluation_id
-        ],
-        compiled,
-        now,
-    )
-    episodes.record_changes(
-        session, [(o.patient_id, o.evaluation_id, o.decision) for o in done if o.decision], now
-    )
-    questionnaires.record_asks(
-        session,
-        [
-            (o.patient_id, o.evaluation_id, o.decision)
-            for o in done
-            if o.decision and o.decision.asks
-        ],
-        now,
-    )
-
-
-def _write_tips(
-    session: Session,
-    *,
-    rows: list[tuple[Any, ...]],
-    owners: list[Outcome],
-    compiled: Mapping[int, CompiledVersion],
-    now: dt.datetime,
-    tip_rows: bool,
-) -> None:
-    """Write the tips; give the outcomes their Tip rows (if asked) and the outbox its pushes.
-
-    Tip ORM objects (and so ids) are needed only for the caller, or for patients with a
-    registered device when push channels are configured (the outbox skips everybody else);
-    without either the rows go in without fetching ids.
-    """
-    channels = outbox.configured_channels(get_settings())
-    pushable: set[int] = set()
-    if channels:
-        patients = sorted({row[0] for row in rows})
-        for chunk in chunks(session, patients):
-            pushable.update(
-                session.scalars(select(Device.patient_id).where(Device.patient_id.in_(chunk)))
-            )
-    if not (tip_rows or pushable):
-        bulk.insert_rows(session, Tip, TIP_COLUMNS, rows, with_ids=False)
-        return
-    ids = bulk.insert_rows(session, Tip, TIP_COLUMNS, rows)
-    to_push: list[Tip] = []
-    for row, tip_id, outcome in zip(rows, ids, owners, strict=True):
-        if not tip_rows and row[0] not in pushable:
-            continue
-        tip = Tip(id=tip_id, **dict(zip(TIP_COLUMNS, row, strict=True)))
-        tip.read_at = tip.opened_at = tip.feedback_at = None
-        tip.helpful = tip.done = None
-        make_transient_to_detached(tip)
-        session.add(tip)
-        if tip_rows:
-            outcome.tips.append(tip)
-        if row[0] in pushable:
-            to_push.append(tip)
-    if to_push:
-        quiet = {
-            tip.patient_id: compiled[tip.patient_id].ruleset.settings.quiet_hours for tip in to_push
-        }
-        outbox.enqueue(session, to_push, now, quiet_hours=quiet, channels=channels)
-
-
-def _apply_plans(session: Session, done: list[Outcome], now: dt.datetime) -> None:
-    changes: list[tuple[int, int | None, int | None]] = []
-    history: list[tuple[Any, ...]] = []
-    for outcome in done:
-        decision = outcome.decision
-        assert decision is not None
-        if decision.target is None and not decision.hold_days:
-            continue
-        changes.append((outcome.patient_id, decision.target, decision.hold_days or None))
-        if decision.target is not None:
-            reason = decision.target_rule or "rule"
-            history.append((outcome.patient_id, now, decision.target, reason))
-    if not changes:
-        return
-    # A patient without a plan gets one when a rule sets a target (a hold alone needs a plan).
-    planned = writes.update_plans(session, changes, now)
-    creates = [
-        {"patient_id": pid, "daily_target": target, "changed_at": now}
-        | ({"progression_held_until": now + dt.timedelta(days=hold)} if hold else {})
-        for pid, target, hold in changes
-        if pid not in planned and target is not None
-    ]
-    if creates:
-        session.execute(insert(Plan), creates)
-    if history:
-        bulk.insert_rows(session, PlanChange, PLAN_CHANGE_COLUMNS, history, with_ids=False)
-
-
-PLAN_CHANGE_COLUMNS = ("patient_id", "effective_at", "target", "reason")
-
-
-def _apply_alerts(
-    session: Session, done: list[Outcome], contexts: Mapping[int, PatientContext], now: dt.datetime
-) -> None:
-    raising = [o for o in done if o.decision and o.decision.alerts]
-    if not raising:
-        return
-    # One open alert per (patient, rule): a clinician who has not acknowledged the first one
-    # does not need the same alert again on every evaluation.
-    open_rows = session.execute(
-        select(ClinicianAlert.patient_id, ClinicianAlert.rule_id).where(
-            ClinicianAlert.patient_id.in_([o.patient_id for o in raising]),
-            ClinicianAlert.acked_at.is_(None),
-        )
-    )
-    already = {(pid, rule) for pid, rule in open_rows}
-    rows = []
-    for outcome in raising:
-        assert outcome.decision is not None
-        for alert in outcome.decision.alerts:
-            if (outcome.patient_id, alert.rule_id) in already:
-                continue
-            already.add((outcome.patient_id, alert.rule_id))
-            rows.append(
-                {
-                    "clinic_id": contexts[outcome.patient_id].clinic_id,
-                    "patient_id": outcome.patient_id,
-                    "evaluation_id": outcome.evaluation_id,
-                    "rule_id": alert.rule_id,
-                    "severity": alert.severity,
-                    "message": alert.message,
-                    "created_at": now,
-                }
-            )
-            outcome.alerts += 1
-            if alert.severity == "urgent":
-                log.warning(
-                    "urgent alert for patient %s from rule %s", outcome.patient_id, alert.rule_id
-                )
-    if rows:
-        session.execute(insert(ClinicianAlert), rows)
-
-
-def _record_firings(session: Session, done: list[Outcome], now: dt.datetime) -> None:
-    at = now.astimezone(dt.UTC).isoformat()
-    states: dict[int, tuple[dict[str, str], dict[str, int]]] = {}
-    for outcome in done:
-        decision = outcome.decision
-        assert decision is not None
-        if decision.fired or decision.tips:
-            states[outcome.patient_id] = (
-                dict.fromkeys(decision.fired, at),
-                {tip.tip_id: tip.variant for tip in decision.tips},
-            )
-    writes.merge_rule_state(session, states)
 
 
 def evaluate_one(

@@ -11,7 +11,7 @@ from service import ports
 from service.errors import field_error
 from service.patients.service import get_profile
 from service.reports.models import ExerciseSession, PainReport
-from service.tips.models import Tip
+from service.tips.models import WrittenTip
 
 # Phones' clocks drift; a report a few minutes "in the future" is still today's report.
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -30,7 +30,7 @@ def _when(value: dt.datetime | None, field: str, now: dt.datetime) -> dt.datetim
 
 def report_pain(
     session: Session, patient_id: int, body: dict[str, Any], now: dt.datetime
-) -> tuple[PainReport, list[Tip]]:
+) -> tuple[PainReport, list[WrittenTip]]:
     """Store a pain report and evaluate the rules at once (same transaction)."""
     get_profile(session, patient_id)
     report = PainReport(
@@ -51,7 +51,7 @@ def report_pain(
 
 def report_exercise(
     session: Session, patient_id: int, body: dict[str, Any], now: dt.datetime
-) -> tuple[ExerciseSession, list[Tip]]:
+) -> tuple[ExerciseSession, list[WrittenTip]]:
     """Store an exercise session and evaluate the rules (same transaction)."""
     get_profile(session, patient_id)
     exercise = ExerciseSession(

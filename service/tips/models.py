@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -44,3 +45,27 @@ class Tip(Base):
     helpful: Mapped[bool | None]
     done: Mapped[bool | None]
     feedback_at: Mapped[dt.datetime | None]
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenTip:
+    """A tip as the evaluation wrote it (the inbox fields a report's response shows)."""
+
+    id: int
+    patient_id: int
+    evaluation_id: int | None
+    rule_id: str
+    tip_key: str
+    category: str
+    title: str
+    text: str
+    variant: int | None
+    urgent: bool
+    asks: str | None
+    why: str
+    created_at: dt.datetime
+    read_at: dt.datetime | None = None
+    opened_at: dt.datetime | None = None
+    helpful: bool | None = None
+    done: bool | None = None
+    feedback_at: dt.datetime | None = None
