@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
+import httpx
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -127,6 +128,41 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - now).total_seconds())
 
 
+def new_session(
+    *,
+    pool_size: int = POOL_SIZE,
+    pool_connections: int | None = None,
+    adapter: HTTPAdapter | None = None,
+    proxies_for: str | None = None,
+) -> requests.Session:
+    """A pooled `requests` session: the one place every integration's HTTP/1.1 sessions are made.
+
+    `adapter` replaces the pooled one (Web Push pins each endpoint's address); `proxies_for`
+    reads the proxy settings for that URL once and turns `trust_env` off: with it on, requests
+    rescans os.environ and ~/.netrc on every call, which costs more than a push itself.
+    """
+    session = requests.Session()
+    if adapter is None:
+        adapter = HTTPAdapter(
+            pool_connections=pool_connections or pool_size, pool_maxsize=pool_size
+        )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    if proxies_for is not None:
+        session.proxies.update(requests.utils.get_environ_proxies(proxies_for))
+        session.trust_env = False
+    return session
+
+
+def new_http2_client(base_url: str, *, timeout: float) -> httpx.Client:
+    """An HTTP/2 client (APNs requires HTTP/2; its sender keeps one per concurrent send).
+
+    Cleartext (a fake server on loopback) needs prior-knowledge h2, so HTTP/1.1 is then off.
+    """
+    cleartext = base_url.startswith("http://")
+    return httpx.Client(http2=True, http1=not cleartext, timeout=timeout)
+
+
 class HttpClient:
     """A JSON-over-HTTP client for one outside service; subclass and override `error_for`."""
 
@@ -158,12 +194,7 @@ class HttpClient:
         self.budget = budget
         self.budget_key = budget_key
         self.max_budget_wait = max_budget_wait
-        if session is None:
-            session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-        self.session = session
+        self.session = session if session is not None else new_session()
 
     def url_for(self, path: str) -> str:
         """Return the absolute URL for `path` (absolute URLs pass through unchanged)."""

@@ -16,7 +16,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from integrations.http import parse_retry_after
+from integrations.http import new_http2_client, parse_retry_after
 from integrations.push.base import (
     Outcome,
     PayloadTooLargeError,
@@ -189,11 +189,7 @@ class ApnsSender:
             raise PushConfigError("APNs key_pem is not a PEM private key") from exc
         if not isinstance(key, EllipticCurvePrivateKey):
             raise PushConfigError("APNs key_pem must be an EC (P-256) key")
-        # Cleartext (a loopback fake) needs prior-knowledge h2: http1=False.
-        cleartext = base_url.startswith("http://")
-        self._clients = _ClientPool(
-            lambda: httpx.Client(http2=True, http1=not cleartext, timeout=timeout)
-        )
+        self._clients = _ClientPool(lambda: new_http2_client(base_url, timeout=timeout))
         # A caller's own client is one connection: its sends take turns (see _ClientPool).
         self._client = client
         self._client_lock = threading.Lock()

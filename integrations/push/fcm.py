@@ -13,9 +13,8 @@ import jwt
 import requests
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from requests.adapters import HTTPAdapter
 
-from integrations.http import parse_retry_after
+from integrations.http import new_session, parse_retry_after
 from integrations.push.base import (
     Outcome,
     PayloadTooLargeError,
@@ -220,19 +219,6 @@ class ServiceAccountTokens:
         return token, self._clock() + expires_in
 
 
-def _pooled_session(url: str, pool_size: int) -> requests.Session:
-    session = requests.Session()
-    # Every sending thread gets its own kept-alive connection from one pool.
-    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    # Read proxy settings from the environment once: with trust_env on, requests rescans
-    # os.environ and ~/.netrc on every call, which costs more CPU than the send itself.
-    session.proxies.update(requests.utils.get_environ_proxies(url))
-    session.trust_env = False
-    return session
-
-
 class FcmSender:
     """Send pushes through FCM HTTP v1 with a pooled session and a cached access token."""
 
@@ -262,7 +248,10 @@ class FcmSender:
         self._send_url = f"{base_url.rstrip('/')}/v1/projects/{project_id}/messages:send"
         self._owns_session = session is None
         if session is None:
-            session = _pooled_session(self._send_url, pool_size)
+            # Every sending thread gets its own kept-alive connection from one pool.
+            session = new_session(
+                pool_size=pool_size, pool_connections=2, proxies_for=self._send_url
+            )
         self._session = session
         self._timeout = timeout
         self._clock = clock

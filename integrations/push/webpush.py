@@ -18,7 +18,7 @@ import requests
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush
 
-from integrations.http import parse_retry_after
+from integrations.http import new_session, parse_retry_after
 from integrations.netguard import (
     PUBLIC_ONLY,
     AddressPolicy,
@@ -130,11 +130,11 @@ class WebPushSender:
         self._timeout = timeout
         self._allow_http = allow_http_endpoints
         self._owns_session = session is None
+        adapter = PinnedAdapter(resolver=resolver, policy=policy, pool_maxsize=16)
         if session is None:
-            session = requests.Session()
+            session = new_session(adapter=adapter)
         # A given session is re-fitted too: no endpoint may be reached unchecked or unpinned.
         session.trust_env = False
-        adapter = PinnedAdapter(resolver=resolver, policy=policy, pool_maxsize=16)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         self._session = session

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.db import utcnow
-from service.delivery.models import PushDelivery
+from service.delivery.models import DeliveryStatus, PushDelivery
 from service.extensions import db
 
 ENQUEUED = Counter("backstride_push_enqueued_total", "Push deliveries written", ["channel"])
@@ -41,7 +41,7 @@ class OutboxCollector(Collector):
             "How long the oldest due delivery has been waiting",
         )
         now = utcnow()
-        pending = PushDelivery.status == "pending"
+        pending = PushDelivery.status == DeliveryStatus.PENDING
         try:
             with db.engine.connect() as conn:
                 counts = conn.execute(

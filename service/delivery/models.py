@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, BigId, IdPk, utcnow
 
-STATUSES = ("pending", "sent", "dead", "failed", "expired")
+
+class DeliveryStatus(StrEnum):
+    """Where a delivery stands: waiting (or retrying), or one of the four ends."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"  # the device's token is gone
+    FAILED = "failed"  # refused for good, not the token's fault
+    EXPIRED = "expired"  # past the tip's useful life, or out of attempts
+
+
+STATUSES = tuple(DeliveryStatus)
 
 
 class PushDelivery(Base):
@@ -19,6 +31,10 @@ class PushDelivery(Base):
     __table_args__ = (
         UniqueConstraint("tip_id", "device_id"),
         Index("ix_push_deliveries_due", "status", "next_attempt_at"),
+        CheckConstraint(
+            "status IN ({})".format(", ".join(f"'{status}'" for status in DeliveryStatus)),
+            name="status",
+        ),
     )
 
     id: Mapped[IdPk]
@@ -27,7 +43,7 @@ class PushDelivery(Base):
         BigId, ForeignKey("devices.id", ondelete="SET NULL"), index=True
     )
     channel: Mapped[str] = mapped_column(String(16))  # fcm | apns | webpush
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # A worker's lease: another worker may take the row once this has passed (crash recovery).

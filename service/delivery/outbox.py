@@ -16,9 +16,9 @@ from typing import Any, NamedTuple, Protocol
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from service.config import Settings
+from service.delivery.channels import CHANNEL_OF_PLATFORM, configured_channels
 from service.delivery.metrics import ENQUEUED
-from service.delivery.models import PushDelivery
+from service.delivery.models import DeliveryStatus, PushDelivery
 from service.delivery.policy import (
     QuietHours,
     effective_quiet_hours,
@@ -31,25 +31,6 @@ from service.extensions import get_settings
 from service.patients.models import Device, PatientProfile
 from service.sqlutil import chunks
 from service.tips.models import Tip
-
-CHANNEL_OF_PLATFORM = {"android": "fcm", "ios": "apns", "web": "webpush"}
-
-
-def configured_channels(settings: Settings) -> frozenset[str]:
-    """Return the push channels whose credentials are configured."""
-    channels = set()
-    if settings.fcm_credentials_file:
-        channels.add("fcm")
-    if (
-        settings.apns_key_file
-        and settings.apns_key_id
-        and settings.apns_team_id
-        and settings.apns_topic
-    ):
-        channels.add("apns")
-    if settings.vapid_private_key:
-        channels.add("webpush")
-    return frozenset(channels)
 
 
 class Pushable(Protocol):
@@ -172,7 +153,7 @@ def _write(
                     "tip_id": tip.id,
                     "device_id": device_id,
                     "channel": channel,
-                    "status": "pending",
+                    "status": DeliveryStatus.PENDING,
                     "attempts": 0,
                     "next_attempt_at": not_before,
                     "quiet_hours": None if tip.urgent else format_quiet_hours(hours),

@@ -7,16 +7,15 @@ re-authenticate every time.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from pathlib import Path
 
 from flask import Flask
 
 from integrations.netguard import Resolver, system_resolver
-from integrations.push import ApnsSender, FcmSender, PushConfigError, PushSender, WebPushSender
+from integrations.push import PushConfigError, PushSender
 from service.config import Settings
+from service.delivery.channels import CHANNELS
 from service.extensions import endpoint_resolver
 
 log = logging.getLogger(__name__)
@@ -33,36 +32,13 @@ def build_sender(
     channel: str, settings: Settings, resolver: Resolver = system_resolver
 ) -> PushSender:
     """Build the sender of one channel from the settings, or raise SenderUnavailableError."""
+    entry = CHANNELS.get(channel)
+    if entry is None or not entry.configured(settings):
+        raise SenderUnavailableError(f"{channel}: not configured")
     try:
-        if channel == "fcm" and settings.fcm_credentials_file:
-            credentials = json.loads(Path(settings.fcm_credentials_file).read_text())
-            return FcmSender(
-                credentials=credentials,
-                base_url=settings.fcm_base_url or "https://fcm.googleapis.com",
-            )
-        if (
-            channel == "apns"
-            and settings.apns_key_file
-            and settings.apns_key_id
-            and settings.apns_team_id
-            and settings.apns_topic
-        ):
-            return ApnsSender(
-                key_pem=Path(settings.apns_key_file).read_text(),
-                key_id=settings.apns_key_id,
-                team_id=settings.apns_team_id,
-                topic=settings.apns_topic,
-                base_url=settings.apns_base_url or "https://api.push.apple.com",
-            )
-        if channel == "webpush" and settings.vapid_private_key:
-            return WebPushSender(
-                vapid_private_key=settings.vapid_private_key,
-                vapid_claims_sub=settings.vapid_subject,
-                resolver=resolver,
-            )
+        return entry.build(settings, resolver)
     except (OSError, ValueError, PushConfigError) as exc:  # ValueError covers bad JSON
         raise SenderUnavailableError(f"{channel}: {type(exc).__name__}: {exc}") from exc
-    raise SenderUnavailableError(f"{channel}: not configured")
 
 
 class Senders:

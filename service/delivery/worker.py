@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from integrations.push import Outcome, PushMessage, PushResult
 from service.db import utcnow
 from service.delivery.metrics import ATTEMPT_SECONDS, DELIVERIES
-from service.delivery.models import PushDelivery
+from service.delivery.models import DeliveryStatus, PushDelivery
 from service.delivery.policy import (
     QuietHours,
     effective_quiet_hours,
@@ -115,7 +115,7 @@ def _send_all(
     futures: dict[Future[PushResult], Job] = {}
     for job in jobs:
         if job.token is None:
-            _record(job, "dead", now, "device removed")
+            _record(job, DeliveryStatus.DEAD, now, "device removed")
         else:
             futures[pool.submit(_send, senders, job, now)] = job
     # Recorded one by one in this thread (its own session), so a crash loses as little as
@@ -127,20 +127,24 @@ def _send_all(
 def _expire_stale(now: dt.datetime) -> None:
     """Give up on deliveries past their tip's useful life or out of attempts."""
     stale = select(PushDelivery.id).where(
-        PushDelivery.status == "pending",
+        PushDelivery.status == DeliveryStatus.PENDING,
         (PushDelivery.expires_at <= now) | (PushDelivery.attempts >= MAX_ATTEMPTS),
         _lease_free(now),
     )
     with db.transaction() as session:
         channels = session.scalars(
             update(PushDelivery)
-            .where(_free_rows(session, stale), PushDelivery.status == "pending", _lease_free(now))
-            .values(status="expired", claimed_until=None, claim_token=None)
+            .where(
+                _free_rows(session, stale),
+                PushDelivery.status == DeliveryStatus.PENDING,
+                _lease_free(now),
+            )
+            .values(status=DeliveryStatus.EXPIRED, claimed_until=None, claim_token=None)
             .returning(PushDelivery.channel)
             .execution_options(synchronize_session=False)
         ).all()
     for channel in channels:
-        DELIVERIES.labels(channel, "expired").inc()
+        DELIVERIES.labels(channel, DeliveryStatus.EXPIRED).inc()
 
 
 def _free_rows(session: Session, query: Select[int]) -> ColumnElement[bool]:
@@ -171,7 +175,7 @@ def _claim(now: dt.datetime, limit: int, lease: dt.timedelta) -> list[Job]:
     due = (
         select(PushDelivery.id)
         .where(
-            PushDelivery.status == "pending",
+            PushDelivery.status == DeliveryStatus.PENDING,
             PushDelivery.next_attempt_at <= now,
             _lease_free(now),
         )
@@ -181,7 +185,11 @@ def _claim(now: dt.datetime, limit: int, lease: dt.timedelta) -> list[Job]:
     with db.transaction() as session:
         session.execute(
             update(PushDelivery)
-            .where(_free_rows(session, due), PushDelivery.status == "pending", _lease_free(now))
+            .where(
+                _free_rows(session, due),
+                PushDelivery.status == DeliveryStatus.PENDING,
+                _lease_free(now),
+            )
             .values(
                 claimed_until=now + lease,
                 claim_token=claim,
@@ -249,9 +257,9 @@ def _send(senders: Senders, job: Job, now: dt.datetime) -> PushResult:
 def _apply(job: Job, result: PushResult, now: dt.datetime) -> None:
     """Record one attempt's outcome."""
     if result.outcome is Outcome.SENT:
-        _record(job, "sent", now, result.provider_response)
+        _record(job, DeliveryStatus.SENT, now, result.provider_response)
     elif result.outcome is Outcome.FAILED:
-        _record(job, "failed", now, result.provider_response)
+        _record(job, DeliveryStatus.FAILED, now, result.provider_response)
     elif result.outcome is Outcome.DEAD_TOKEN:
         _dead_token(job, result, now)
     else:
@@ -281,9 +289,16 @@ def _retry(job: Job, result: PushResult, now: dt.datetime) -> None:
         hours = job.own_quiet_hours or parse_quiet_hours(job.quiet_hours)
         when = push_not_before(hours, zone_of(job.zone_name), when, urgent=False)
     if job.attempts >= MAX_ATTEMPTS or when >= job.expires_at:
-        _record(job, "expired", now, result.provider_response)
+        _record(job, DeliveryStatus.EXPIRED, now, result.provider_response)
         return
-    _record(job, "pending", now, result.provider_response, next_attempt_at=when, label="retry")
+    _record(
+        job,
+        DeliveryStatus.PENDING,
+        now,
+        result.provider_response,
+        next_attempt_at=when,
+        label="retry",
+    )
 
 
 def _dead_token(job: Job, result: PushResult, now: dt.datetime) -> None:
@@ -293,28 +308,32 @@ def _dead_token(job: Job, result: PushResult, now: dt.datetime) -> None:
         # APNs 410: the app registered this token again after APNs stopped accepting it,
         # so the registration is newer news than the rejection; keep the device.
         note = f"{result.provider_response} (older than the device's registration; kept)"
-        _record(job, "dead", now, note)
+        _record(job, DeliveryStatus.DEAD, now, note)
         return
-    _record(job, "dead", now, result.provider_response)
+    _record(job, DeliveryStatus.DEAD, now, result.provider_response)
     # Three short transactions, none waiting for a lock while holding another: two workers
     # told at once that one device is dead must not deadlock on each other's rows. A crash in
     # between only means the next push to the device is refused and cleans up again.
     others = select(PushDelivery.id).where(
         PushDelivery.device_id == job.device_id,
-        PushDelivery.status == "pending",
+        PushDelivery.status == DeliveryStatus.PENDING,
         _lease_free(now),
     )
     with db.transaction() as session:
         # Its other queued pushes would only be refused too.
         swept = session.scalars(
             update(PushDelivery)
-            .where(_free_rows(session, others), PushDelivery.status == "pending")
-            .values(status="dead", provider_response="device token dead", claimed_until=None)
+            .where(_free_rows(session, others), PushDelivery.status == DeliveryStatus.PENDING)
+            .values(
+                status=DeliveryStatus.DEAD,
+                provider_response="device token dead",
+                claimed_until=None,
+            )
             .returning(PushDelivery.channel)
             .execution_options(synchronize_session=False)
         ).all()
     for channel in swept:
-        DELIVERIES.labels(channel, "dead").inc()
+        DELIVERIES.labels(channel, DeliveryStatus.DEAD).inc()
     with db.transaction() as session:
         # Unless the app re-registered the token while we were sending.
         session.execute(
@@ -326,7 +345,7 @@ def _dead_token(job: Job, result: PushResult, now: dt.datetime) -> None:
 
 def _record(
     job: Job,
-    status: str,
+    status: DeliveryStatus,
     now: dt.datetime,
     response: str,
     *,
@@ -342,7 +361,7 @@ def _record(
 def _finish(
     session: Session,
     job: Job,
-    status: str,
+    status: DeliveryStatus,
     now: dt.datetime,
     response: str,
     *,
@@ -362,7 +381,7 @@ def _finish(
         .where(
             PushDelivery.id == job.delivery_id,
             PushDelivery.claim_token == job.claim,
-            PushDelivery.status == "pending",
+            PushDelivery.status == DeliveryStatus.PENDING,
         )
         .values(**values)
         .execution_options(synchronize_session=False)
