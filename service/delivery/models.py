@@ -21,9 +21,6 @@ class DeliveryStatus(StrEnum):
     EXPIRED = "expired"  # past the tip's useful life, or out of attempts
 
 
-STATUSES = tuple(DeliveryStatus)
-
-
 class PushDelivery(Base):
     """A tip on its way to one device; workers claim, send and retry it."""
 
