@@ -118,7 +118,7 @@ class Gunicorn:
              "--log-level", "warning", "--chdir", str(ROOT), target],
             env=env,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a busy 2-core machine boots workers slowly
         while time.monotonic() < deadline:
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)

@@ -29,6 +29,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=300)
     parser.add_argument("--rate", type=float, default=40.0, help="requests per second in all")
     parser.add_argument("--clients", type=int, default=12)
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=600,
+        help="how long the schedulers may take to finish the work after the load (stops early)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the logs' directory")
     args = parser.parse_args()
     config = SoakConfig(
@@ -38,6 +44,7 @@ def main() -> None:
         rate=args.rate,
         clients=args.clients,
         keep=args.keep,
+        drain_s=args.drain_seconds,
     )
     result = run(config)
     print("events:")

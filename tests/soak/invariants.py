@@ -180,7 +180,7 @@ def evaluations(
     }
 
 
-def deferred_evaluations(engine: Engine, log: LoadLog) -> dict[str, int]:
+def deferred_evaluations(engine: Engine, log: LoadLog, load_end: dt.datetime) -> dict[str, int]:
     """Every accepted upload was followed by an `activity` evaluation of its patient (the
     debounced job: many uploads, one evaluation), and no mark is left waiting.
 
@@ -199,7 +199,12 @@ def deferred_evaluations(engine: Engine, log: LoadLog) -> dict[str, int]:
                 .group_by(Evaluation.patient_id)
             ).all()
         )
-        left = int(conn.execute(select(func.count()).select_from(PendingEvaluation)).scalar_one())
+        # Syncs go on marking patients after the load stops; those marks are new work.
+        left = int(
+            conn.execute(
+                select(func.count()).where(PendingEvaluation.marked_at <= load_end)
+            ).scalar_one()
+        )
     missed = sum(
         1
         for patient, at in last_upload.items()
@@ -292,12 +297,14 @@ def count_due(engine: Engine, until: dt.datetime) -> int:
         )
 
 
-def count_pending_work(engine: Engine) -> int:
-    """Deliveries still pending and patients still marked for evaluation (the drain waits for
-    none)."""
+def count_pending_work(engine: Engine, load_end: dt.datetime) -> int:
+    """Deliveries still pending and patients marked for evaluation before the load stopped
+    (the drain waits for none; syncs keep marking patients afterwards)."""
     with engine.connect() as conn:
         pushes = conn.execute(
             select(func.count()).where(PushDelivery.status == "pending")
         ).scalar_one()
-        marks = conn.execute(select(func.count()).select_from(PendingEvaluation)).scalar_one()
+        marks = conn.execute(
+            select(func.count()).where(PendingEvaluation.marked_at <= load_end)
+        ).scalar_one()
     return int(pushes) + int(marks)

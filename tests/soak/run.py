@@ -267,7 +267,7 @@ def run(config: SoakConfig) -> SoakResult:
         while time.monotonic() < deadline:
             due, pending = (
                 invariants.count_due(engine, load_end),
-                invariants.count_pending_work(engine),
+                invariants.count_pending_work(engine, load_end),
             )
             if not due and not pending:
                 break
@@ -280,7 +280,7 @@ def run(config: SoakConfig) -> SoakResult:
         counts: dict[str, Any] = {"scheduler_killed_mid_batch": int(victim is not None)}
         counts.update(invariants.stored_writes(engine, log))
         counts.update(invariants.evaluations(engine, due_at, load_end))
-        counts.update(invariants.deferred_evaluations(engine, log))
+        counts.update(invariants.deferred_evaluations(engine, log, load_end))
         counts.update(invariants.pushes(engine, report, seeded.dead_tokens))
         counts.update(invariants.refreshes(report, windows, result.anomalies))
         counts.update(invariants.web_tier(log.attempts, windows, result.anomalies))
