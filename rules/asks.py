@@ -10,6 +10,7 @@ like every non-safety tip.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from rules.decision import RenderedTip
@@ -17,6 +18,7 @@ from rules.decision import RenderedTip
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from rules.decision import Decision
     from rules.model import Rule
 
 ASKS = "questionnaire"  # the tip's `asks`: the app answers it with GET /v1/me/questionnaires
@@ -50,3 +52,19 @@ def ask_tip(rule: Rule, instrument: str, env: Mapping[str, object]) -> RenderedT
     return RenderedTip(
         rule.id, tip_key(instrument), "checkin", TITLE, TEXT, 0, rule.urgent, ASKS, why
     )
+
+
+def ask(
+    rule: Rule,
+    decision: Decision,
+    env: Mapping[str, object],
+    held: str | None,
+    drop: Callable[[str, str], None],
+) -> None:
+    """Apply a firing rule's asks: each instrument once per evaluation, none while `held`."""
+    for instrument in rule.asks:
+        if held is not None or any(a.instrument == instrument for a in decision.asks):
+            drop(f"ask {instrument}", held or "asked already in this evaluation")
+            continue
+        decision.asks.append(Ask(rule.id, instrument))
+        decision.tips.append(ask_tip(rule, instrument, env))

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from rules.asks import Ask, ask_tip
+from rules.asks import ask
 from rules.codes import TRIGGERS
 from rules.decision import Alert, Decision, EvaluationState, RenderedTip
 from rules.errors import RuleRuntimeError
@@ -231,13 +231,9 @@ class RuleSet:
             exempt = True  # this rule lowers the goal: its tips say why
         for tip_id in rule.tip_ids:
             self._send_tip(rule, tip_id, exempt, run)
-        for instrument in rule.asks:
-            if run.paused is not None or any(a.instrument == instrument for a in decision.asks):
-                why = run.paused.reason if run.paused else "asked already in this evaluation"
-                run.drop(rule, f"ask {instrument}", why)
-                continue
-            decision.asks.append(Ask(rule.id, instrument))
-            decision.tips.append(ask_tip(rule, instrument, run.env))
+        if rule.asks:
+            held = run.paused.reason if run.paused is not None else None
+            ask(rule, decision, run.env, held, lambda action, why: run.drop(rule, action, why))
         if rule.hold_days:
             decision.hold_days = max(decision.hold_days or 0, rule.hold_days)
         for action in rule.alert_actions:

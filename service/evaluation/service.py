@@ -259,6 +259,8 @@ def _actions(decision: Decision) -> dict[str, Any]:
         actions["alerts"] = [
             {"rule_id": a.rule_id, "severity": a.severity} for a in decision.alerts
         ]
+    if decision.asks:
+        actions["asks"] = [ask.as_dict() for ask in decision.asks]
     return actions
 
 

@@ -212,3 +212,18 @@ def test_reference_prom_facts_use_the_latest_and_the_first_score() -> None:
     history = History(timezone="UTC", enrolled_at=NOW - dt.timedelta(days=60), prom=scores)
     facts = compute_facts(history, NOW)
     assert (facts["prom.peg.latest"], facts["prom.peg.change"]) == (5.3, -1.7)
+
+
+def test_two_rules_asking_the_same_questionnaire_ask_it_once() -> None:
+    twice = ASKING.replace(
+        "  - id: better\n",
+        "  - id: again\n    when: patient.days_enrolled >= 0\n    then: [{ask: peg}]\n"
+        "  - id: better\n",
+    )
+    decision = rules.load_ruleset(twice).evaluate({"patient.days_enrolled": 1}, now=NOW)
+    assert decision.fired == ["peg-checkin", "again"]
+    assert [ask.rule_id for ask in decision.asks] == ["peg-checkin"]
+    assert [tip.tip_id for tip in decision.tips] == ["ask-peg"]
+    assert decision.suppressed_actions == [
+        {"rule_id": "again", "action": "ask peg", "reason": "asked already in this evaluation"}
+    ]

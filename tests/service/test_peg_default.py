@@ -8,6 +8,7 @@ import datetime as dt
 from flask import Flask
 from sqlalchemy import select
 
+from service.evaluation.models import Evaluation
 from service.evaluation.population import evaluate_due
 from service.extensions import db
 from service.patients.models import PatientProfile
@@ -41,6 +42,10 @@ def test_the_peg_goes_out_at_enrolment_and_its_score_reaches_the_console(
     assert note is not None
     assert (note.category, note.asks) == ("checkin", "questionnaire")
     assert "four weeks" in note.why
+    actions = db.session.scalar(
+        select(Evaluation.actions).where(Evaluation.patient_id == seed.patient_a)
+    )
+    assert actions["asks"] == [{"rule_id": "peg-checkin", "instrument": "peg"}]
 
     # The next decision time the same week asks nothing more (cooldown, and one is waiting).
     _due(seed.patient_a, now + dt.timedelta(hours=7))
