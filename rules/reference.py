@@ -161,6 +161,9 @@ class History:
     holds: list[Hold] = field(default_factory=list)
     tips: list[TipRecord] = field(default_factory=list)
     rule_fires: list[tuple[str, datetime]] = field(default_factory=list)
+    # Whose draws randomised rules make (`rules.randomization`): the service passes the patient
+    # id, so simulating a stored patient draws what their live evaluations draw.
+    seed: str = "simulation"
     prom: list[PromScore] = field(default_factory=list)
 
     @property
@@ -197,6 +200,7 @@ class History:
             self.max_tips_per_day,
             self.target_at(now - timedelta(days=7)),
             current.opened_at if current is not None else None,
+            seed=self.seed,
         )
 
     def open_episode(self, moment: datetime) -> SafetyEpisode | None:

@@ -33,6 +33,7 @@ def load_history(session: Session, profile: PatientProfile, start: dt.date) -> r
         primary_source=profile.primary_source,
         max_tips_per_day=profile.max_tips_per_day,
         has_clinic=profile.clinic_id is not None,
+        seed=str(pid),
     )
     for day, source, steps, distance in session.execute(
         select(

@@ -136,3 +136,23 @@ def test_it_refuses_to_randomise_targets_and_safety_tips(action: str, words: str
     (issue,) = [i for i in caught.value.errors if "randomize" in i.path]
     assert words in issue.message
     assert issue.line > 1
+
+
+def test_a_simulation_draws_as_live_evaluation_would() -> None:
+    from datetime import date, time  # noqa: PLC0415 - only this test
+
+    from rules import History, simulate  # noqa: PLC0415
+
+    ruleset = _ruleset(NUDGE.replace("steps.today < 1000", "steps.today is null"))
+    history = History(timezone="UTC", enrolled_at=NOW - timedelta(days=30), seed="42")
+    days = simulate(ruleset, history, date(2026, 3, 2), date(2026, 3, 15))
+    fired = 0
+    for day in days:
+        moments = [datetime.combine(day.day, time(h, m), UTC) for h, m in ((8, 30), (15, 0))]
+        assert [d.now for d in day.decisions] == moments
+        for decision in day.decisions:
+            (record,) = decision.randomized
+            assert record.draw == draw("42", decision.now, "nudge")
+            assert ("nudge" in decision.fired) == (record.draw < 0.5)
+            fired += "nudge" in decision.fired
+    assert 0 < fired < 2 * len(days)
