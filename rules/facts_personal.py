@@ -29,7 +29,7 @@ PERSONAL_FACTS = [
         "Median of the effective steps of the first 7 days with data among the 28 local dates "
         "from the date of enrolment (enrolment day .. enrolment day + 27), complete days only "
         "(before today; fewer while fewer exist), rounded to a whole step; null if there is "
-        "no such day.",
+        "no such day. A value a clinician set (PATCH .../plan baseline_steps) replaces it.",
         nullable=True,
         low=0,
         high=200000,

@@ -6,6 +6,7 @@ A history is a JSON object (the layout of `rules/examples/six_weeks.json`):
     enrolled_at       date-time with offset (default: local midnight of the first day with data)
     conditions        condition codes (see `python -m rules facts`)
     shoes_changed_on  date or null;  primary_source: name or null;  max_tips_per_day: 0-50 or null
+    baseline_steps    0-200000 or null: the starting level a clinician set (steps.baseline)
     daily_steps       [{date, steps 0-200000, source (default "manual"), distance_m}]
     walks             [{start, duration_min 0-1440, distance_m}]
     pain              [{at, score 0-10, red_flags: [codes]}]
@@ -154,6 +155,13 @@ class _Checker:
         return frozenset(found)
 
 
+def _whole_numbers(check: _Checker, raw: dict[str, Any], history: History) -> None:
+    """The optional whole numbers of a history: baseline_steps and max_tips_per_day."""
+    for key, high in (("baseline_steps", 200000), ("max_tips_per_day", 50)):
+        if raw.get(key) is not None:
+            setattr(history, key, check.number(raw[key], (key,), 0, high, whole=True))
+
+
 def parse_history(data: object) -> History:
     """Check and build a History from the JSON data of a history; raise HistoryError."""
     check = _Checker()
@@ -165,6 +173,7 @@ def parse_history(data: object) -> History:
             "shoes_changed_on",
             "primary_source",
             "max_tips_per_day",
+            "baseline_steps",
             "daily_steps",
             "walks",
             "pain",
@@ -195,9 +204,7 @@ def parse_history(data: object) -> History:
         history.shoes_changed_on = check.day(raw["shoes_changed_on"], ("shoes_changed_on",))
     if raw.get("primary_source") is not None:
         history.primary_source = check.text(raw["primary_source"], ("primary_source",))
-    if raw.get("max_tips_per_day") is not None:
-        path = ("max_tips_per_day",)
-        history.max_tips_per_day = check.number(raw["max_tips_per_day"], path, 0, 50, whole=True)
+    _whole_numbers(check, raw, history)
     clinic = raw.get("has_clinic", True)
     if not isinstance(clinic, bool):
         check.bad(("has_clinic",), "must be true or false")

@@ -153,6 +153,7 @@ class History:
     shoes_changed_on: date | None = None
     primary_source: str | None = None
     max_tips_per_day: int | None = None
+    baseline_steps: int | None = None
     daily_steps: list[DailySteps] = field(default_factory=list)
     walks: list[WalkingSession] = field(default_factory=list)
     pain: list[PainReport] = field(default_factory=list)

@@ -102,7 +102,9 @@ def personal_facts(
         if e.performed_at <= now and (today - e.performed_at.astimezone(zone).date()).days <= 6
     }
     return {
-        "steps.baseline": step_baseline(first_days),
+        "steps.baseline": history.baseline_steps
+        if history.baseline_steps is not None
+        else step_baseline(first_days),
         "steps.days_with_data_28d": len({d for d in with_data if d in last28}),
         "data.days_since": (today - max(with_data)).days if with_data else None,
         "pain.baseline": pain_baseline(older),

@@ -309,6 +309,8 @@ def change_plan(
     )
     if "daily_target" in body:
         details["daily_target"] = body["daily_target"]
+    if "baseline_steps" in body:
+        details["baseline_steps"] = body["baseline_steps"]
     if "hold_progression_until" in body:
         held = body["hold_progression_until"]
         details["hold_progression_until"] = held.isoformat() if held else None

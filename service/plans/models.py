@@ -20,6 +20,8 @@ class Plan(Base):
     )
     daily_target: Mapped[int]
     progression_held_until: Mapped[dt.datetime | None]
+    # The patient's starting level as a clinician set it (steps.baseline); null: measured.
+    baseline_steps: Mapped[int | None]
     changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

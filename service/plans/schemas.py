@@ -24,6 +24,11 @@ class PlanSchema(ApiSchema):
 
     daily_target = fields.Integer(required=True)
     progression_held_until = fields.AwareDateTime(required=True, allow_none=True)
+    baseline_steps = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "the starting level a clinician set; null: measured"},
+    )
     changed_at = fields.AwareDateTime(required=True)
     history = fields.List(fields.Nested(PlanChangeSchema), required=True)
 
@@ -37,6 +42,11 @@ class PlanUpdateSchema(ApiSchema):
     # A hold looks ahead: up to a year after tomorrow.
     hold_progression_until = fields.AwareDateTime(
         allow_none=True, metadata={"ahead_days": AHEAD_DAYS}
+    )
+    # The patient's own starting level (steps.baseline), when the clinician knows it better
+    # than the first week of data shows; null goes back to the measured one.
+    baseline_steps = fields.Integer(
+        strict=True, allow_none=True, validate=validate.Range(min=0, max=200_000)
     )
     ruleset = fields.String(
         validate=[validate.Length(min=1, max=64), validate.Regexp(r"^[a-z0-9-]+$")]

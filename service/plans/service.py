@@ -65,6 +65,7 @@ def plan_view(session: Session, patient_id: int, tz: zoneinfo.ZoneInfo) -> dict[
     return {
         "daily_target": plan.daily_target,
         "progression_held_until": plan.progression_held_until,
+        "baseline_steps": plan.baseline_steps,
         "changed_at": plan.changed_at,
         "history": [
             {
@@ -106,5 +107,7 @@ def change_plan(
         )
     if "hold_progression_until" in changes:
         plan.progression_held_until = changes["hold_progression_until"]
+    if "baseline_steps" in changes:
+        plan.baseline_steps = changes["baseline_steps"]
     session.flush()
     return plan

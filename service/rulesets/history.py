@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from rules import reference
 from service.activity.models import DailyActivity, WalkingSession
 from service.patients.models import PatientProfile
-from service.plans.models import PlanChange
+from service.plans.models import Plan, PlanChange
 from service.reports.models import ExerciseSession, PainReport
 from service.safety.history import add_safety
 
@@ -68,5 +68,8 @@ def load_history(session: Session, profile: PatientProfile, start: dt.date) -> r
         .order_by(PlanChange.effective_at, PlanChange.id)
     ):
         history.plan.append(reference.PlanChange(effective, target, reason))
+    history.baseline_steps = session.scalar(
+        select(Plan.baseline_steps).where(Plan.patient_id == pid)
+    )
     add_safety(session, history, pid, first_day)
     return history

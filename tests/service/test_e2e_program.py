@@ -134,6 +134,28 @@ def test_it_sets_the_goal_from_the_first_week_of_walking(
     assert any(t["rule_id"] == "goal-from-baseline" and "6,600" in t["text"] for t in tips)
 
 
+def test_it_starts_from_the_clinicians_baseline_when_one_is_set(
+    live_server: LiveServer, seed: Seed
+) -> None:
+    clinician = Api(live_server.url, seed.tokens["clinician"])
+    patient = _register(live_server, clinician, "known@example.org")
+    pid = patient.patient_id  # type: ignore[attr-defined]
+    _backdate_enrolment(pid, 8)
+    _upload_days(patient, 7, 6600)
+    path = f"/v1/clinician/patients/{pid}/plan"
+    bad = clinician.call("PATCH", path, json={"baseline_steps": -5})
+    assert bad.status_code == 422
+    assert [e["field"] for e in bad.json()["errors"]] == ["baseline_steps"]
+    changed = clinician.call("PATCH", path, json={"baseline_steps": 3000})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["baseline_steps"] == 3000
+    now = dt.datetime.now(dt.UTC)
+    _due_now(pid, now)
+    assert evaluate_due(now).evaluated == 1
+    # The clinician's value, not the 6,600 the first week showed.
+    assert patient.call("GET", "/v1/me/plan").json()["daily_target"] == 3000
+
+
 def test_it_answers_pain_8_with_rest_a_cut_and_a_hold(live_server: LiveServer, seed: Seed) -> None:
     clinician = Api(live_server.url, seed.tokens["clinician"])
     patient = _register(live_server, clinician, "sore@example.org")

@@ -66,6 +66,7 @@ class Case:
     tips: list[tuple[int, str, bool | None, int]]
     long_streak: bool
     names: list[str]
+    baseline: int | None
 
 
 @st.composite
@@ -142,6 +143,7 @@ def cases(draw: Any) -> Case:
             )
         ),
         long_streak=long_streak,
+        baseline=draw(st.none() | st.none() | st.integers(0, 20000)),
         names=draw(st.lists(st.sampled_from(["Bird-dog", " plank", "bird-dog ", "x"]), max_size=6)),
     )
 
@@ -205,7 +207,15 @@ def _history_and_rows(case: Case, patient_id: int) -> tuple[reference.History, l
         start = now - dt.timedelta(seconds=case.hold[0])
         history.holds.append(reference.Hold(start, case.hold[1]))
         held_until = start + dt.timedelta(days=case.hold[1])
-    rows.append(Plan(patient_id=patient_id, daily_target=4000, progression_held_until=held_until))
+    history.baseline_steps = case.baseline
+    rows.append(
+        Plan(
+            patient_id=patient_id,
+            daily_target=4000,
+            progression_held_until=held_until,
+            baseline_steps=case.baseline,
+        )
+    )
     for back_s, category, helpful, answer_s in case.tips:
         at = now - dt.timedelta(seconds=back_s)
         # Feedback some time after the tip: before now, or (an earlier moment's view) after.

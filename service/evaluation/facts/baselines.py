@@ -21,6 +21,7 @@ from rules.reference_personal import pain_baseline, step_baseline
 from service.activity.models import DailyActivity
 from service.evaluation.derive import STEP_DAYS, LoadedPatient, local_midnight
 from service.patients.models import PatientProfile
+from service.plans.models import Plan
 from service.reports.models import PainReport
 from service.sqlutil import among, chunks, is_postgresql, rows
 
@@ -39,6 +40,14 @@ def load(
     _load_older_days(session, patients, ids)
     _load_step_baselines(session, patients, ids)
     _load_pain_baselines(session, patients, ids, now)
+    for chunk in chunks(session, ids):  # a clinician's value replaces the measured one
+        for pid, value in rows(
+            session,
+            select(Plan.patient_id, Plan.baseline_steps).where(
+                among(session, Plan.patient_id, chunk), Plan.baseline_steps.is_not(None)
+            ),
+        ):
+            patients[pid].personal["steps.baseline"] = value
 
 
 def _load_older_days(session: Session, patients: dict[int, LoadedPatient], ids: list[int]) -> None:
