@@ -1,7 +1,7 @@
 """a clinician's step baseline
 
-Revision ID: 0012_h12_baseline
-Revises: 0011_h10_pending
+Revision ID: 0013_h12_baseline
+Revises: 0012_h10_delivery_status
 Create Date: 2026-11-30
 
 - plans.baseline_steps: the patient's starting level as a clinician set it (null: the median of
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_h12_baseline"
-down_revision = "0011_h10_pending"
+revision = "0013_h12_baseline"
+down_revision = "0012_h10_delivery_status"
 branch_labels = None
 depends_on = None
 
