@@ -131,7 +131,9 @@ def _kill_mid_batch(procs: list[Proc], timeline: Timeline, timeout: float = 60) 
             timeline.note(f"SIGKILL {proc.name} (pid {pid}) after its batch ended")
             return None
         time.sleep(0.005)
-    timeline.note(f"no scheduler caught mid-batch in {timeout:.0f} s")
+    # Never without a kill: the first scheduler dies wherever it is.
+    procs[0].kill()
+    timeline.note(f"no scheduler caught mid-batch in {timeout:.0f} s; SIGKILL {procs[0].name}")
     return None
 
 
