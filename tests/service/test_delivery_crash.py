@@ -62,8 +62,22 @@ def _worker_env(base_settings: Settings, db_url: str, push: dict[str, Any]) -> d
     return env
 
 
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test() -> Iterator[None]:
+    """Kill any worker a failed test left running: it would deliver the next tests' pushes."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=30)
+
+
 def _start_worker(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "tests.support.delivery_worker_proc", *args],
         cwd=ROOT,
         env=env,
@@ -71,6 +85,8 @@ def _start_worker(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+    _STARTED.append(process)
+    return process
 
 
 def _counts_by_status() -> dict[str, int]:
