@@ -13,7 +13,8 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Date, case, cast, func, select
+from sqlalchemy import BigInteger, Date, Text, case, cast, func, literal, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from rules.facts_personal import BASELINE_DAYS, BASELINE_SPAN, PAIN_BASELINE_DAYS
@@ -26,6 +27,17 @@ from service.reports.models import PainReport
 from service.sqlutil import among, chunks, is_postgresql, rows
 
 _WINDOW = 28
+
+
+def _member(session: Session, column: Any, ids: list[int]) -> Any:
+    """`column IN ids` as a hashed semi-join on PostgreSQL: these windows span most of a
+    patient's recent rows, so the planner scans, and `= ANY(array)` would then test every row
+    against the whole batch's array (seconds for a few thousand patients)."""
+    if not is_postgresql(session):
+        return among(session, column, ids)
+    text = "{" + ",".join(map(str, map(int, ids))) + "}"
+    unnested = func.unnest(cast(literal(text, Text), postgresql.ARRAY(BigInteger)))
+    return column.in_(select(unnested).scalar_subquery())
 
 
 def load(
@@ -110,16 +122,27 @@ def _load_step_baselines(
     effective = func.coalesce(func.max(primary), func.max(DailyActivity.steps))
     found: dict[int, list[tuple[dt.date, int]]] = defaultdict(list)
     for chunk in chunks(session, older):
-        days = rows(
-            session,
-            select(DailyActivity.patient_id, DailyActivity.date, effective)
-            .join(PatientProfile, PatientProfile.user_id == DailyActivity.patient_id)
+        rank = func.row_number().over(
+            partition_by=DailyActivity.patient_id, order_by=DailyActivity.date
+        )
+        # Driven by the profiles, so each patient's 28 days are one index range of
+        # (patient_id, date) bounded by their own enrolment, however long their history;
+        # only the first days come back (two more for SQLite's day of slack either side).
+        ranked = (
+            select(DailyActivity.patient_id, DailyActivity.date, effective, rank.label("rank"))
+            .select_from(PatientProfile)
+            .join(DailyActivity, DailyActivity.patient_id == PatientProfile.user_id)
             .where(
-                among(session, DailyActivity.patient_id, chunk),
+                _member(session, PatientProfile.user_id, chunk),
                 DailyActivity.date >= _enrolment_date(session, 0, -1),
                 DailyActivity.date < _enrolment_date(session, BASELINE_SPAN, 1),
             )
-            .group_by(DailyActivity.patient_id, DailyActivity.date),
+            .group_by(DailyActivity.patient_id, DailyActivity.date)
+            .subquery()
+        )
+        days = rows(
+            session,
+            select(ranked.c[0], ranked.c[1], ranked.c[2]).where(ranked.c.rank <= BASELINE_DAYS + 2),
         )
         for pid, day, steps in days:
             found[pid].append((day, steps))
@@ -156,7 +179,7 @@ def _load_pain_baselines(
         reports = rows(
             session,
             select(PainReport.patient_id, PainReport.recorded_at, PainReport.score).where(
-                among(session, PainReport.patient_id, chunk),
+                _member(session, PainReport.patient_id, chunk),
                 PainReport.recorded_at >= lo,
                 PainReport.recorded_at < hi,
                 PainReport.recorded_at <= now,
