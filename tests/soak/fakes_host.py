@@ -201,13 +201,14 @@ def _serve(pipe: Connection, fcm_public_pem: bytes, apns_public_pem: bytes, toke
         elif command == "block_provider":
             provider.blocked_until = time.monotonic() + args
         pipe.send("ok")
-    with fcm._lock, apns._lock, provider._lock:
-        report = FakesReport(
-            pushes=[*fcm.log, *apns.log],
-            refreshes=list(provider.refresh_log),
-            provider_requests=len(provider.requests),
-            provider_blocked_answers=provider.blocked_answers,
-        )
+    # Copied without the fakes' locks: a server thread stuck mid-request (a client killed under
+    # it) must not hang the report; list() of a list is atomic under the GIL.
+    report = FakesReport(
+        pushes=[*fcm.log, *apns.log],
+        refreshes=list(provider.refresh_log),
+        provider_requests=len(provider.requests),
+        provider_blocked_answers=provider.blocked_answers,
+    )
     pipe.send(report)
     for fake in (fcm, apns, provider):
         threading.Thread(target=fake.stop, daemon=True).start()
@@ -236,6 +237,9 @@ class FakesHost:
         """Stop the fakes and return what they saw."""
         with self._lock:
             self._pipe.send(("stop", None))
+            if not self._pipe.poll(120):
+                self._process.kill()
+                raise RuntimeError("the fakes' process did not report within 120 s")
             report: FakesReport = self._pipe.recv()
         self._process.join(timeout=20)
         if self._process.is_alive():
