@@ -5,21 +5,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import threading
-import time
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
-
-import requests
 
 from integrations.wearables.base import (
     DailyActivity,
     FetchResult,
     IntegrationError,
     Quota,
-    RateLimited,
     ReauthRequired,
     TokenSet,
     WalkingSession,
@@ -36,6 +31,7 @@ from integrations.wearables.base import (
     merge_days,
     merge_sessions,
 )
+from integrations.wearables.pacing import PacedHttpClient
 
 MAX_RANGE_DAYS = 28  # AccessLink refuses longer activity ranges
 # Exercise.sport is a coarse family (e.g. "OTHER"); the Polar Flow sport that tells walks
@@ -63,39 +59,14 @@ def _pair(value: str | None) -> tuple[float, float] | None:
     return short, long
 
 
-class PolarClient(WearableHttpClient):
+class PolarClient(PacedHttpClient):
     """Paces calls by AccessLink's own counts ("Rate limiting"): every response carries the
     partner's limits, usage and seconds to reset for the 15-minute and the 24-hour window in
     `RateLimit-Limit`, `RateLimit-Usage` and `RateLimit-Reset`. Once a window is used up, calls
     wait for its reset without being sent (Polar would answer 429, and a call over the short
     limit still counts toward the long one)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.clock = time.time  # seconds since the epoch; tests pin it
-        self.paused_until = 0.0
-        self._pause_lock = threading.Lock()
-
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """Refuse (RateLimited, nothing sent) while a window is spent; note the counts."""
-        wait = self.paused_until - self.clock()
-        if wait > 0:
-            raise RateLimited(
-                f"{method.upper()} {path}: Polar's request window is used up",
-                permanent=False,
-                retry_after=wait,
-            )
-        response = super().request(method, path, **kwargs)
-        self.note(response.headers)
-        return response
-
-    def error_for(self, response: requests.Response) -> IntegrationError:
-        """Note the counts an error carries; a 429 waits for the window that is spent."""
-        self.note(response.headers)
-        error = super().error_for(response)
-        if isinstance(error, RateLimited) and error.retry_after is None:
-            error.retry_after = max(0.0, self.paused_until - self.clock()) or None
-        return error
+    provider_title: ClassVar[str] = "Polar"
 
     def note(self, headers: Mapping[str, str]) -> None:
         """Pause until the reset of any window whose usage has reached its limit."""
@@ -106,8 +77,7 @@ class PolarClient(WearableHttpClient):
             return
         waits = [reset[n] for n in (0, 1) if usage[n] >= limits[n]]
         if waits:
-            with self._pause_lock:
-                self.paused_until = max(self.paused_until, self.clock() + max(waits))
+            self.pause_until(self.clock() + max(waits))
 
 
 class PolarProvider(WearableProvider):

@@ -6,20 +6,15 @@ tests/fixtures/contracts/) and developers.strava.com/docs/rate-limits.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-import requests
-
 from integrations.wearables.base import (
     FetchResult,
     IntegrationError,
     Quota,
-    RateLimited,
     TokenSet,
     WalkingSession,
     WearableHttpClient,
@@ -35,6 +30,7 @@ from integrations.wearables.base import (
     parse_instant,
     same_secret,
 )
+from integrations.wearables.pacing import PacedHttpClient
 
 WALK_TYPES = frozenset({"Walk", "Hike"})
 PER_PAGE = 100
@@ -57,38 +53,13 @@ def _pair(value: str | None) -> tuple[int, int] | None:
     return short, daily
 
 
-class StravaClient(WearableHttpClient):
+class StravaClient(PacedHttpClient):
     """Paces calls by Strava's own counts: every response carries the app's limits and usage
     for the 15-minute window (reset at :00, :15, :30 and :45 UTC) and the day (reset at
     midnight UTC); once a window is used up, calls wait for its reset without being sent
     (Strava would answer 429 and still count them)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.clock = time.time  # seconds since the epoch; tests pin it
-        self.paused_until = 0.0
-        self._pause_lock = threading.Lock()
-
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """Refuse (RateLimited, nothing sent) while a window is spent; note the counts."""
-        wait = self.paused_until - self.clock()
-        if wait > 0:
-            raise RateLimited(
-                f"{method.upper()} {path}: Strava's request window is used up",
-                permanent=False,
-                retry_after=wait,
-            )
-        response = super().request(method, path, **kwargs)
-        self.note(response.headers)
-        return response
-
-    def error_for(self, response: requests.Response) -> IntegrationError:
-        """Note the counts an error carries; a 429 waits for the window that is spent."""
-        self.note(response.headers)
-        error = super().error_for(response)
-        if isinstance(error, RateLimited) and error.retry_after is None:
-            error.retry_after = max(0.0, self.paused_until - self.clock()) or None
-        return error
+    provider_title: ClassVar[str] = "Strava"
 
     def note(self, headers: Mapping[str, str]) -> None:
         """Pause until the reset of any window whose usage has reached its limit."""
@@ -103,8 +74,7 @@ class StravaClient(WearableHttpClient):
             if usage[1] >= limits[1]:
                 until = max(until, (now // DAY_S + 1) * DAY_S)
         if until:
-            with self._pause_lock:
-                self.paused_until = max(self.paused_until, until)
+            self.pause_until(until)
 
 
 class StravaProvider(WearableProvider):
