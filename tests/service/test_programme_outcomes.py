@@ -14,7 +14,12 @@ from service.questionnaires.models import Questionnaire, QuestionnaireResponse
 from service.reports.models import PainReport
 from tests.support.factories import Seed, make_patient
 
-NOW = dt.datetime(2026, 11, 27, 16, 0, tzinfo=dt.UTC)
+# The route measures the programme up to the real time it reads, so the data are dated from the
+# real clock (read once here: yesterday at 16:00 UTC, a fixed time of day for the day windows),
+# not from a pinned day that drifts further away every day.
+NOW = dt.datetime.combine(
+    dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1), dt.time(16), tzinfo=dt.UTC
+)
 LONG_AGO = NOW - dt.timedelta(days=91, hours=4)  # 13 weeks: lived through the whole programme
 
 
