@@ -43,8 +43,9 @@ class Questionnaire(Base):
     __tablename__ = "questionnaires"
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'answered', 'expired')", name="status"),
-        # One pending questionnaire per patient and instrument: asking again while one waits
-        # inserts nothing (the evaluation skips it), so the app never shows the PEG twice.
+        # One pending questionnaire per patient and instrument: asking again while a recent one
+        # waits inserts nothing, an old one is expired first (`service.questionnaires.service`),
+        # so the app never shows the PEG twice.
         Index(
             "uq_questionnaires_pending",
             "patient_id",

@@ -2,7 +2,9 @@
 
 `record_asks` runs inside the evaluation transaction (`service.evaluation.service`): each
 `rules.asks.Ask` of a decision becomes a pending questionnaire, unless one for that instrument
-is already waiting (a partial unique index keeps it to one, even against a racing evaluation).
+has been waiting less than `REASK_AFTER` (a partial unique index keeps it to one, even against a
+racing evaluation). One left unanswered longer is expired and replaced, so each round of a
+repeated measure (the PEG every four weeks) has its own questionnaire and its own date.
 The inbox note telling the patient about it is one of the decision's tips, written with the
 others. Answers are checked item by item (every item, whole numbers in range), scored
 (`rules.instruments.score`) and stored; the score is then a fact (`prom.<id>.latest`).
@@ -14,7 +16,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from rules import Decision
@@ -27,6 +29,9 @@ from service.questionnaires.models import Questionnaire, QuestionnaireResponse
 from service.sqlutil import among, chunks
 
 COLUMNS = ("patient_id", "instrument", "rule_id", "evaluation_id", "status", "created_at")
+# Longer than a PEG's one-week recall: a questionnaire this old asks about a week long gone, so a
+# new ask replaces it rather than leaving the patient to answer the stale one.
+REASK_AFTER = dt.timedelta(days=7)
 
 
 def record_asks(
@@ -43,15 +48,34 @@ def record_asks(
     if not wanted:
         return 0
     waiting: set[tuple[int, str]] = set()
+    stale: list[int] = []
     patients = sorted({pid for pid, _ in wanted})
     for chunk in chunks(session, patients):
         found = session.execute(
-            select(Questionnaire.patient_id, Questionnaire.instrument).where(
+            select(
+                Questionnaire.id,
+                Questionnaire.patient_id,
+                Questionnaire.instrument,
+                Questionnaire.created_at,
+            ).where(
                 among(session, Questionnaire.patient_id, chunk),
                 Questionnaire.status == "pending",
             )
         )
-        waiting.update((pid, instrument) for pid, instrument in found)
+        for qid, pid, instrument, sent_at in found:
+            if (pid, instrument) not in wanted:
+                continue
+            if sent_at <= now - REASK_AFTER:
+                stale.append(qid)
+            else:
+                waiting.add((pid, instrument))
+    for ids in chunks(session, stale):
+        session.execute(
+            update(Questionnaire)
+            .where(Questionnaire.id.in_(ids), Questionnaire.status == "pending")
+            .values(status="expired")
+            .execution_options(synchronize_session=False)
+        )
     rows = [row for key, row in sorted(wanted.items()) if key not in waiting]
     created = bulk.insert_unless_taken(session, Questionnaire, COLUMNS, rows)
     return sum(1 for made in created if made is not None)
@@ -97,6 +121,8 @@ def answer(
     )
     if questionnaire is None:
         raise NotFound("no such questionnaire")
+    if questionnaire.status == "expired":
+        raise Conflict("this questionnaire was replaced by a newer one; please answer that one")
     if questionnaire.status != "pending":
         raise Conflict(f"this questionnaire is {questionnaire.status} already")
     clinic_id = session.scalar(
