@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from rules.kinds import ActionKind
 from rules.ruleset import RuleSet
 
 
 def warnings(ruleset: RuleSet) -> list[dict[str, str]]:
     """Unsent tips, rules without an embedded test, rules whose tips have no `reason:`."""
-    sent = {a.tip for rule in ruleset.rules for a in rule.actions if a.kind == "send_tip"}
+    sent = {a.tip for rule in ruleset.rules for a in rule.actions if a.kind == ActionKind.SEND_TIP}
     tested = {rid for case in ruleset.tests for rid in (*case.fires, *case.not_fires)}
     out = [
         {"path": f"tips.{tip_id}", "message": f"tip '{tip_id}' is not sent by any rule"}
@@ -26,6 +27,6 @@ def warnings(ruleset: RuleSet) -> list[dict[str, str]]:
             "shows its description",
         }
         for rule in ruleset.rules
-        if not rule.has_reason and any(a.kind == "send_tip" for a in rule.actions)
+        if not rule.has_reason and any(a.kind == ActionKind.SEND_TIP for a in rule.actions)
     ]
     return out

@@ -22,6 +22,7 @@ from rules.bounds import UNKNOWN, Bound
 from rules.codes import suggest
 from rules.errors import ExpressionError
 from rules.facts import CATALOGUE
+from rules.kinds import Kind
 from rules.syntax import MAX_DEPTH, dotted, parse
 from rules.values import HELPERS
 
@@ -41,7 +42,7 @@ class Typed:
     """A compiled sub-expression: its code, type, nullability and numeric range."""
 
     code: str
-    kind: str  # number | bool | string | set | numset | null
+    kind: Kind
     nullable: bool
     simple: bool = False  # a local name or a literal: safe to repeat without a temporary
     bound: Bound = UNKNOWN
@@ -52,7 +53,7 @@ class Compiler:
     """Type-check `ast` nodes of one expression text and emit Python source for them."""
 
     def __init__(
-        self, text: str, types: Mapping[str, str], constants: Mapping[str, object] | None = None
+        self, text: str, types: Mapping[str, Kind], constants: Mapping[str, object] | None = None
     ) -> None:
         self.text = text
         self.raw = text.encode()
@@ -87,7 +88,7 @@ class Compiler:
         kind = self.types[name]
         if name in self.constants:
             value = self.constants[name]
-            bound = bounds.exact(value) if kind == "number" else UNKNOWN  # type: ignore[arg-type]
+            bound = bounds.exact(value) if kind == Kind.NUMBER else UNKNOWN  # type: ignore[arg-type]
             return Typed(repr(value), kind, value is None, True, bound, name)
         if name not in self.locals:
             self.locals[name] = f"v{len(self.locals)}"
@@ -97,7 +98,7 @@ class Compiler:
 
     def boolean(self, node: ast.AST) -> str:
         typed = self.emit(node)
-        if typed.kind not in ("bool", "null"):
+        if typed.kind not in (Kind.BOOL, Kind.NULL):
             raise self.fail(node, f"expected a boolean, got {typed.kind}")
         return f"({typed.code} is True)" if typed.nullable else typed.code
 
@@ -122,9 +123,9 @@ class Compiler:
         if isinstance(value, (int, float)):
             if not math.isfinite(value) or abs(value) > bounds.LIMIT:
                 raise self.fail(node, "number out of range")
-            return Typed(repr(value), "number", False, True, bounds.exact(value))
+            return Typed(repr(value), Kind.NUMBER, False, True, bounds.exact(value))
         if isinstance(value, str):
-            return Typed(repr(value), "string", False, simple=True)
+            return Typed(repr(value), Kind.STRING, False, simple=True)
         raise self.fail(node, "unsupported literal")
 
     def emit(self, node: ast.AST) -> Typed:  # noqa: PLR0911
@@ -132,14 +133,14 @@ class Compiler:
             return self.literal(node)
         if isinstance(node, ast.Name) and node.id in LITERALS:
             value = LITERALS[node.id]
-            kind = "null" if value is None else "bool"
+            kind = Kind.NULL if value is None else Kind.BOOL
             return Typed(repr(value), kind, value is None, simple=True)
         if isinstance(node, (ast.Name, ast.Attribute)):
             return self.fact(node)
         if isinstance(node, ast.BoolOp):
             joiner = " and " if isinstance(node.op, ast.And) else " or "
             return Typed(
-                "(" + joiner.join(self.boolean(v) for v in node.values) + ")", "bool", False
+                "(" + joiner.join(self.boolean(v) for v in node.values) + ")", Kind.BOOL, False
             )
         if isinstance(node, ast.UnaryOp):
             return self.unary(node)
@@ -165,7 +166,7 @@ class Compiler:
 
     def unary(self, node: ast.UnaryOp) -> Typed:
         if isinstance(node.op, ast.Not):
-            return Typed(f"(not {self.boolean(node.operand)})", "bool", False)
+            return Typed(f"(not {self.boolean(node.operand)})", Kind.BOOL, False)
         if not isinstance(node.op, (ast.USub, ast.UAdd)):
             raise self.fail(node, "unsupported operator")
         operand = self.number(node.operand)
@@ -173,13 +174,13 @@ class Compiler:
         bound = bounds.negate(operand.bound) if minus else operand.bound
         sign = "-" if minus else "+"
         if not operand.nullable:
-            return Typed(f"({sign}{operand.code})", "number", False, bound=bound)
+            return Typed(f"({sign}{operand.code})", Kind.NUMBER, False, bound=bound)
         guards, names = self.guarded([operand])
-        return Typed(f"({sign}{names[0]} if {guards[0]} else None)", "number", True, bound=bound)
+        return Typed(f"({sign}{names[0]} if {guards[0]} else None)", Kind.NUMBER, True, bound=bound)
 
     def number(self, node: ast.AST) -> Typed:
         typed = self.emit(node)
-        if typed.kind not in ("number", "null"):
+        if typed.kind not in (Kind.NUMBER, Kind.NULL):
             raise self.fail(node, f"expected a number, got {typed.kind}")
         return typed
 
@@ -189,7 +190,7 @@ class Compiler:
             raise self.fail(node, f"operator '{_describe(node.op)}' is not allowed")
         left, right = self.emit(node.left), self.emit(node.right)
         for side, typed in ((node.left, left), (node.right, right)):
-            if typed.kind not in ("number", "null"):
+            if typed.kind not in (Kind.NUMBER, Kind.NULL):
                 raise self.fail(side, f"'{symbol}' needs numbers, got {typed.kind}")
         combine = {
             "+": bounds.add,
@@ -202,13 +203,13 @@ class Compiler:
         divides = symbol in ("/", "%")
         if not (left.nullable or right.nullable or divides):
             code = f"({left.code} {symbol} {right.code})"
-            return self.checked(node, Typed(code, "number", False, bound=bound))
+            return self.checked(node, Typed(code, Kind.NUMBER, False, bound=bound))
         guards, names = self.guarded([left, right])
         if divides:
             guards.append(f"{names[1]} != 0")
         test = " and ".join(guards)
         code = f"(({names[0]} {symbol} {names[1]}) if {test} else None)"
-        return self.checked(node, Typed(code, "number", True, bound=bound))
+        return self.checked(node, Typed(code, Kind.NUMBER, True, bound=bound))
 
     def compare(self, node: ast.Compare) -> Typed:
         if any(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
@@ -227,7 +228,7 @@ class Compiler:
         for index, op in enumerate(node.ops):
             symbol = {**ORDER_OPS, **EQ_OPS, **SET_OPS}[type(op)]
             checks.append(f"{names[index]} {symbol} {names[index + 1]}")
-        return Typed("(" + " and ".join(guards + checks) + ")", "bool", False)
+        return Typed("(" + " and ".join(guards + checks) + ")", Kind.BOOL, False)
 
     def null_test(self, node: ast.Compare) -> Typed:
         right = node.comparators[0]
@@ -236,17 +237,17 @@ class Compiler:
         left = self.emit(node.left)
         is_null = isinstance(node.ops[0], ast.Is)
         if not left.nullable:  # a literal or a constant: the answer is known now
-            return Typed(repr(not is_null), "bool", False, simple=True)
+            return Typed(repr(not is_null), Kind.BOOL, False, simple=True)
         test = "is" if is_null else "is not"
-        return Typed(f"({left.code} {test} None)", "bool", False)
+        return Typed(f"({left.code} {test} None)", Kind.BOOL, False)
 
     def check_pair(
         self, op: ast.cmpop, left: ast.AST, right: ast.AST, lhs: Typed, rhs: Typed
     ) -> None:
-        if any(t.kind == "null" for t in (lhs, rhs)):
+        if any(t.kind == Kind.NULL for t in (lhs, rhs)):
             raise self.fail(right, "comparison with null is always false; use 'is null'")
         if type(op) in ORDER_OPS:
-            if lhs.kind != "number" or rhs.kind != "number":
+            if lhs.kind != Kind.NUMBER or rhs.kind != Kind.NUMBER:
                 raise self.fail(right, f"cannot order {lhs.kind} and {rhs.kind}")
         elif type(op) in EQ_OPS:
             if lhs.kind != rhs.kind:
@@ -254,7 +255,7 @@ class Compiler:
             self.check_code(left, rhs.fact)
             self.check_code(right, lhs.fact)
         elif type(op) in SET_OPS:
-            if (lhs.kind, rhs.kind) not in (("string", "set"), ("number", "numset")):
+            if (lhs.kind, rhs.kind) not in ((Kind.STRING, Kind.SET), (Kind.NUMBER, Kind.NUMSET)):
                 raise self.fail(
                     right,
                     "'in' needs a string and a set, or a number and a list of numbers; "
@@ -288,11 +289,11 @@ class Compiler:
         for element in node.elts:
             value = _literal_value(element)
             if isinstance(value, str):
-                kinds.add("set")
+                kinds.add(Kind.SET)
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 if not math.isfinite(value) or abs(value) > bounds.LIMIT:
                     raise self.fail(element, "number out of range")
-                kinds.add("numset")
+                kinds.add(Kind.NUMSET)
             else:
                 raise self.fail(element, "a literal set holds quoted strings or numbers")
             items.append(value)
@@ -300,17 +301,17 @@ class Compiler:
             raise self.fail(node, "a literal set holds either quoted strings or numbers, not both")
         name = f"c{len(self.consts)}"
         self.consts[name] = frozenset(items)
-        return Typed(name, kinds.pop() if kinds else "set", False, simple=True)
+        return Typed(name, kinds.pop() if kinds else Kind.SET, False, simple=True)
 
     def ifexp(self, node: ast.IfExp) -> Typed:
         test = self.boolean(node.test)
         body, orelse = self.emit(node.body), self.emit(node.orelse)
-        kinds = {body.kind, orelse.kind} - {"null"}
+        kinds = {body.kind, orelse.kind} - {Kind.NULL}
         if len(kinds) > 1:
             raise self.fail(node.orelse, f"both branches must have one type: {' and '.join(kinds)}")
-        kind = kinds.pop() if kinds else "null"
+        kind = kinds.pop() if kinds else Kind.NULL
         code = f"({body.code} if {test} else {orelse.code})"
-        bound = bounds.union(body.bound, orelse.bound) if kind == "number" else UNKNOWN
+        bound = bounds.union(body.bound, orelse.bound) if kind == Kind.NUMBER else UNKNOWN
         return Typed(code, kind, body.nullable or orelse.nullable, bound=bound)
 
     def call(self, node: ast.Call) -> Typed:
@@ -343,7 +344,9 @@ class Compiler:
                 bound = bounds.absolute(typed[0].bound)
             else:
                 bound = bounds.union(*(t.bound for t in typed))
-        return self.checked(node, Typed(f"_{name}({', '.join(args)})", "number", True, bound=bound))
+        return self.checked(
+            node, Typed(f"_{name}({', '.join(args)})", Kind.NUMBER, True, bound=bound)
+        )
 
     def function(
         self,

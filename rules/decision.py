@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from rules.kinds import Severity
 from rules.values import TraceEntry, format_value
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ class Alert:
     """A clinician alert raised by a rule."""
 
     rule_id: str
-    severity: str
+    severity: Severity
     message: str
 
     def as_dict(self) -> dict[str, object]:

@@ -23,6 +23,7 @@ from rules.bounds import Bound
 from rules.compiler import Compiler, Facts, check_depth, parse
 from rules.errors import ExpressionError
 from rules.facts import fact_types
+from rules.kinds import Kind
 from rules.tracing import Tracer, TreeNode, build_tracer, build_tree
 from rules.values import TraceEntry
 
@@ -34,12 +35,12 @@ class Expression:
     """A compiled expression: call `evaluate(facts)`; `trace(facts)` explains it."""
 
     text: str
-    kind: str
+    kind: Kind
     nullable: bool
     facts: frozenset[str]
     evaluate: Callable[[Facts], Any]
     bound: Bound = field(default_factory=Bound, repr=False)
-    types: Mapping[str, str] = field(default_factory=dict, repr=False)
+    types: Mapping[str, Kind] = field(default_factory=dict, repr=False)
     constants: Mapping[str, object] = field(default_factory=dict, repr=False)
     _tracer: Tracer | None = field(default=None, repr=False)
     _traced: bool = field(default=False, repr=False)
@@ -66,9 +67,9 @@ class Expression:
 
 def compile_expression(
     text: str,
-    types: Mapping[str, str] | None = None,
+    types: Mapping[str, Kind] | None = None,
     *,
-    want: str | None = None,
+    want: Kind | None = None,
     constants: Mapping[str, object] | None = None,
 ) -> Expression:
     """Parse, type-check and compile `text`; raise ExpressionError with an offset on failure.
@@ -87,18 +88,18 @@ def compile_expression(
 
 
 def _compile(
-    text: str, types: Mapping[str, str], want: str | None, constants: Mapping[str, object] | None
+    text: str, types: Mapping[str, Kind], want: Kind | None, constants: Mapping[str, object] | None
 ) -> Expression:
     tree = parse(text)
     flat = text.replace("\n", " ")
     compiler = Compiler(flat, types, constants)
     check_depth(tree, compiler)
     typed = compiler.emit(tree)
-    if want == "bool":
-        if typed.kind != "bool":
+    if want == Kind.BOOL:
+        if typed.kind != Kind.BOOL:
             raise ExpressionError(f"condition must be boolean, got {typed.kind}", 0)
         body = f"({typed.code} is True)" if typed.nullable else typed.code
-    elif want is not None and typed.kind not in (want, "null"):
+    elif want is not None and typed.kind not in (want, Kind.NULL):
         raise ExpressionError(f"expected a {want}, got {typed.kind}", 0)
     else:
         body = typed.code
@@ -113,7 +114,7 @@ def _compile(
         typed.bound,
         types,
         dict(constants or {}),
-        _traced=want != "bool",
+        _traced=want != Kind.BOOL,
     )
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
-FactType = Literal["number", "bool", "string", "set"]
+from rules.kinds import Kind
 
 
 @dataclass(frozen=True)
@@ -20,7 +19,7 @@ class Fact:
     """
 
     name: str
-    type: FactType
+    type: Kind  # number, bool, string or set (never numset or null)
     unit: str
     description: str
     definition: str

@@ -31,13 +31,14 @@ Shared definitions used by the texts below:
 from __future__ import annotations
 
 from rules.codes import CONDITIONS, RED_FLAGS, TRIGGERS
-from rules.fact_model import Fact, FactType
+from rules.fact_model import Fact
 from rules.facts_care import CARE_FACTS
 from rules.facts_personal import PERSONAL_FACTS
 from rules.facts_programme import PROGRAMME_FACTS
 from rules.facts_prom import PROM_FACTS
+from rules.kinds import Kind
 
-__all__ = ["CATALOGUE", "CONDITIONS", "RED_FLAGS", "TRIGGERS", "Fact", "FactType", "fact_types"]
+__all__ = ["CATALOGUE", "CONDITIONS", "RED_FLAGS", "TRIGGERS", "Fact", "Kind", "fact_types"]
 
 _ORDER = (
     "steps.",
@@ -66,18 +67,18 @@ CATALOGUE: dict[str, Fact] = {
 prints them)."""
 
 
-SETTINGS_FACTS: dict[str, FactType] = {
-    "settings.max_tips_per_day": "number",
-    "settings.target.initial": "number",
-    "settings.target.min": "number",
-    "settings.target.max": "number",
-    "settings.target.max_weekly_increase": "number",
+SETTINGS_FACTS: dict[str, Kind] = {
+    "settings.max_tips_per_day": Kind.NUMBER,
+    "settings.target.initial": Kind.NUMBER,
+    "settings.target.min": Kind.NUMBER,
+    "settings.target.max": Kind.NUMBER,
+    "settings.target.max_weekly_increase": Kind.NUMBER,
 }
 """Settings readable from expressions; values come from the rule set's own `settings`."""
 
 
-def fact_types() -> dict[str, FactType]:
+def fact_types() -> dict[str, Kind]:
     """Return the type of every fact an expression may read, settings included."""
-    types: dict[str, FactType] = {name: fact.type for name, fact in CATALOGUE.items()}
+    types: dict[str, Kind] = {name: fact.type for name, fact in CATALOGUE.items()}
     types.update(SETTINGS_FACTS)
     return types

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from rules.codes import CONDITION_LABELS, RED_FLAG_LABELS, TIER_LABELS
 from rules.fact_model import Fact
+from rules.kinds import Kind
 
 CARE_FACTS = [
     Fact(
         "pain.latest",
-        "number",
+        Kind.NUMBER,
         "0-10",
         "latest pain score",
         "Score of the report with the greatest recorded_at <= now; null if none.",
@@ -19,7 +20,7 @@ CARE_FACTS = [
     ),
     Fact(
         "pain.hours_since",
-        "number",
+        Kind.NUMBER,
         "h",
         "age of the latest pain report",
         "(now - recorded_at of that report) in hours, rounded to 1 decimal; null if none.",
@@ -30,7 +31,7 @@ CARE_FACTS = [
     ),
     Fact(
         "pain.avg_7d",
-        "number",
+        Kind.NUMBER,
         "0-10",
         "mean pain over reports in the last 7 days",
         "Mean score of reports in the event window, rounded to 1 decimal; null if none.",
@@ -41,7 +42,7 @@ CARE_FACTS = [
     ),
     Fact(
         "pain.max_7d",
-        "number",
+        Kind.NUMBER,
         "0-10",
         "highest pain in the last 7 days",
         "Maximum score of reports in the event window; null if none.",
@@ -51,7 +52,7 @@ CARE_FACTS = [
     ),
     Fact(
         "pain.reports_7d",
-        "number",
+        Kind.NUMBER,
         "reports",
         "pain reports in the last 7 days",
         "Count of reports in the event window.",
@@ -61,7 +62,7 @@ CARE_FACTS = [
     ),
     Fact(
         "pain.change",
-        "number",
+        Kind.NUMBER,
         "points",
         "latest minus the preceding 7-day mean",
         "pain.latest minus the mean score of the reports with recorded_at in "
@@ -74,7 +75,7 @@ CARE_FACTS = [
     ),
     Fact(
         "pain.red_flags",
-        "set",
+        Kind.SET,
         "codes",
         "red flags reported in the last 72 h",
         "Union of red_flags of reports with now - 72 h < recorded_at <= now and recorded_at "
@@ -84,7 +85,7 @@ CARE_FACTS = [
     ),
     Fact(
         "pain.red_flag",
-        "bool",
+        Kind.BOOL,
         "",
         "whether any red flag was reported in the last 72 h",
         "pain.red_flags is non-empty.",
@@ -92,7 +93,7 @@ CARE_FACTS = [
     ),
     Fact(
         "pain.red_flag_tier",
-        "string",
+        Kind.STRING,
         "tier",
         "the most severe triage tier of those red flags",
         "emergency, urgent or soon: the highest tier of a code in pain.red_flags (see "
@@ -102,7 +103,7 @@ CARE_FACTS = [
     ),
     Fact(
         "pain.latest_red_flag_tier",
-        "string",
+        Kind.STRING,
         "tier",
         "the most severe tier of the red flags in the latest report",
         "The highest tier of a red flag of the report pain.latest comes from, if that report "
@@ -112,7 +113,7 @@ CARE_FACTS = [
     ),
     Fact(
         "safety.episode_open",
-        "bool",
+        Kind.BOOL,
         "",
         "a safety episode is open",
         "True if some episode has opened_at <= now and is not closed at or before now. An "
@@ -121,7 +122,7 @@ CARE_FACTS = [
     ),
     Fact(
         "safety.episode_tier",
-        "string",
+        Kind.STRING,
         "tier",
         "the tier of the open safety episode",
         "The tier of the open episode (the most severe it has escalated to); null if none is open.",
@@ -130,7 +131,7 @@ CARE_FACTS = [
     ),
     Fact(
         "safety.days_since_resolved",
-        "number",
+        Kind.NUMBER,
         "days",
         "days since a clinician closed the last safety episode",
         "today minus the local date of the last resolution; null if no episode was ever closed.",
@@ -140,7 +141,7 @@ CARE_FACTS = [
     ),
     Fact(
         "patient.conditions",
-        "set",
+        Kind.SET,
         "codes",
         "the patient's condition codes",
         "Set of condition codes from the patient profile (empty set if none).",
@@ -149,7 +150,7 @@ CARE_FACTS = [
     ),
     Fact(
         "patient.cleared",
-        "set",
+        Kind.SET,
         "codes",
         "conditions a clinician has cleared the patient for",
         "Set of the condition codes of clearances recorded at or before now (empty set if none).",
@@ -158,7 +159,7 @@ CARE_FACTS = [
     ),
     Fact(
         "patient.uncleared_conditions",
-        "set",
+        Kind.SET,
         "codes",
         "the patient's conditions that still wait for a clinician's clearance",
         "patient.conditions that need clearance (recent_surgery, osteoporosis, pregnancy, "
@@ -168,7 +169,7 @@ CARE_FACTS = [
     ),
     Fact(
         "patient.has_clinic",
-        "bool",
+        Kind.BOOL,
         "",
         "the patient belongs to a clinic",
         "True if the patient is linked to a clinic (whose clinicians see their alerts); false "
@@ -177,7 +178,7 @@ CARE_FACTS = [
     ),
     Fact(
         "patient.days_enrolled",
-        "number",
+        Kind.NUMBER,
         "days",
         "days since enrolment",
         "today minus the local date of the enrolment time (0 on the first day).",

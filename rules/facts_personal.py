@@ -8,6 +8,7 @@ The shared terms (today, complete days, event window, effective steps) are defin
 from __future__ import annotations
 
 from rules.fact_model import Fact
+from rules.kinds import Kind
 
 BASELINE_DAYS = 7
 """Days with data whose median is the patient's step baseline."""
@@ -23,7 +24,7 @@ FEEDBACK_DAYS = 28
 PERSONAL_FACTS = [
     Fact(
         "steps.baseline",
-        "number",
+        Kind.NUMBER,
         "steps",
         "the patient's own starting level",
         "Median of the effective steps of the first 7 days with data among the 28 local dates "
@@ -36,7 +37,7 @@ PERSONAL_FACTS = [
     ),
     Fact(
         "steps.change_wow",
-        "number",
+        Kind.NUMBER,
         "ratio",
         "week-on-week change of the daily mean",
         "steps.avg_7d / steps.avg_prev_7d - 1 (of the rounded means), rounded to 2 decimals "
@@ -49,7 +50,7 @@ PERSONAL_FACTS = [
     ),
     Fact(
         "steps.days_with_data_28d",
-        "number",
+        Kind.NUMBER,
         "days",
         "complete days in the last 28 with data",
         "Count of days in today-28..today-1 that have at least one steps row (0..28).",
@@ -59,7 +60,7 @@ PERSONAL_FACTS = [
     ),
     Fact(
         "data.days_since",
-        "number",
+        Kind.NUMBER,
         "days",
         "days since the last day with step data",
         "today minus the latest local date on or before today that has a steps row from any "
@@ -70,7 +71,7 @@ PERSONAL_FACTS = [
     ),
     Fact(
         "pain.baseline",
-        "number",
+        Kind.NUMBER,
         "0-10",
         "the patient's usual pain",
         "Median score of the reports recorded at or before now whose local date is in "
@@ -83,7 +84,7 @@ PERSONAL_FACTS = [
     ),
     Fact(
         "pain.days_high_7d",
-        "number",
+        Kind.NUMBER,
         "days",
         "days in the last 7 with a pain score of 7 or more",
         "Count of local dates in the event window with at least one report scoring >= 7.",
@@ -93,7 +94,7 @@ PERSONAL_FACTS = [
     ),
     Fact(
         "checkins.unanswered",
-        "number",
+        Kind.NUMBER,
         "questions",
         "check-in questions since the last pain report",
         "Count of tips of category checkin created after the latest pain report recorded at "
@@ -104,7 +105,7 @@ PERSONAL_FACTS = [
     ),
     Fact(
         "checkins.days_since",
-        "number",
+        Kind.NUMBER,
         "days",
         "days since the last check-in question",
         "today minus the local date of the latest tip of category checkin created at or "
@@ -115,7 +116,7 @@ PERSONAL_FACTS = [
     ),
     Fact(
         "tips.helpful_rate_28d",
-        "number",
+        Kind.NUMBER,
         "ratio",
         "share of rated tips the patient found helpful",
         "Of the tips created in (now - 28 x 24 h, now] whose helpful feedback was given at or "
@@ -127,7 +128,7 @@ PERSONAL_FACTS = [
     ),
     Fact(
         "exercise.kinds_7d",
-        "set",
+        Kind.SET,
         "names",
         "names of the exercises logged in the last 7 days",
         "Set of the names (trimmed, lower case) of exercise sessions performed in the event "

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from rules.codes import TRIGGER_LABELS
 from rules.fact_model import Fact
+from rules.kinds import Kind
 
 PROGRAMME_FACTS = [
     Fact(
         "steps.today",
-        "number",
+        Kind.NUMBER,
         "steps",
         "steps so far today",
         "Effective steps of today's local date as stored so far; null if today has no row.",
@@ -22,7 +23,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "steps.yesterday",
-        "number",
+        Kind.NUMBER,
         "steps",
         "yesterday's total",
         "Effective steps of today-1; null if that day has no row.",
@@ -32,7 +33,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "steps.avg_7d",
-        "number",
+        Kind.NUMBER,
         "steps",
         "mean steps over the last 7 complete days",
         "Mean of effective steps over the days today-7..today-1 that have data (days without "
@@ -44,7 +45,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "steps.avg_prev_7d",
-        "number",
+        Kind.NUMBER,
         "steps",
         "mean steps over the 7 complete days before",
         "As steps.avg_7d over today-14..today-8.",
@@ -55,7 +56,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "steps.days_with_data_7d",
-        "number",
+        Kind.NUMBER,
         "days",
         "complete days in the last 7 with data",
         "Count of days in today-7..today-1 that have at least one steps row (0..7).",
@@ -65,7 +66,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "steps.days_met_target_7d",
-        "number",
+        Kind.NUMBER,
         "days",
         "days in the last 7 meeting target",
         "Count of days in today-7..today-1 that are met (data and steps >= that day's target).",
@@ -75,7 +76,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "steps.days_met_target_14d",
-        "number",
+        Kind.NUMBER,
         "days",
         "days in the last 14 meeting target",
         "As steps.days_met_target_7d over today-14..today-1.",
@@ -85,7 +86,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "steps.streak",
-        "number",
+        Kind.NUMBER,
         "days",
         "consecutive met days ending yesterday",
         "Number of consecutive met days counting back from today-1 (0 if today-1 is not met); "
@@ -96,7 +97,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "walk.minutes_7d",
-        "number",
+        Kind.NUMBER,
         "min",
         "walking minutes in the last 7 days",
         "Sum of duration_min of walking sessions whose start is in the event window (today-6.."
@@ -108,7 +109,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "walk.sessions_7d",
-        "number",
+        Kind.NUMBER,
         "sessions",
         "walking sessions in the last 7 days",
         "Count of walking sessions whose start is in the event window.",
@@ -118,7 +119,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "shoes.km",
-        "number",
+        Kind.NUMBER,
         "km",
         "km walked since the shoes were changed",
         "Sum over local dates >= shoes_changed_on up to today of the distance_m of the row "
@@ -131,7 +132,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "strength.sessions_7d",
-        "number",
+        Kind.NUMBER,
         "sessions",
         "strength sessions in the last 7 days",
         "Count of exercise sessions of kind 'strength' performed in the event window.",
@@ -141,7 +142,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "strength.days_since",
-        "number",
+        Kind.NUMBER,
         "days",
         "days since the last strength session",
         "today minus the local date of the latest strength session performed <= now; null if "
@@ -152,7 +153,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "stretch.sessions_7d",
-        "number",
+        Kind.NUMBER,
         "sessions",
         "flexibility sessions in the last 7 days",
         "Count of exercise sessions of kind 'stretch' performed in the event window.",
@@ -162,7 +163,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "plan.target",
-        "number",
+        Kind.NUMBER,
         "steps",
         "current daily step target",
         "Target of the latest plan change with effective <= now; null if none.",
@@ -172,7 +173,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "plan.days_since_change",
-        "number",
+        Kind.NUMBER,
         "days",
         "days since the target changed",
         "today minus the local date of that change's effective time; null if none.",
@@ -182,7 +183,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "plan.progression_held",
-        "bool",
+        Kind.BOOL,
         "",
         "a progression hold is active",
         "True if some hold has start <= now < start + days x 24 h, or a safety episode is "
@@ -191,7 +192,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "plan.week",
-        "number",
+        Kind.NUMBER,
         "week",
         "program week, 1-based",
         "patient.days_enrolled // 7 + 1.",
@@ -201,7 +202,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "tips.sent_today",
-        "number",
+        Kind.NUMBER,
         "tips",
         "tips created today",
         "Count of tips whose created_at falls on today's local date, up to now.",
@@ -211,7 +212,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "time.hour",
-        "number",
+        Kind.NUMBER,
         "h",
         "local hour 0-23",
         "Hour of now in the patient's zone.",
@@ -221,7 +222,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "time.weekday",
-        "number",
+        Kind.NUMBER,
         "",
         "ISO weekday 1-7",
         "ISO weekday of today (Monday=1).",
@@ -231,7 +232,7 @@ PROGRAMME_FACTS = [
     ),
     Fact(
         "trigger",
-        "string",
+        Kind.STRING,
         "",
         "the trigger's name",
         "One of schedule, pain_report, activity, exercise_report; set by the engine.",

@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from rules.fact_model import Fact
 from rules.instruments import BUILTIN
+from rules.kinds import Kind
 
 
 @dataclass
@@ -32,7 +33,7 @@ def _facts(instrument_id: str) -> list[Fact]:
     return [
         Fact(
             f"prom.{instrument_id}.latest",
-            "number",
+            Kind.NUMBER,
             "score",
             f"latest {instrument.title} score",
             f"Score of the {instrument_id} response with the greatest answered time <= now "
@@ -44,7 +45,7 @@ def _facts(instrument_id: str) -> list[Fact]:
         ),
         Fact(
             f"prom.{instrument_id}.change",
-            "number",
+            Kind.NUMBER,
             "points",
             f"change in the {instrument_id} score since the first one",
             f"prom.{instrument_id}.latest minus the score of the earliest {instrument_id} "

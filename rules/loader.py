@@ -18,6 +18,7 @@ from rules.errors import ExpressionError, Issue, RuleRuntimeError, RuleSetError
 from rules.expr import Expression, compile_expression
 from rules.facts import CATALOGUE, SETTINGS_FACTS, fact_types
 from rules.instruments import BUILTIN
+from rules.kinds import ActionKind, Kind, Severity
 from rules.model import Action, Rule, Settings, TestCase, Tip, Variant, parse_duration
 from rules.nullflow import guards, null_source
 from rules.ruleset import RuleSet
@@ -79,7 +80,7 @@ class _Builder:
         self.constants: dict[str, object] = {}
         self.paths: dict[int, Path] = {}  # id(template) -> where it is in the YAML
 
-    def expression(self, path: Path, text: str, want: str | None) -> Expression | None:
+    def expression(self, path: Path, text: str, want: Kind | None) -> Expression | None:
         try:
             return compile_expression(text, self.types, want=want, constants=self.constants)
         except ExpressionError as exc:
@@ -142,25 +143,26 @@ class _Builder:
 
     def rule(self, index: int, spec: dict[str, Any], tips: dict[str, Tip]) -> Rule | None:
         base: Path = ("rules", index)
-        when = self.expression((*base, "when"), spec["when"], "bool")
+        when = self.expression((*base, "when"), spec["when"], Kind.BOOL)
         actions = []
         for number, item in enumerate(spec["then"]):
             path: Path = (*base, "then", number)
-            kind, value = next(iter(item.items()))
-            if kind == "send_tip":
+            key, value = next(iter(item.items()))
+            kind = ActionKind(key)  # the schema allows only these keys
+            if kind == ActionKind.SEND_TIP:
                 if value not in tips:
                     hint = difflib.get_close_matches(value, list(tips), n=1)
                     extra = f" (did you mean '{hint[0]}'?)" if hint else ""
                     self.issues.append(
-                        self.document.issue((*path, kind), f"unknown tip '{value}'{extra}")
+                        self.document.issue((*path, key), f"unknown tip '{value}'{extra}")
                     )
                 actions.append(Action(kind, tip=value))
-            elif kind == "set_target":
-                expression = self.expression((*path, kind), str(value), "number")
+            elif kind == ActionKind.SET_TARGET:
+                expression = self.expression((*path, key), str(value), Kind.NUMBER)
                 actions.append(Action(kind, expression=expression))
-            elif kind == "hold_progression":
+            elif kind == ActionKind.HOLD_PROGRESSION:
                 actions.append(Action(kind, days=value))
-            elif kind == "ask":
+            elif kind == ActionKind.ASK:
                 if value not in self.instruments:
                     known_ids = sorted(self.instruments)
                     hint = difflib.get_close_matches(value, known_ids, n=1)
@@ -168,13 +170,13 @@ class _Builder:
                     known = ", ".join(known_ids)
                     self.issues.append(
                         self.document.issue(
-                            (*path, kind), f"unknown questionnaire '{value}'{extra}; known: {known}"
+                            (*path, key), f"unknown questionnaire '{value}'{extra}; known: {known}"
                         )
                     )
                 actions.append(Action(kind, instrument=value))
             else:
-                message = self.template((*path, kind, "message"), value["message"])
-                actions.append(Action(kind, severity=value["severity"], message=message))
+                message = self.template((*path, key, "message"), value["message"])
+                actions.append(Action(kind, severity=Severity(value["severity"]), message=message))
         if spec["reason"] is not None:
             reason = self.template((*base, "reason"), spec["reason"])
         else:
@@ -301,7 +303,7 @@ def _settings(spec: dict[str, Any]) -> Settings:
     )
 
 
-def fact_problem(name: str, value: object, types: Mapping[str, str] | None = None) -> str | None:
+def fact_problem(name: str, value: object, types: Mapping[str, Kind] | None = None) -> str | None:
     """What is wrong with giving `value` for fact `name` (an unknown name, a wrong type)."""
     types = fact_types() if types is None else types
     if name in SETTINGS_FACTS:
@@ -314,15 +316,17 @@ def fact_problem(name: str, value: object, types: Mapping[str, str] | None = Non
     return None if value is None else _value_problem(name, value, types[name])
 
 
-def _value_problem(name: str, value: object, kind: str) -> str | None:
+def _value_problem(name: str, value: object, kind: Kind) -> str | None:
     ok = {
-        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "bool": isinstance(value, bool),
-        "string": isinstance(value, str),
-        "set": isinstance(value, list) and all(isinstance(item, str) for item in value),
+        Kind.NUMBER: isinstance(value, (int, float)) and not isinstance(value, bool),
+        Kind.BOOL: isinstance(value, bool),
+        Kind.STRING: isinstance(value, str),
+        Kind.SET: isinstance(value, list) and all(isinstance(item, str) for item in value),
     }[kind]
     if not ok:
-        return f"fact '{name}' must be a {kind}" + (" (a list of strings)" if kind == "set" else "")
+        return f"fact '{name}' must be a {kind}" + (
+            " (a list of strings)" if kind == Kind.SET else ""
+        )
     if isinstance(value, float) and not math.isfinite(value):
         return f"fact '{name}' must be a finite number"
     codes = CATALOGUE[name].codes if name in CATALOGUE else None

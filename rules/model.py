@@ -7,6 +7,7 @@ from datetime import time, timedelta
 from functools import cached_property
 
 from rules.expr import Expression
+from rules.kinds import ActionKind, Severity
 from rules.templates import Template
 
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -62,11 +63,11 @@ class Tip:
 class Action:
     """One `then` item: send_tip, set_target, hold_progression, alert_clinician or ask."""
 
-    kind: str
+    kind: ActionKind
     tip: str | None = None
     expression: Expression | None = None
     days: int | None = None
-    severity: str | None = None
+    severity: Severity | None = None
     message: Template | None = None
     instrument: str | None = None
 
@@ -98,37 +99,44 @@ class Rule:
     @cached_property
     def urgent(self) -> bool:
         """Whether the rule raises an urgent clinician alert (its tips skip the budget)."""
-        return any(a.kind == "alert_clinician" and a.severity == "urgent" for a in self.actions)
+        return any(
+            a.kind == ActionKind.ALERT_CLINICIAN and a.severity == Severity.URGENT
+            for a in self.actions
+        )
 
     @cached_property
     def tips_only(self) -> bool:
         """Whether every action sends a tip."""
-        return all(a.kind == "send_tip" for a in self.actions)
+        return all(a.kind == ActionKind.SEND_TIP for a in self.actions)
 
     @cached_property
     def targets(self) -> bool:
         """Whether the rule has a set_target action."""
-        return any(a.kind == "set_target" for a in self.actions)
+        return any(a.kind == ActionKind.SET_TARGET for a in self.actions)
 
     @cached_property
     def tip_ids(self) -> tuple[str, ...]:
         """The tips the rule sends, in order."""
-        return tuple(a.tip for a in self.actions if a.kind == "send_tip" and a.tip)
+        return tuple(a.tip for a in self.actions if a.kind == ActionKind.SEND_TIP and a.tip)
 
     @cached_property
     def asks(self) -> tuple[str, ...]:
         """The questionnaires (instrument ids) the rule asks the patient to answer."""
-        return tuple(a.instrument for a in self.actions if a.kind == "ask" and a.instrument)
+        return tuple(
+            a.instrument for a in self.actions if a.kind == ActionKind.ASK and a.instrument
+        )
 
     @cached_property
     def hold_days(self) -> int:
         """The longest progression hold the rule asks for (0: none)."""
-        return max((a.days or 0 for a in self.actions if a.kind == "hold_progression"), default=0)
+        return max(
+            (a.days or 0 for a in self.actions if a.kind == ActionKind.HOLD_PROGRESSION), default=0
+        )
 
     @cached_property
     def alert_actions(self) -> tuple[Action, ...]:
         """The rule's alert_clinician actions."""
-        return tuple(a for a in self.actions if a.kind == "alert_clinician" and a.message)
+        return tuple(a for a in self.actions if a.kind == ActionKind.ALERT_CLINICIAN and a.message)
 
     @cached_property
     def skipped_when_broke(self) -> bool:

@@ -28,6 +28,7 @@ from rules.codes import TRIGGERS
 from rules.decision import Alert, Decision, EvaluationState, RenderedTip
 from rules.errors import RuleRuntimeError
 from rules.expr import compile_conditions
+from rules.kinds import ActionKind, Severity
 from rules.model import Rule, Settings, TestCase, Tip, Variant, parse_duration
 from rules.randomization import RANDOMISED_OUT, randomize
 from rules.safety import Pause, episode_change, pause
@@ -237,8 +238,8 @@ class RuleSet:
         if rule.hold_days:
             decision.hold_days = max(decision.hold_days or 0, rule.hold_days)
         for action in rule.alert_actions:
-            severity = action.severity or "info"
-            if severity == "urgent" and run.paused is not None and run.paused.attached:
+            severity = action.severity or Severity.INFO
+            if severity == Severity.URGENT and run.paused is not None and run.paused.attached:
                 run.drop(rule, "alert_clinician urgent", f"attached to the {run.paused.reason}")
                 continue
             message = _rendered(rule, action.message, run.env)  # type: ignore[arg-type]
@@ -249,7 +250,7 @@ class RuleSet:
         decision = run.decision
         lowers = False
         for action in rule.actions:
-            if action.kind != "set_target" or action.expression is None:
+            if action.kind != ActionKind.SET_TARGET or action.expression is None:
                 continue
             if decision.target_rule is not None:
                 run.drop(rule, "set_target", f"{decision.target_rule} already set the target")

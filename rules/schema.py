@@ -17,6 +17,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from rules.facts import TRIGGERS
+from rules.kinds import ActionKind, Severity
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
@@ -36,7 +37,7 @@ CATEGORIES = (
     "safety",
     "general",
 )
-ACTIONS = ("send_tip", "set_target", "hold_progression", "alert_clinician", "ask")
+ACTIONS = tuple(ActionKind)
 
 
 class _Strict(Schema):
@@ -136,7 +137,7 @@ class TipSchema(_Strict):
 
 
 class AlertSchema(_Strict):
-    severity = _Text(required=True, validate=validate.OneOf(["info", "warning", "urgent"]))
+    severity = _Text(required=True, validate=validate.OneOf(list(Severity)))
     message = _Text(required=True, validate=validate.Length(min=1, max=1000))
 
 

@@ -22,6 +22,7 @@ from rules.compiler import Compiler, Facts, dotted, parse
 from rules.errors import ExpressionError
 from rules.expr import Expression, compile_expression
 from rules.facts import CATALOGUE
+from rules.kinds import Kind
 
 # Codes with an underscore are never words: finding one in a text means a code was pasted in.
 _CODE_WORD = re.compile(r"\b(" + "|".join(sorted(c for c in LABELS if "_" in c)) + r")\b")
@@ -69,7 +70,7 @@ def _set(value: Any) -> str:
 
 
 _RENDERERS: dict[str, object] = {"_tw": _whole, "_td": _decimal, "_ts": _words, "_tl": _set}
-_FOR_KIND = {"string": "_ts", "set": "_tl"}
+_FOR_KIND = {Kind.STRING: "_ts", Kind.SET: "_tl"}
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def plain(text: str) -> Template:
 
 def compile_template(
     text: str,
-    types: Mapping[str, str] | None = None,
+    types: Mapping[str, Kind] | None = None,
     constants: Mapping[str, object] | None = None,
 ) -> Template:
     """Compile `text`; raise ExpressionError with an offset into `text` on failure."""
@@ -140,7 +141,7 @@ def _placeholder(
     text: str,
     start: int,
     close: int,
-    types: Mapping[str, str] | None,
+    types: Mapping[str, Kind] | None,
     constants: Mapping[str, object] | None,
 ) -> Placeholder:
     inner = text[start + 1 : close]
@@ -149,13 +150,13 @@ def _placeholder(
     except ExpressionError as exc:
         raise ExpressionError(exc.message, start + 1 + exc.offset) from None
     lead = len(inner) - len(inner.lstrip())
-    if expression.kind == "bool":
+    if expression.kind == Kind.BOOL:
         raise ExpressionError(
             "a true/false value reads badly in a text; write words instead, "
             "e.g. {'yes' if pain.red_flag else 'no'}",
             start + 1 + lead,
         )
-    if expression.kind == "null":
+    if expression.kind == Kind.NULL:
         raise ExpressionError("this placeholder is always null; a patient would see nothing", start)
     return Placeholder(start + 1 + lead, expression)
 

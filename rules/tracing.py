@@ -12,13 +12,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from rules.compiler import EQ_OPS, LITERALS, ORDER_OPS, SET_OPS, Compiler, Facts, dotted
+from rules.kinds import Kind
 from rules.values import TraceEntry, format_value
 
 Tracer = Callable[[Facts], list[TraceEntry]]
 
 
 def build_tracer(
-    node: ast.AST, text: str, types: Mapping[str, str], constants: Mapping[str, object]
+    node: ast.AST, text: str, types: Mapping[str, Kind], constants: Mapping[str, object]
 ) -> Tracer | None:
     """One function valuing each comparison and boolean fact under `node`, in source order."""
     sub = Compiler(text, types, constants)
@@ -42,8 +43,10 @@ def build_tracer(
     return sub.function("[" + ", ".join(entries) + "]") if entries else None
 
 
-def _is_flag(node: ast.AST, types: Mapping[str, str]) -> bool:
-    return isinstance(node, (ast.Name, ast.Attribute)) and types.get(dotted(node) or "") == "bool"
+def _is_flag(node: ast.AST, types: Mapping[str, Kind]) -> bool:
+    return (
+        isinstance(node, (ast.Name, ast.Attribute)) and types.get(dotted(node) or "") == Kind.BOOL
+    )
 
 
 def _shown(node: ast.AST, sub: Compiler) -> str:
@@ -109,7 +112,7 @@ class TreeNode:
 
 
 def build_tree(
-    node: ast.AST, text: str, types: Mapping[str, str], constants: Mapping[str, object]
+    node: ast.AST, text: str, types: Mapping[str, Kind], constants: Mapping[str, object]
 ) -> TreeNode:
     """The and/or/not structure of a condition with a compiled value for every leaf."""
     if isinstance(node, ast.BoolOp):

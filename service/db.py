@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -55,6 +55,12 @@ JsonType = JSON()
 # How a use case that must commit between its steps opens one transaction per step: its route
 # or job passes `db.transaction` (README, "Transactions").
 Transactions = Callable[[], AbstractContextManager[Session]]
+
+
+def one_of(column: str, values: Iterable[str]) -> str:
+    """A CHECK clause `column IN ('a', 'b')` for a closed set of codes (enums give their value)."""
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
 
 
 def utcnow() -> dt.datetime:

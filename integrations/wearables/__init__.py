@@ -28,8 +28,9 @@ from integrations.wearables.sandbox import SandboxProvider
 from integrations.wearables.strava import StravaProvider
 from integrations.wearables.withings import WithingsProvider
 
-# The one registry of wearable providers: settings (service/config.py), record sources
-# (service/activity/models.py), request budgets and the connection routes all derive from it.
+# The one registry of wearable providers: settings (service/config.py), record sources and
+# their names in exports (service/patients/models.py), request budgets and the connection
+# routes all derive from it.
 PROVIDERS: dict[str, type[WearableProvider]] = {
     provider.name: provider
     for provider in (

@@ -101,6 +101,8 @@ class WearableProvider(ABC):
 
     name: ClassVar[str]
     title: ClassVar[str]
+    # How an export names the provider's records (a FHIR device's display); None: the title.
+    source_title: ClassVar[str | None] = None
     # The provider's documented request quotas (defaults of <NAME>_RATE_LIMIT and
     # <NAME>_USER_RATE_LIMIT); empty means none known.
     quota: ClassVar[Quota] = Quota()

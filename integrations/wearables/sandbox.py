@@ -125,6 +125,8 @@ class SandboxProvider(WearableProvider):
 
     name: ClassVar[str] = "sandbox"
     title: ClassVar[str] = "Sandbox"  # ours: no quota
+    # An export must not pass its made-up steps off as a patient's walking.
+    source_title: ClassVar[str | None] = "Backstride sandbox (synthetic data)"
     default_scopes: ClassVar[tuple[str, ...]] = ("steps",)
 
     @staticmethod

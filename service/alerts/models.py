@@ -7,7 +7,8 @@ import datetime as dt
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db import Base, BigId, IdPk, utcnow
+from rules.kinds import Severity
+from service.db import Base, BigId, IdPk, one_of, utcnow
 
 
 class ClinicianAlert(Base):
@@ -15,7 +16,7 @@ class ClinicianAlert(Base):
 
     __tablename__ = "clinician_alerts"
     __table_args__ = (
-        CheckConstraint("severity IN ('info', 'warning', 'urgent')", name="severity"),
+        CheckConstraint(one_of("severity", Severity), name="severity"),
         Index("ix_clinician_alerts_clinic_open", "clinic_id", "acked_at"),
     )
 

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, Protocol
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from service.delivery.channels import CHANNEL_OF_PLATFORM, configured_channels
+from service.channels import CHANNEL_OF_PLATFORM, configured_channels
 from service.delivery.metrics import ENQUEUED
 from service.delivery.models import DeliveryStatus, PushDelivery
 from service.delivery.policy import (

@@ -14,8 +14,8 @@ from flask import Flask
 
 from integrations.netguard import Resolver, system_resolver
 from integrations.push import PushConfigError, PushSender
+from service.channels import CHANNELS
 from service.config import Settings
-from service.delivery.channels import CHANNELS
 from service.extensions import endpoint_resolver
 
 log = logging.getLogger(__name__)

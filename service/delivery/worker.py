@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from integrations.push import Outcome, PushMessage, PushResult
+from service.channels import CHANNELS
 from service.db import utcnow
 from service.delivery.metrics import ATTEMPT_SECONDS, DELIVERIES
 from service.delivery.models import DeliveryStatus, PushDelivery
@@ -47,7 +48,6 @@ CLAIM_CHUNK = 64  # 64 sends on 8 threads at a 10 s timeout (twice, on a 401) fi
 BACKOFF_BASE_S = 10.0
 BACKOFF_CAP_S = 3600.0
 QUOTA_MIN_S = 60.0  # FCM: back off at least a minute after QUOTA_EXCEEDED / 429
-APNS_5XX_MIN_S = 15 * 60.0  # Apple: retry 5xx "after 15 minutes", with back-off
 
 
 @dataclass(frozen=True)
@@ -273,8 +273,10 @@ def retry_delay(
     base = BACKOFF_BASE_S
     if result.status == 429 or "QUOTA_EXCEEDED" in result.provider_response:
         base = QUOTA_MIN_S
-    elif channel == "apns" and result.status is not None and result.status >= 500:
-        base = APNS_5XX_MIN_S
+    elif result.status is not None and result.status >= 500:
+        entry = CHANNELS.get(channel)
+        if entry is not None and entry.server_error_min_s is not None:
+            base = entry.server_error_min_s  # the provider's own floor (APNs: 15 minutes)
     delay = min(BACKOFF_CAP_S, base * 2 ** max(0, attempts - 1))
     # Upward-only jitter keeps the floor (60 s for quota) while spreading a burst of retries.
     delay *= (rng or random).uniform(1.0, 1.5)

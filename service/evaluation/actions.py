@@ -18,6 +18,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from rules import Decision, EvaluationState
+from rules.kinds import Severity
 from service import bulk
 from service.alerts.models import ClinicianAlert
 from service.delivery import outbox
@@ -225,7 +226,7 @@ def _apply_alerts(
                 }
             )
             outcome.alerts += 1
-            if alert.severity == "urgent":
+            if alert.severity == Severity.URGENT:
                 log.warning(
                     "urgent alert for patient %s from rule %s", outcome.patient_id, alert.rule_id
                 )

@@ -16,8 +16,9 @@ from typing import Any
 import rules
 from rules import Decision, EvaluationState
 from rules.facts import fact_types
+from rules.kinds import Kind
 
-_SET_FACTS = frozenset(name for name, kind in fact_types().items() if kind == "set")
+_SET_FACTS = frozenset(name for name, kind in fact_types().items() if kind == Kind.SET)
 
 
 def decision_record(

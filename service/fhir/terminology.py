@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.patients.models import SOURCE_TITLES
+
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -47,18 +49,7 @@ TIP_CATEGORIES = {
     "general": "General",
     "clinician": "Message from the care team",
 }
-SOURCES = {
-    "healthkit": "Apple Health",
-    "health_connect": "Health Connect (Android)",
-    "manual": "Entered by the patient",
-    "google_health": "Google Health (Fitbit)",
-    "oura": "Oura ring",
-    "withings": "Withings",
-    "garmin": "Garmin",
-    "polar": "Polar",
-    "strava": "Strava",
-    "sandbox": "Backstride sandbox (synthetic data)",
-}
+SOURCES = SOURCE_TITLES  # phone uploads and every wearable provider (their one registry)
 
 
 def coding(system: str, code: str, display: str) -> dict[str, Any]:

@@ -9,15 +9,25 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from integrations.wearables import PROVIDERS
-from service.db import Base, BigId, IdPk, utcnow
+from service.channels import PLATFORMS
+from service.db import Base, BigId, IdPk, one_of, utcnow
 
 if TYPE_CHECKING:
     from service.accounts.models import User
 
 # Where steps come from: phone uploads, then every wearable provider (a provider's records
-# carry its name). A patient may name one as their primary source.
-UPLOAD_SOURCES = ("healthkit", "health_connect", "manual")
-SOURCES = (*UPLOAD_SOURCES, *PROVIDERS)
+# carry its name). A patient may name one as their primary source. Each source's title is how
+# exports (FHIR) name its records.
+UPLOAD_SOURCE_TITLES = {
+    "healthkit": "Apple Health",
+    "health_connect": "Health Connect (Android)",
+    "manual": "Entered by the patient",
+}
+UPLOAD_SOURCES = tuple(UPLOAD_SOURCE_TITLES)
+SOURCE_TITLES = UPLOAD_SOURCE_TITLES | {
+    name: provider.source_title or provider.title for name, provider in PROVIDERS.items()
+}
+SOURCES = tuple(SOURCE_TITLES)
 
 
 class PatientProfile(Base):
@@ -62,7 +72,7 @@ class Device(Base):
     __tablename__ = "devices"
     __table_args__ = (
         UniqueConstraint("platform", "token"),
-        CheckConstraint("platform IN ('ios', 'android', 'web')", name="platform"),
+        CheckConstraint(one_of("platform", PLATFORMS), name="platform"),
         Index("ix_devices_patient", "patient_id"),
     )
 

@@ -11,6 +11,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from integrations.netguard import UnsafeEndpoint, canonical_host, is_public
 from rules.facts import CONDITIONS
+from service.channels import PLATFORMS
 from service.inputs import ApiSchema
 from service.patients.models import SOURCES
 
@@ -99,7 +100,7 @@ class ProfileUpdateSchema(ApiSchema):
 class DeviceCreateSchema(ApiSchema):
     """A push token to register for this patient."""
 
-    platform = fields.String(required=True, validate=validate.OneOf(("ios", "android", "web")))
+    platform = fields.String(required=True, validate=validate.OneOf(PLATFORMS))
     token = fields.String(required=True, validate=validate.Length(min=1, max=4096))
 
     @validates_schema

@@ -10,14 +10,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rules.codes import CLEARANCE
 from rules.reference import RESOLUTIONS
-from service.db import Base, BigId, IdPk, utcnow
+from service.db import Base, BigId, IdPk, one_of, utcnow
 
 OPEN = sql("closed_at IS NULL")
 CLEARABLE = tuple(CLEARANCE)
-
-
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class SafetyEpisode(Base):
@@ -31,7 +27,7 @@ class SafetyEpisode(Base):
     __tablename__ = "safety_episodes"
     __table_args__ = (
         CheckConstraint("tier IN ('emergency', 'urgent')", name="tier"),
-        CheckConstraint(_one_of("resolution", RESOLUTIONS[:2]), name="resolution"),
+        CheckConstraint(one_of("resolution", RESOLUTIONS[:2]), name="resolution"),
         # At most one open episode per patient: an evaluation racing another to open one
         # inserts nothing (ON CONFLICT DO NOTHING) instead of opening a second.
         Index(
@@ -70,7 +66,7 @@ class EpisodeReview(Base):
     """A clinician's decision on an episode, with the note they wrote."""
 
     __tablename__ = "safety_episode_reviews"
-    __table_args__ = (CheckConstraint(_one_of("decision", RESOLUTIONS), name="decision"),)
+    __table_args__ = (CheckConstraint(one_of("decision", RESOLUTIONS), name="decision"),)
 
     id: Mapped[IdPk]
     episode_id: Mapped[int] = mapped_column(
@@ -91,7 +87,7 @@ class Clearance(Base):
     __tablename__ = "clearances"
     __table_args__ = (
         UniqueConstraint("patient_id", "condition"),
-        CheckConstraint(_one_of("condition", CLEARABLE), name="condition"),
+        CheckConstraint(one_of("condition", CLEARABLE), name="condition"),
     )
 
     id: Mapped[IdPk]
