@@ -18,6 +18,7 @@ import logging
 import queue
 import secrets
 import threading
+import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -30,6 +31,7 @@ from service.connections.models import WearableConnection
 from service.connections.providers import provider_for
 from service.connections.tokens import (
     LEASE,
+    LeaseLost,
     claim,
     mark_needs_reauth,
     reauth_reason,
@@ -46,7 +48,7 @@ from service.connections.worker import (
     snapshot,
     write,
 )
-from service.crypto import TokenCipher, cipher_for
+from service.crypto import cipher_for
 from service.db import utcnow
 from service.errors import ServiceError
 from service.evaluation.hooks import after_activity
@@ -181,9 +183,14 @@ def _claim_due(now: dt.datetime, limit: int) -> list[Snapshot]:
 
 
 def refresh_expiring_tokens(now: dt.datetime | None = None, within_s: int = 900) -> int:
-    """Refresh access tokens that expire soon; return how many refreshed."""
+    """Refresh access tokens that expire soon; return how many refreshed.
+
+    Every scheduler process runs this job and they read the same candidates: each connection
+    is refreshed under its lease, and only if its token, read again under that lease, still
+    expires within `within_s` (another process may have refreshed it a moment ago).
+    """
     now = now or utcnow()
-    cipher = cipher_for(get_settings())
+    started = time.monotonic()
     horizon = now + dt.timedelta(seconds=within_s)
     with db.transaction() as session:
         ids = session.scalars(
@@ -202,25 +209,45 @@ def refresh_expiring_tokens(now: dt.datetime | None = None, within_s: int = 900)
         ).all()
     refreshed = 0
     for conn_id in ids:
-        # The same lease as a sync: a token is never refreshed by two workers at once.
-        with db.transaction() as session:
-            claim_token = claim(session, conn_id, now, due_only=False)
-        if claim_token is not None:
-            refreshed += _refresh_one(conn_id, claim_token, now, cipher)
+        # Each refresh is a network call: the leases are taken on the clock as it is now.
+        at = now + dt.timedelta(seconds=time.monotonic() - started)
+        refreshed += refresh_connection(conn_id, at, within_s)
     return refreshed
 
 
-def _refresh_one(conn_id: int, claim_token: str, now: dt.datetime, cipher: TokenCipher) -> int:
+def refresh_connection(conn_id: int, now: dt.datetime, within_s: int) -> int:
+    """Refresh one connection's tokens if they expire within `within_s` of `now`; return 1 if
+    refreshed. The same lease as a sync: a token is never refreshed by two workers at once."""
+    with db.transaction() as session:
+        claim_token = claim(session, conn_id, now, due_only=False)
+    if claim_token is None:
+        return 0
     snap = snapshot(conn_id, claim_token)
     if snap is None:
+        return 0
+    if not (snap.token.refresh_token and snap.token.expires_within(within_s, now)):
+        # Refreshed by another worker since we listed it: nothing to do.
+        with db.transaction() as session:
+            release(session, conn_id, claim_token)
         return 0
     values: dict[str, Any] = {}
     try:
         provider = provider_for(snap.provider, get_settings())
-        refresh_claimed(db.transaction, conn_id, snap.token, provider, cipher)
+        cipher = cipher_for(get_settings())
+        refresh_claimed(
+            db.transaction,
+            conn_id,
+            claim_token,
+            token=snap.token,
+            provider=provider,
+            cipher=cipher,
+            now=now,
+        )
+    except LeaseLost:
+        return 0  # another worker holds it now
     except ReauthRequired as exc:
         with db.transaction() as session:
-            mark_needs_reauth(session, conn_id, now, reauth_reason(exc))
+            mark_needs_reauth(session, conn_id, now, reauth_reason(exc), claim_token=claim_token)
         return 0
     except (IntegrationError, ServiceError) as exc:
         values["last_error"] = f"refresh failed: {exc}"[:ERROR_MAX]

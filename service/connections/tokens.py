@@ -21,12 +21,17 @@ from service.tips.models import Tip
 
 log = logging.getLogger(__name__)
 
-# Longer than any sync can take (HTTP timeouts bound it), short enough that a crashed worker's
-# connection is picked up again soon.
+# Longer than any one sync or refresh can take (HTTP timeouts bound them), short enough that a
+# crashed worker's connection is picked up again soon. A holder renews it before each step that
+# must not overlap another worker's (see `renew`), so a long tick cannot outlive it.
 LEASE = dt.timedelta(minutes=5)
 # How long a refreshed token pair waits for a lost database (well inside the lease).
 STORE_RETRY_FIRST_S = 0.5
 STORE_RETRY_FOR_S = 60.0
+
+
+class LeaseLost(Exception):
+    """Our lease on a connection lapsed and another worker took the connection over."""
 
 
 def token_of(conn: WearableConnection, cipher: TokenCipher) -> TokenSet:
@@ -84,19 +89,58 @@ def release(session: Session, conn_id: int, claim_token: str, **values: object) 
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+def renew(session: Session, conn_id: int, claim_token: str, now: dt.datetime) -> bool:
+    """Extend our lease to `now` + LEASE if we still hold it; return whether we do.
+
+    A lease that lapsed while nobody took it over is still ours (the claim token is unchanged):
+    renewing it closes the window in which another worker could claim the row.
+    """
+    table: Table = WearableConnection.__table__  # type: ignore[assignment]
+    result = session.execute(
+        update(table)
+        .where(
+            table.c.id == conn_id,
+            table.c.claim_token == claim_token,
+            table.c.status == "active",
+        )
+        .values(claimed_until=now + LEASE)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def refresh_claimed(
     transactions: Transactions,
     conn_id: int,
+    claim_token: str,
+    *,
     token: TokenSet,
     provider: WearableProvider,
     cipher: TokenCipher,
+    now: dt.datetime,
 ) -> TokenSet:
     """Refresh the tokens of a connection WE hold the lease on, committing the new pair first.
 
-    Rotating refresh tokens are single-use: the new pair is committed before anything uses it,
-    so a crash after this point cannot lose it. Raises ReauthRequired on invalid_grant.
+    `token` is what the caller read earlier; `now` is the current time on the caller's clock.
+    Right before calling the provider the lease is renewed and the stored tokens read again, in
+    one transaction: a worker's snapshot can be older than a refresh another worker made while
+    our lease had lapsed, and presenting that spent refresh token to a provider that rotates
+    them (single use) would be refused and lose the patient's link. When the stored pair is
+    not the one the caller read, someone refreshed since: it is returned as it is.
+
+    The new pair is committed before anything uses it, so a crash after this point cannot lose
+    it. Raises LeaseLost when another worker holds the connection now, ReauthRequired on
+    invalid_grant.
     """
-    fresh = provider.refresh(token)
+    with transactions() as session:
+        if not renew(session, conn_id, claim_token, now):
+            raise LeaseLost(f"connection {conn_id}: lease taken over before refreshing")
+        conn = session.get(WearableConnection, conn_id, populate_existing=True)
+        assert conn is not None  # renewed: the row exists
+        current = token_of(conn, cipher)
+    if current.access_token != token.access_token:
+        log.info("connection %s: tokens refreshed by another worker; using theirs", conn_id)
+        return current
+    fresh = provider.refresh(current)
     # The provider has already spent the old refresh token: losing the new pair now would
     # leave the patient to link again. A database that went away gets time to come back.
     delay = STORE_RETRY_FIRST_S
@@ -125,15 +169,22 @@ def refresh_claimed(
     return fresh
 
 
-def mark_needs_reauth(session: Session, conn_id: int, now: dt.datetime, reason: str) -> bool:
+def mark_needs_reauth(
+    session: Session, conn_id: int, now: dt.datetime, reason: str, *, claim_token: str
+) -> bool:
     """Mark a connection as needing the patient to link again and tell them in the inbox.
 
-    The status change is conditional, so the "please reconnect" tip is written once, whichever
-    worker notices first.
+    Only the lease holder may: a worker whose lease was taken over may have been refused for a
+    token the new holder has since replaced. The status change is conditional, so the "please
+    reconnect" tip is written once, whichever worker notices first.
     """
     result = session.execute(
         update(WearableConnection)
-        .where(WearableConnection.id == conn_id, WearableConnection.status == "active")
+        .where(
+            WearableConnection.id == conn_id,
+            WearableConnection.status == "active",
+            WearableConnection.claim_token == claim_token,
+        )
         .values(
             status="needs_reauth",
             next_sync_at=None,

@@ -10,7 +10,8 @@ import datetime as dt
 import logging
 import random
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,13 +29,17 @@ from integrations.wearables import (
     WearableProvider,
 )
 from service.connections import ingest
+from service.connections.estimates import call_estimates
 from service.connections.models import WearableConnection
 from service.connections.providers import app_budget_size, provider_for
 from service.connections.tokens import (
+    LEASE,
+    LeaseLost,
     mark_needs_reauth,
     reauth_reason,
     refresh_claimed,
     release,
+    renew,
     token_of,
 )
 from service.crypto import cipher_for
@@ -50,42 +55,12 @@ BACKOFF_BASE_S = 60.0
 BACKOFF_CAP_S = 6 * 3600.0
 DEFAULT_RETRY_AFTER_S = 60.0
 BUDGET_MIN_DEFER_S = 1.0  # a budget freeing sooner still waits for the next tick
-FIRST_CALLS_ESTIMATE = 2.0  # a sync reads days and walks: two calls at least
 LOOKBACK_DAYS = 3
 MAX_DAYS_PER_FETCH = 30  # per-user budget: a connection far behind catches up over several syncs
 ERROR_MAX = 500
-
-
-class CallEstimates:
-    """Provider calls per sync, learnt in this process: what a sync reserves from the app
-    budget before it starts, so a tight budget completes some syncs rather than starting
-    many and cutting them all short."""
-
-    def __init__(self) -> None:
-        self._average: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def reservation(self, provider: str, budget_size: int | None) -> int:
-        """Return the app-budget units to reserve (none when the app budget is unlimited)."""
-        if budget_size is None:
-            return 0
-        with self._lock:
-            average = self._average.get(provider, FIRST_CALLS_ESTIMATE)
-        # Not rounded up: calls beyond the reservation are charged one by one anyway, while
-        # reserved units a sync does not use are lost for the window.
-        return max(1, min(budget_size, round(average)))
-
-    def observe(self, provider: str, calls: int, *, at_least: bool = False) -> None:
-        """Fold one sync's call count into the moving average (`at_least`: a sync cut short,
-        which only says the count is higher than that)."""
-        with self._lock:
-            average = self._average.get(provider, FIRST_CALLS_ESTIMATE)
-            if at_least and calls <= average:
-                return
-            self._average[provider] = 0.8 * average + 0.2 * calls
-
-
-call_estimates = CallEstimates()
+# A sync that starts later than this after its claim (queued behind a slow provider) renews
+# its lease and reads the row again first: half the lease leaves the sync the other half.
+RENEW_AFTER_S = LEASE.total_seconds() / 2
 
 
 @dataclass
@@ -119,6 +94,11 @@ class Snapshot:
     pending: list[Any]
     tz: ZoneInfo
     attempts: int
+    read_at: float = field(default_factory=time.monotonic)  # when the lease was last confirmed
+
+    def clock(self, now: dt.datetime) -> dt.datetime:
+        """Return the current time on the caller's clock, `now` being when it claimed."""
+        return now + dt.timedelta(seconds=time.monotonic() - self.read_at)
 
 
 @dataclass(frozen=True)
@@ -182,8 +162,27 @@ def snapshot(conn_id: int, claim_token: str) -> Snapshot | None:
     return found[0] if found else None
 
 
+def renewed(snap: Snapshot, now: dt.datetime) -> Snapshot | None:
+    """Renew the lease and read the connection again (None when another worker took it over).
+
+    The new snapshot keeps the old one's clock, so `clock(now)` still reads the current time.
+    """
+    with db.transaction() as session:
+        if not renew(session, snap.id, snap.claim_token, snap.clock(now)):
+            return None
+        found = leased(session, snap.claim_token, snap.id)
+    return replace(found[0], read_at=snap.read_at) if found else None
+
+
 def fetch_leased(snap: Snapshot, now: dt.datetime, tick: Tick) -> Fetched | None:
     """Fetch a leased connection's new data; on failure record it and return None."""
+    if time.monotonic() - snap.read_at > RENEW_AFTER_S:
+        # Waited long behind other syncs: the lease may have lapsed and the row moved on.
+        fresh = renewed(snap, now)
+        if fresh is None:
+            log.info("connection %s: lease taken over while queued; sync skipped", snap.id)
+            return None
+        snap = fresh
     provider = _ready_provider(snap, now, tick)
     if provider is None:
         return None
@@ -228,11 +227,10 @@ def _ready_provider(snap: Snapshot, now: dt.datetime, tick: Tick) -> WearablePro
 
 def _fetch(provider: WearableProvider, snap: Snapshot, now: dt.datetime) -> FetchResult:
     """Fetch with a fresh enough token; refresh once on a refused access token."""
-    cipher = cipher_for(get_settings())
     token = snap.token
     refreshed = False
     if token.refresh_token and token.expires_within(REFRESH_AHEAD_S, now):
-        token = refresh_claimed(db.transaction, snap.id, token, provider, cipher)
+        token = _refresh(snap, token, provider, now)
         refreshed = True
     cursor = snap.cursor
     if snap.pending:
@@ -250,7 +248,7 @@ def _fetch(provider: WearableProvider, snap: Snapshot, now: dt.datetime) -> Fetc
     except TokenExpired:
         if refreshed or not token.refresh_token:
             raise ReauthRequired("access token refused after refresh", permanent=True) from None
-        token = refresh_claimed(db.transaction, snap.id, token, provider, cipher)
+        token = _refresh(snap, token, provider, now)
     try:
         return provider.fetch(token, **options)
     except TokenExpired:
@@ -258,11 +256,32 @@ def _fetch(provider: WearableProvider, snap: Snapshot, now: dt.datetime) -> Fetc
         raise ReauthRequired("access token refused after refresh", permanent=True) from None
 
 
+def _refresh(
+    snap: Snapshot, token: TokenSet, provider: WearableProvider, now: dt.datetime
+) -> TokenSet:
+    """Refresh under our lease (renewed and the row read again first, see refresh_claimed)."""
+    cipher = cipher_for(get_settings())
+    return refresh_claimed(
+        db.transaction,
+        snap.id,
+        snap.claim_token,
+        token=token,
+        provider=provider,
+        cipher=cipher,
+        now=snap.clock(now),
+    )
+
+
 def _record_failure(snap: Snapshot, exc: Exception, now: dt.datetime, tick: Tick) -> None:
     """Turn a failed fetch into the connection's next state: reauth, rate limit, backoff."""
-    if isinstance(exc, ReauthRequired):
+    if isinstance(exc, LeaseLost):
+        # Another worker holds the connection now: its state is theirs to record.
+        log.info("connection %s: %s; sync dropped", snap.id, exc)
+    elif isinstance(exc, ReauthRequired):
         with db.transaction() as session:
-            mark_needs_reauth(session, snap.id, now, reauth_reason(exc))
+            mark_needs_reauth(
+                session, snap.id, now, reauth_reason(exc), claim_token=snap.claim_token
+            )
         log.warning("connection %s (%s) needs reauth", snap.id, snap.provider)
     elif isinstance(exc, BudgetExhausted):
         _defer(snap, exc, now, tick)

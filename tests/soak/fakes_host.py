@@ -133,13 +133,31 @@ class SoakApns(FakeApns):
 
 
 class SoakGoogleHealth(FakeGoogleHealth):
-    """FakeGoogleHealth that can be blocked (503 to everything) and logs every refresh."""
+    """FakeGoogleHealth that can be blocked (503 to everything), logs every refresh and rotates
+    refresh tokens, single use, as Strava, Fitbit and Withings do (Google keeps one for the
+    life of the grant): a spent token presented again is refused with invalid_grant, so every
+    reuse the soak provokes would have lost a patient's link with those providers."""
 
     def __init__(self) -> None:
         super().__init__()
         self.blocked_until = 0.0
         self.refresh_log: list[Refresh] = []
         self.blocked_answers = 0
+
+    def token(self, request: FakeRequest) -> FakeResponse:
+        """Answer a refresh grant with a new pair and spend the refresh token presented."""
+        form = request.form()
+        if form.get("grant_type") != "refresh_token":
+            return super().token(request)
+        with self._lock:
+            presented = form.get("refresh_token", "")
+            if self._invalid_grant or presented not in self.refresh_tokens:
+                return self.token_error(400, "invalid_grant")
+            self.refresh_tokens.discard(presented)
+        access, refresh = self.issue_tokens()
+        body = dict(self.token_sample["_response_refresh"], access_token=access)
+        body["refresh_token"] = refresh
+        return FakeResponse(200, body)
 
     def dispatch(self, request: FakeRequest) -> FakeResponse:
         """Refuse everything while blocked; log refresh-token presentations."""

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from service.activity.models import WalkingSession
+from service.connections.models import WearableConnection
 from service.delivery.models import PushDelivery
 from service.evaluation.models import Evaluation, PendingEvaluation
 from service.evaluation.pending import TRIGGER
@@ -36,6 +37,8 @@ VIOLATIONS = (
     "tips_undelivered",
     "tips_twice_to_a_device",
     "refreshes_at_once",
+    "refresh_tokens_reused",
+    "connections_lost",
     "web_5xx",
     "web_503_outside_db_restart",
     "web_4xx",
@@ -257,10 +260,10 @@ def pushes(engine: Engine, fakes: FakesReport, dead: set[str]) -> dict[str, int]
 
 
 def refreshes(fakes: FakesReport, windows: Windows, examples: list[str]) -> dict[str, int]:
-    """No connection refreshed twice at once: a single-use refresh token never presented in
-    two overlapping requests. A token presented again after its first answer (the new pair
-    lost with a killed process) is counted apart: the provider refuses it, the patient links
-    again."""
+    """No connection refreshed its token twice at once, nor presented a refresh token the
+    provider had already rotated: the soak's provider spends a refresh token when it answers
+    it (as Strava, Fitbit and Withings do), so a second presentation - overlapping the first
+    or after it - is refused with invalid_grant and the patient must link again."""
     by_token: defaultdict[str, list[tuple[float, float, int]]] = defaultdict(list)
     for refresh in fakes.refreshes:
         by_token[refresh.token].append((refresh.began, refresh.ended, refresh.status))
@@ -281,10 +284,20 @@ def refreshes(fakes: FakesReport, windows: Windows, examples: list[str]) -> dict
     return {
         "refreshes": len(fakes.refreshes),
         "refreshes_at_once": at_once,
-        "refresh_tokens_reused_later": reused,
+        "refresh_tokens_reused": reused,
         "provider_requests": fakes.provider_requests,
         "provider_blocked_answers": fakes.provider_blocked_answers,
     }
+
+
+def connections_lost(engine: Engine) -> dict[str, int]:
+    """No link was lost: no fault in the soak withdraws a grant, so every connection must
+    still be active (a refused refresh token or access token would have marked it)."""
+    with engine.connect() as conn:
+        lost = conn.execute(
+            select(func.count()).where(WearableConnection.status != "active")
+        ).scalar_one()
+    return {"connections_lost": int(lost)}
 
 
 def count_due(engine: Engine, until: dt.datetime) -> int:

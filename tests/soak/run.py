@@ -285,6 +285,7 @@ def run(config: SoakConfig) -> SoakResult:
         counts.update(invariants.deferred_evaluations(engine, log, load_end))
         counts.update(invariants.pushes(engine, report, seeded.dead_tokens))
         counts.update(invariants.refreshes(report, windows, result.anomalies))
+        counts.update(invariants.connections_lost(engine))
         counts.update(invariants.web_tier(log.attempts, windows, result.anomalies))
         counts["tips_read"] = log.tips_read
         counts["abandoned"] = log.abandoned_walks + sum(log.abandoned_reports.values())
