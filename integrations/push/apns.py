@@ -150,8 +150,19 @@ class _ClientPool:
                 self._all.append(client)
         try:
             yield client
-        finally:
-            self._idle.put(client)
+        except BaseException:
+            # A send that raised may leave its HTTP/2 connection half-way through a stream
+            # (httpcore keeps per-stream state): lending it again would hand the next send a
+            # connection in an unknown state. Close it; the next send opens a fresh one.
+            self._discard(client)
+            raise
+        self._idle.put(client)
+
+    def _discard(self, client: httpx.Client) -> None:
+        with self._lock:
+            if client in self._all:
+                self._all.remove(client)
+        client.close()
 
     def close(self) -> None:
         """Close every client made."""

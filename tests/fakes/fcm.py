@@ -12,6 +12,7 @@ import itertools
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -80,6 +81,14 @@ class ReceivedPush:
     message: dict[str, Any]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet about a client that went away mid-request (the soak kills processes)."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class FakeFcm:
     """The fake server and its switches; use as a context manager or call start()/stop()."""
 
@@ -102,7 +111,7 @@ class FakeFcm:
         self._accepted = 0
         self._hold_at: int | None = None
         self._released = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.fake = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(

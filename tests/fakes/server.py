@@ -12,6 +12,7 @@ import base64
 import hashlib
 import itertools
 import json
+import sys
 import threading
 import time
 from collections import defaultdict, deque
@@ -141,6 +142,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     fake: FakeProviderServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet about a client that went away mid-request (a killed process, a timeout):
+        the soak kills processes on purpose. Anything else is printed as usual."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class FakeProviderServer:

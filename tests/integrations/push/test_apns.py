@@ -10,7 +10,9 @@ from typing import Any
 import jwt
 import pytest
 
+from integrations.http import new_http2_client
 from integrations.push import ApnsSender, Outcome, PushConfigError
+from integrations.push.apns import _ClientPool
 from tests.fakes.apns import (
     DROP,
     KEY_ID,
@@ -260,3 +262,32 @@ def test_it_sends_from_many_threads_over_reused_connections_with_one_token(
     # One connection per concurrent send (h2 connections are not shared between threads),
     # reused: at most the eight threads' worth for a hundred sends.
     assert 1 <= fake_apns.connections <= 8
+
+
+def test_a_connection_whose_send_raised_is_closed_not_lent_again(fake_apns: FakeApns) -> None:
+    made: list[Any] = []
+
+    def make() -> Any:
+        made.append(new_http2_client(fake_apns.base_url, timeout=5))
+        return made[-1]
+
+    pool = _ClientPool(make)
+    with pool.client() as client:  # a good send: the connection goes back to the pool
+        assert client.get(f"{fake_apns.base_url}/3/device/{APNS_DEVICE}").status_code == 405
+
+    def failing_send() -> None:
+        with pool.client() as client:
+            assert client is made[0]  # reused
+            # As httpcore's per-stream bookkeeping can raise mid-exchange: the connection's
+            # state is unknown afterwards.
+            raise KeyError(3)
+
+    with pytest.raises(KeyError):
+        failing_send()
+
+    assert made[0].is_closed
+    with pool.client() as client:
+        assert client is made[1]
+        assert client.get(f"{fake_apns.base_url}/3/device/{APNS_DEVICE}").status_code == 405
+    pool.close()
+    assert made[1].is_closed
