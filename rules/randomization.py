@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, tzinfo
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -61,6 +61,22 @@ def draw(seed: str, now: datetime, rule_id: str) -> float:
     moment = now.astimezone(UTC).isoformat() if now.tzinfo else now.isoformat()
     digest = hashlib.sha256(f"{seed}|{moment}|{rule_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def in_quiet_hours(moment: datetime, zone: tzinfo, hours: tuple[time, time] | None) -> bool:
+    """Say whether `moment` falls in the quiet hours (start inclusive, end exclusive, local).
+
+    A window may cross midnight (21:00-08:00); one whose start equals its end means none. The
+    wall clock is read in the patient's zone, as the delivery policy reads it (a time a DST
+    change skips never occurs, so only its neighbours are compared).
+    """
+    if hours is None or hours[0] == hours[1]:
+        return False
+    start, end = hours
+    local = moment.astimezone(zone).time().replace(tzinfo=None)
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end
 
 
 def randomize(
@@ -110,5 +126,6 @@ __all__ = [
     "RANDOMISED_OUT",
     "Randomization",
     "draw",
+    "in_quiet_hours",
     "randomize",
 ]

@@ -166,6 +166,8 @@ class History:
     # id, so simulating a stored patient draws what their live evaluations draw.
     seed: str = "simulation"
     prom: list[PromScore] = field(default_factory=list)
+    # The patient's own quiet hours (local start, end); None: the rule set's apply.
+    quiet_hours: tuple[time, time] | None = None
 
     @property
     def zone(self) -> ZoneInfo:

@@ -2,8 +2,9 @@
 
 For every local day from `start` to `end` the simulator evaluates at each decision time
 (`schedule`) and at each pain or exercise report (`pain_report`, `exercise_report`), in time
-order, through the same path as the service: `compute_facts` -> `History.state` ->
-`RuleSet.evaluate`, then applies the decision to the history (plan change, hold, tips, rule
+order, through the same path as the service: `compute_facts` -> `History.state` (the patient
+unavailable inside their quiet hours, so a randomised rule's decision there is ineligible, as
+live) -> `RuleSet.evaluate`, then applies the decision to the history (plan change, hold, tips, rule
 fires, safety episodes opened, escalated or attached to) so later evaluations see it. A
 clinician's resolution in the history is applied at its time: `resume` and `resume_lower`
 close the episode then open (`resume_lower` also sets the target), `keep_paused` is recorded
@@ -24,8 +25,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from rules.decision import Decision
+from rules.decision import Decision, EvaluationState
 from rules.errors import SimulationTooLarge
+from rules.randomization import in_quiet_hours
 from rules.reference import (
     DailySteps,
     History,
@@ -128,7 +130,8 @@ def simulate(ruleset: RuleSet, history: History, start: date, end: date) -> list
                 continue
             view = _as_of(history, moment)
             facts = compute_facts(view, moment)
-            decision = ruleset.evaluate(facts, trigger, history.state(moment), moment, texts=False)
+            state = _available(ruleset, history, history.state(moment), moment)
+            decision = ruleset.evaluate(facts, trigger, state, moment, texts=False)
             _apply(history, decision, moment)
             if decision.episode is not None and decision.episode.action != "attach":
                 words = {"open": "episode opened", "escalate": "episode escalated"}
@@ -152,6 +155,18 @@ def simulate(ruleset: RuleSet, history: History, start: date, end: date) -> list
         results.append(result)
         day += timedelta(days=1)
     return results
+
+
+def _available(
+    ruleset: RuleSet, history: History, state: EvaluationState, moment: datetime
+) -> EvaluationState:
+    """Mark the patient unavailable inside their quiet hours, as the service does before a
+    live evaluation (`service.outcomes.record.prepare_states`): a randomised rule's decision
+    there is recorded ineligible, never drawn."""
+    hours = history.quiet_hours or ruleset.settings.quiet_hours
+    if in_quiet_hours(moment, history.zone, hours):
+        state.unavailable = "quiet hours"
+    return state
 
 
 def _events(

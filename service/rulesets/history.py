@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from rules import reference
 from service.activity.models import DailyActivity, WalkingSession
+from service.delivery.policy import effective_quiet_hours
 from service.patients.models import PatientProfile
 from service.plans.models import Plan, PlanChange
 from service.reports.models import ExerciseSession, PainReport
@@ -34,6 +35,7 @@ def load_history(session: Session, profile: PatientProfile, start: dt.date) -> r
         max_tips_per_day=profile.max_tips_per_day,
         has_clinic=profile.clinic_id is not None,
         seed=str(pid),
+        quiet_hours=effective_quiet_hours(profile, None),
     )
     for day, source, steps, distance in session.execute(
         select(

@@ -156,3 +156,42 @@ def test_a_simulation_draws_as_live_evaluation_would() -> None:
             assert ("nudge" in decision.fired) == (record.draw < 0.5)
             fired += "nudge" in decision.fired
     assert 0 < fired < 2 * len(days)
+
+
+@pytest.mark.parametrize("own", [True, False], ids=["patient's own", "rule set's"])
+def test_a_simulation_records_decisions_in_quiet_hours_ineligible(own: bool) -> None:
+    from datetime import date, time  # noqa: PLC0415 - only this test
+
+    from rules import History, simulate  # noqa: PLC0415
+
+    quiet = (time(21, 0), time(9, 0))  # crosses midnight; covers the 08:30 decision time
+    text = yaml_text(NUDGE.replace("steps.today < 1000", "steps.today is null"))
+    if not own:
+        text = text.replace(
+            "  max_tips_per_day: 2\n",
+            '  max_tips_per_day: 2\n  quiet_hours: {start: "21:00", end: "09:00"}\n',
+        )
+    ruleset = load_ruleset(text)
+    zone = "Europe/London"
+    history = History(
+        timezone=zone,
+        enrolled_at=NOW - timedelta(days=30),
+        seed="42",
+        quiet_hours=quiet if own else None,
+    )
+    days = simulate(ruleset, history, date(2026, 3, 23), date(2026, 4, 2))  # BST from 29 March
+    morning = afternoon = 0
+    for day in days:
+        first, second = day.decisions
+        (early,) = first.randomized
+        assert first.now.astimezone(history.zone).time() == time(8, 30)
+        assert early.outcome == INELIGIBLE
+        assert early.draw is None
+        assert early.reason == "ineligible: unavailable: quiet hours"
+        assert "nudge" not in first.fired
+        morning += 1
+        (later,) = second.randomized
+        assert later.outcome in (FIRED, RANDOMISED_OUT)
+        assert later.draw == draw("42", second.now, "nudge")
+        afternoon += 1
+    assert morning == afternoon == len(days) == 11
