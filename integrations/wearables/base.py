@@ -44,6 +44,7 @@ from integrations.wearables.records import (
     body_event_id,
     fetch_window,
     header,
+    intraday_days,
     local_day_bounds,
     merge_days,
     merge_sessions,
@@ -77,6 +78,7 @@ __all__ = [
     "body_event_id",
     "fetch_window",
     "header",
+    "intraday_days",
     "local_day_bounds",
     "merge_days",
     "merge_sessions",
@@ -112,6 +114,9 @@ class WearableProvider(ABC):
     identity_path: ClassVar[str | None] = None
     identity_field: ClassVar[str] = "id"
     polls: ClassVar[bool] = True
+    # The calls one regular fetch makes (days and walks; more with intraday steps): what a sync
+    # reserves from a tight app budget before the service has learnt the real average.
+    calls_per_sync: ClassVar[int] = 2
     # Whether the token endpoint takes a refresh grant; without one, a dead access token
     # means the patient links again (Polar).
     refreshes: ClassVar[bool] = True

@@ -24,6 +24,7 @@ from integrations.wearables.base import (
     DailyActivity,
     FetchResult,
     IntegrationError,
+    IntradaySteps,
     Quota,
     TokenSet,
     WalkingSession,
@@ -46,10 +47,12 @@ WALK_TYPES = frozenset({"WALKING", "HIKING", "CASUAL_WALKING", "SPEED_WALKING"})
 ACTIVITY_TYPES = ("activities", "manuallyUpdatedActivities")
 SUMMARY_KINDS = {
     "dailies": "daily",
+    "epochs": "intraday",
     "activities": "activity",
     "manuallyUpdatedActivities": "activity",
     "deregistrations": "deregistration",
 }
+# Not epochs: intraday counts only serve the proximal outcomes of recent decisions.
 BACKFILL_TYPES = ("dailies", "activities")
 BACKFILL_DAYS = 90  # the longest range one backfill request may ask for
 
@@ -73,6 +76,37 @@ def parse_dailies(items: Iterable[Any], rejected: list[str]) -> list[DailyActivi
             label = str(item.get("summaryId", "?")).strip() if isinstance(item, dict) else "?"
             rejected.append(f"garmin daily {label[:40]}: {exc}")
     return days
+
+
+def parse_epochs(items: Iterable[Any], rejected: list[str]) -> list[IntradaySteps]:
+    """Parse epoch summaries into steps per 15-minute window.
+
+    Garmin sends one epoch per activity type in a window (e.g. WALKING and SEDENTARY parts of
+    the same quarter hour, each with its own `durationInSeconds`), so the epochs starting at the
+    same instant are added up into one count.
+    """
+    steps: dict[int, int] = {}
+    seconds: dict[int, int] = {}
+    for item in items:
+        try:
+            start = as_count(item["startTimeInSeconds"])
+            count = as_count(item["steps"]) if item.get("steps") is not None else 0
+            duration = as_count(item["durationInSeconds"])
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            label = str(item.get("summaryId", "?")).strip() if isinstance(item, dict) else "?"
+            rejected.append(f"garmin epoch {label[:40]}: {exc}")
+            continue
+        steps[start] = steps.get(start, 0) + count
+        seconds[start] = seconds.get(start, 0) + duration
+    return [
+        IntradaySteps(
+            datetime.fromtimestamp(start, UTC),
+            min(60, max(1, -(-seconds[start] // 60))),  # whole minutes, rounded up
+            steps[start],
+            "garmin",
+        )
+        for start in sorted(steps)
+    ]
 
 
 def parse_activities(items: Iterable[Any], rejected: list[str]) -> list[WalkingSession]:
@@ -169,6 +203,7 @@ class GarminProvider(WearableProvider):
         rejected: list[str] = []
         days: list[DailyActivity] = []
         sessions: list[WalkingSession] = []
+        intraday: list[IntradaySteps] = []
         allowed = urlsplit(self.base_url)
         for url in state["pending"]:
             parts = urlsplit(url)
@@ -181,12 +216,16 @@ class GarminProvider(WearableProvider):
                 raise IntegrationError("garmin callback: not a list", permanent=True)
             if parts.path.endswith("/dailies"):
                 days.extend(parse_dailies(items, rejected))
+            elif parts.path.endswith("/epochs"):
+                intraday.extend(parse_epochs(items, rejected))
             elif parts.path.rsplit("/", 1)[-1] in ACTIVITY_TYPES:
                 sessions.extend(parse_activities(items, rejected))
         known = [state["synced"], *(d.date.isoformat() for d in days)]
         synced = max((k for k in known if k), default=None)
         next_cursor = json.dumps({"pending": [], "synced": synced})
-        return FetchResult(merge_days(days), merge_sessions(sessions), next_cursor, rejected)
+        return FetchResult(
+            merge_days(days), merge_sessions(sessions), next_cursor, rejected, intraday
+        )
 
     def handle_webhook(
         self, *, method: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
@@ -226,8 +265,15 @@ class GarminProvider(WearableProvider):
         rejected: list[str] = []  # a malformed pushed summary is dropped, never half-stored
         days = parse_dailies(pushed, rejected) if key == "dailies" else []
         sessions = parse_activities(pushed, rejected) if key in ACTIVITY_TYPES else []
+        intraday = parse_epochs(pushed, rejected) if key == "epochs" else []
         return WebhookEvent(
-            user, kind, event_id, merge_days(days), merge_sessions(sessions), pull=pull
+            user,
+            kind,
+            event_id,
+            merge_days(days),
+            merge_sessions(sessions),
+            pull=pull,
+            intraday=intraday,
         )
 
 

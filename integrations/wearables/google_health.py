@@ -7,6 +7,8 @@ googleapis/google-api-go-client). Method ids used here:
 - `health.users.getIdentity`: GET v4/users/me/identity
 - `health.users.dataTypes.dataPoints.dailyRollUp`:
   POST v4/users/me/dataTypes/steps/dataPoints:dailyRollUp
+- `health.users.dataTypes.dataPoints.rollUp` (steps per quarter hour, physical time):
+  POST v4/users/me/dataTypes/steps/dataPoints:rollUp
 - `health.users.dataTypes.dataPoints.list`: GET v4/users/me/dataTypes/exercise/dataPoints
 
 The OAuth endpoints (accounts.google.com, oauth2.googleapis.com, /revoke) and the webhook
@@ -22,7 +24,7 @@ patient subscribes nothing here: the operator creates the subscriber once (READM
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -33,6 +35,7 @@ from integrations.wearables.base import (
     DailyActivity,
     FetchResult,
     IntegrationError,
+    IntradaySteps,
     Quota,
     RateLimited,
     TokenExpired,
@@ -48,6 +51,8 @@ from integrations.wearables.base import (
     body_event_id,
     fetch_window,
     header,
+    intraday_days,
+    local_day_bounds,
     merge_days,
     merge_sessions,
     parse_instant,
@@ -62,6 +67,11 @@ EXERCISE_PAGE_SIZE = 25
 MAX_ROLLUP_DAYS = 90
 MAX_PAGES = 40
 WALKING_TYPES = frozenset({"WALKING"})  # Exercise.exerciseType enum value
+# Intraday steps: `rollUp` over physical time in quarter-hour windows. Like dailyRollUp it
+# rolls up reconciled data of all sources (watch + phone are not double counted, as summing
+# raw `list` points at their 1-minute resolution would). Three days are 288 windows, one page
+# (default page size 1440).
+INTRADAY_WINDOW = timedelta(minutes=15)
 
 
 class GoogleHealthClient(WearableHttpClient):
@@ -121,6 +131,11 @@ def _civil(day: date) -> dict[str, Any]:
     return {"date": {"year": day.year, "month": day.month, "day": day.day}}
 
 
+def _rfc3339(moment: datetime) -> str:
+    """Return an aware instant as an RFC 3339 UTC timestamp (google-datetime)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _last_segment(value: Any) -> str:
     """Return the last `/` segment of a resource name (`users/x/dataTypes/steps` -> `steps`)."""
     return str(value).rstrip("/").rsplit("/", 1)[-1]
@@ -140,6 +155,7 @@ class GoogleHealthProvider(WearableProvider):
     # developers.google.com/health/rate-limits: per project 120,000/min and 86.4 M/day, per
     # user 300/min.
     quota: ClassVar[Quota] = Quota(app="120000/minute;86400000/day", user="300/minute")
+    calls_per_sync: ClassVar[int] = 3  # dailyRollUp, exercise list, rollUp
     uses_pkce: ClassVar[bool] = True
     # health.users.getIdentity -> Identity {name, healthUserId, legacyUserId}
     identity_path: ClassVar[str | None] = "/v4/users/me/identity"
@@ -173,12 +189,58 @@ class GoogleHealthProvider(WearableProvider):
         lookback_days: int = 3,
         max_days: int = 30,
     ) -> FetchResult:
-        """Read the daily step rollup and walking exercises for the window."""
+        """Read the daily step rollup and walking exercises for the window, and the steps per
+        quarter hour of its last days."""
         first, last = fetch_window(cursor, today, lookback_days, max_days)
         rejected: list[str] = []
         days = self._days(token, first, last, rejected)
         sessions = self._sessions(token, first, last, rejected)
-        return FetchResult(merge_days(days), merge_sessions(sessions), last.isoformat(), rejected)
+        recent = intraday_days(first, last)
+        start, end = local_day_bounds(recent[0], tz)[0], local_day_bounds(recent[-1], tz)[1]
+        intraday = self._intraday(token, start, end, rejected)
+        return FetchResult(
+            merge_days(days), merge_sessions(sessions), last.isoformat(), rejected, intraday
+        )
+
+    def _intraday(
+        self, token: TokenSet, start: datetime, end: datetime, rejected: list[str]
+    ) -> list[IntradaySteps]:
+        """POST rollUp (RollUpDataPointsRequest: `range` an Interval, closed-open, of RFC 3339
+        times; `windowSize` a Duration) and return each window's `steps.countSum`."""
+        body: dict[str, Any] = {
+            "range": {"startTime": _rfc3339(start), "endTime": _rfc3339(end)},
+            "windowSize": f"{int(INTRADAY_WINDOW.total_seconds())}s",
+        }
+        counts: list[IntradaySteps] = []
+        for _ in range(MAX_PAGES):
+            payload = self.http.json(
+                "POST",
+                "/v4/users/me/dataTypes/steps/dataPoints:rollUp",
+                json=body,
+                headers=self.bearer(token),
+                idempotent=True,  # a read despite POST
+            )
+            points = payload.get("rollupDataPoints", []) if isinstance(payload, dict) else None
+            if not isinstance(points, list):
+                raise IntegrationError("google_health rollUp: unexpected shape", permanent=True)
+            for point in points:
+                value = point.get("steps") if isinstance(point, dict) else None
+                if value is None:
+                    continue  # no steps in this window: no data, not an error
+                try:
+                    begin = parse_instant(point["startTime"])
+                    seconds = (parse_instant(point["endTime"]) - begin).total_seconds()
+                    minutes = max(1, -int(-seconds // 60))  # a truncated last window rounds up
+                    steps = as_count(value.get("countSum", "0"))  # proto3 omits a zero
+                except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                    rejected.append(f"google_health steps rollUp: {exc!s:.80}")
+                    continue
+                counts.append(IntradaySteps(begin, minutes, steps, self.name))
+            page_token = payload.get("nextPageToken")  # omitted: no further pages
+            if not page_token:
+                return counts
+            body = {**body, "pageToken": str(page_token)}
+        raise IntegrationError("google_health rollUp: too many pages", permanent=False)
 
     def _days(
         self, token: TokenSet, first: date, last: date, rejected: list[str]

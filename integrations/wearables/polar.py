@@ -1,4 +1,5 @@
-"""Polar AccessLink v3: user registration, daily activities, walking exercises, signed webhooks."""
+"""Polar AccessLink v3: user registration, daily activities (with their step samples for the
+last days), walking exercises, signed webhooks."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from integrations.wearables.base import (
     DailyActivity,
     FetchResult,
     IntegrationError,
+    IntradaySteps,
     Quota,
     ReauthRequired,
     TokenSet,
@@ -28,6 +30,7 @@ from integrations.wearables.base import (
     body_event_id,
     fetch_window,
     header,
+    intraday_days,
     merge_days,
     merge_sessions,
 )
@@ -140,14 +143,19 @@ class PolarProvider(WearableProvider):
         lookback_days: int = 3,
         max_days: int = 30,
     ) -> FetchResult:
-        """Read daily activities in ≤28-day chunks, and walking exercises."""
+        """Read daily activities in ≤28-day chunks (the chunks holding the last days with
+        their step samples: `steps=true`, no extra call), and walking exercises."""
         first, last = fetch_window(cursor, today, lookback_days, max_days)
+        recent = intraday_days(first, last)
         rejected: list[str] = []
         days: list[DailyActivity] = []
+        intraday: list[IntradaySteps] = []
         chunk = first
         while chunk <= last:
             chunk_end = min(last, chunk + timedelta(days=MAX_RANGE_DAYS - 1))
             params = {"from": chunk.isoformat(), "to": chunk_end.isoformat()}
+            if chunk_end >= recent[0]:
+                params["steps"] = "true"
             items = self.http.json(
                 "GET", "/v3/users/activities", params=params, headers=self.bearer(token)
             )
@@ -157,9 +165,38 @@ class PolarProvider(WearableProvider):
                 record = self._day(item, rejected)
                 if record is not None and first <= record.date <= last:
                     days.append(record)
+                    if record.date in recent:
+                        intraday.extend(self._samples(item, tz, rejected))
             chunk = chunk_end + timedelta(days=1)
         sessions = self._sessions(token, first, last, tz, rejected)
-        return FetchResult(merge_days(days), merge_sessions(sessions), last.isoformat(), rejected)
+        return FetchResult(
+            merge_days(days), merge_sessions(sessions), last.isoformat(), rejected, intraday
+        )
+
+    def _samples(self, item: Any, tz: ZoneInfo, rejected: list[str]) -> list[IntradaySteps]:
+        """A day's step samples (`samples.steps`: `interval_ms` and `{steps, timestamp}` items
+        whose timestamps, like every AccessLink activity time, are local wall-clock times
+        without an offset, read in the patient's zone). When `interval_ms` is missing or 0 (as
+        in the reference page's example) a sample lasts until the next one, at most an hour."""
+        steps = (item.get("samples") or {}).get("steps") or {}
+        try:
+            interval = as_count(steps.get("interval_ms") or 0) // 60000
+            starts = [
+                datetime.fromisoformat(str(s["timestamp"])).replace(tzinfo=tz).astimezone(UTC)
+                for s in steps.get("samples") or []
+            ]
+            counts = [as_count(s["steps"]) for s in steps.get("samples") or []]
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            rejected.append(f"polar step samples {str(item.get('start_time', '?'))[:10]}: {exc}")
+            return []
+        found = []
+        for n, (start, count) in enumerate(zip(starts, counts, strict=True)):
+            minutes = interval
+            if not minutes:
+                following = starts[n + 1] if n + 1 < len(starts) else start + timedelta(minutes=1)
+                minutes = min(60, max(1, int((following - start).total_seconds() // 60)))
+            found.append(IntradaySteps(start, minutes, count, self.name))
+        return found
 
     def _day(self, item: Any, rejected: list[str]) -> DailyActivity | None:
         try:

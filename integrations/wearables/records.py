@@ -98,6 +98,7 @@ class WebhookEvent:
     sessions: list[WalkingSession] = field(default_factory=list)
     # Callback URLs to pull (Garmin ping): hand them to `cursor_with_pending`, then fetch.
     pull: list[str] = field(default_factory=list)
+    intraday: list[IntradaySteps] = field(default_factory=list)  # pushed epochs (Garmin)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,19 @@ def fetch_window(
     first = min(first, today - timedelta(days=lookback - 1))
     last = min(today, first + timedelta(days=max_days - 1))
     return first, last
+
+
+# Intraday counts are read for the last days of a fetch window only (today and yesterday): the
+# proximal outcomes need the hour after recent decisions, counts a tracker uploads a day late
+# still land, and older days would spend calls (Withings: one a day) the provider's request
+# budget keeps for daily totals.
+INTRADAY_DAYS = 2
+
+
+def intraday_days(first: date, last: date, days: int = INTRADAY_DAYS) -> list[date]:
+    """Return the local dates of [first, last] whose intraday counts a fetch reads."""
+    start = max(first, last - timedelta(days=days - 1))
+    return [start + timedelta(n) for n in range((last - start).days + 1)]
 
 
 def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:

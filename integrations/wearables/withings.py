@@ -1,10 +1,10 @@
-"""Withings: `{status, body}` envelopes, requesttoken, getactivity and getworkouts, notify
-subscriptions, and the signed (nonce) calls such as revoke.
+"""Withings: `{status, body}` envelopes, requesttoken, getactivity, getintradayactivity and
+getworkouts, notify subscriptions, and the signed (nonce) calls such as revoke.
 
 Checked against Withings' OpenAPI document (developer.withings.com/openapi.yaml; the copy in
 tests/fixtures/contracts/ says which operations): oauth2-getaccesstoken, oauth2-revoke,
-signaturev2-getnonce, measurev2-getactivity, measurev2-getworkouts, notify-subscribe and
-notify-revoke.
+signaturev2-getnonce, measurev2-getactivity, measurev2-getintradayactivity,
+measurev2-getworkouts, notify-subscribe and notify-revoke.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from integrations.wearables.base import (
     DailyActivity,
     FetchResult,
     IntegrationError,
+    IntradaySteps,
     Quota,
     RateLimited,
     ReauthRequired,
@@ -36,6 +37,8 @@ from integrations.wearables.base import (
     as_count,
     as_distance,
     fetch_window,
+    intraday_days,
+    local_day_bounds,
     merge_days,
     merge_sessions,
 )
@@ -53,6 +56,9 @@ APPLI_KINDS = {"16": "daily", "44": "sleep", "1": "weight", "4": "blood_pressure
 # getworkouts `category` values that are walks: Walk, Hiking, Indoor walk, Walk with walker,
 # Walk with cane, Dog walking, Nordic walking (workout_object.category in the reference).
 WALK_CATEGORIES = frozenset({1, 3, 306, 542, 543, 559, 566})
+# getintradayactivity: "If your input startdate and enddate are separated by more than 24h,
+# only the first 24h after startdate will be returned" (a 25-hour DST day takes two calls).
+INTRADAY_SPAN = timedelta(hours=24)
 
 
 def sign(secret: str, params: Mapping[str, str]) -> str:
@@ -70,6 +76,7 @@ class WithingsProvider(WearableProvider):
     # Withings Public API plan: 120 requests/minute per application. UNVERIFIED (third-party
     # reconstruction of the docs: api-evangelist withings-rate-limits.yml).
     quota: ClassVar[Quota] = Quota(app="120/minute")
+    calls_per_sync: ClassVar[int] = 4  # getactivity, getworkouts, getintradayactivity for two days
     default_scopes: ClassVar[tuple[str, ...]] = ("user.activity",)
     default_base_url: ClassVar[str] = "https://wbsapi.withings.net"
     default_auth_url: ClassVar[str] = "https://account.withings.com/oauth2_user/authorize2"
@@ -159,7 +166,8 @@ class WithingsProvider(WearableProvider):
         lookback_days: int = 3,
         max_days: int = 30,
     ) -> FetchResult:
-        """Read daily activity (getactivity) and walking workouts (getworkouts)."""
+        """Read daily activity (getactivity), walking workouts (getworkouts) and, for the
+        last days of the window, the steps per interval (getintradayactivity)."""
         first, last = fetch_window(cursor, today, lookback_days, max_days)
         window = {"startdateymd": first.isoformat(), "enddateymd": last.isoformat()}
         rejected: list[str] = []
@@ -201,7 +209,50 @@ class WithingsProvider(WearableProvider):
                 )
             except (AttributeError, KeyError, TypeError, ValueError) as exc:
                 rejected.append(f"withings workout {str(item.get('id', '?'))[:30]}: {exc}")
-        return FetchResult(merge_days(days), merge_sessions(sessions), last.isoformat(), rejected)
+        intraday: list[IntradaySteps] = []
+        for day in intraday_days(first, last):
+            intraday.extend(self._intraday(token, *local_day_bounds(day, tz), rejected))
+        return FetchResult(
+            merge_days(days), merge_sessions(sessions), last.isoformat(), rejected, intraday
+        )
+
+    def _intraday(
+        self, token: TokenSet, start: datetime, end: datetime, rejected: list[str]
+    ) -> list[IntradaySteps]:
+        """Steps per interval in [start, end) from getintradayactivity (at most 24 h a call).
+
+        `series` maps each interval's start (epoch seconds, a string key) to its values;
+        `duration` is in seconds. Intervals without `steps` (the tracker recorded nothing
+        countable) are skipped; Withings sends an empty `series` as `[]`.
+        """
+        counts: list[IntradaySteps] = []
+        begin = start
+        while start < end:
+            stop = min(end, start + INTRADAY_SPAN)
+            form = {
+                "action": "getintradayactivity",
+                "startdate": str(int(start.timestamp())),
+                "enddate": str(int(stop.timestamp())),
+                "data_fields": "steps",
+            }
+            series = self.call("/v2/measure", form, token).get("series")
+            if series in (None, []):
+                series = {}
+            if not isinstance(series, dict):
+                raise IntegrationError("withings getintradayactivity: no series", permanent=True)
+            for key, item in series.items():
+                if not isinstance(item, dict) or item.get("steps") is None:
+                    continue
+                try:
+                    at = datetime.fromtimestamp(as_count(key), UTC)
+                    seconds = as_count(item.get("duration", 60))
+                    minutes = max(1, -(-seconds // 60))  # whole minutes, rounded up
+                    counts.append(IntradaySteps(at, minutes, as_count(item["steps"]), self.name))
+                except (TypeError, ValueError) as exc:
+                    rejected.append(f"withings intraday {str(key)[:12]}: {exc}")
+                    continue
+            start = stop
+        return [c for c in counts if begin <= c.start < end]
 
     def _pages(self, token: TokenSet, form: dict[str, str], key: str) -> Iterator[dict[str, Any]]:
         """Yield the items of a paged measure action (`more` / `offset`)."""

@@ -16,12 +16,15 @@ class CallEstimates:
         self._average: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def reservation(self, provider: str, budget_size: int | None) -> int:
-        """Return the app-budget units to reserve (none when the app budget is unlimited)."""
+    def reservation(
+        self, provider: str, budget_size: int | None, first: float = FIRST_CALLS_ESTIMATE
+    ) -> int:
+        """Return the app-budget units to reserve (none when the app budget is unlimited);
+        `first` is the estimate before any sync was seen (the adapter's `calls_per_sync`)."""
         if budget_size is None:
             return 0
         with self._lock:
-            average = self._average.get(provider, FIRST_CALLS_ESTIMATE)
+            average = self._average.setdefault(provider, first)
         # Not rounded up: calls beyond the reservation are charged one by one anyway, while
         # reserved units a sync does not use are lost for the window.
         return max(1, min(budget_size, round(average)))

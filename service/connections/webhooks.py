@@ -121,6 +121,8 @@ def _apply(
         stored += ingest.upsert_sessions(
             session, conn.patient_id, provider.name, event.sessions, now
         )
+        # Intraday counts feed the proximal outcomes only: no facts change, no evaluation.
+        ingest.upsert_intraday(session, conn.patient_id, provider.name, event.intraday, now)
         if stored:
             after_activity(session, [conn.patient_id], now)
         if event.pull:

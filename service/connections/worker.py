@@ -187,7 +187,7 @@ def fetch_leased(snap: Snapshot, now: dt.datetime, tick: Tick) -> Fetched | None
     if provider is None:
         return None
     reserve = call_estimates.reservation(
-        snap.provider, app_budget_size(snap.provider, get_settings())
+        snap.provider, app_budget_size(snap.provider, get_settings()), provider.calls_per_sync
     )
     scope: BudgetScope | None = None
     try:

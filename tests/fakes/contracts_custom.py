@@ -244,8 +244,11 @@ def _garmin_examples() -> dict[str, dict[str, str]]:
         key: _shape(value) for item in activities["activities"] for key, value in item.items()
     }
     daily = {key: _shape(value) for item in dailies for key, value in item.items()}
+    epochs = json.loads((PAYLOADS / "garmin_health_epochs_push.json").read_text())
+    epoch = {key: _shape(value) for item in epochs["epochs"] for key, value in item.items()}
     return {
         "dailies": {**GARMIN_USER_FIELDS, **daily},
+        "epochs": {**GARMIN_USER_FIELDS, **epoch},
         "activities": {**GARMIN_USER_FIELDS, **activity},
         "manuallyUpdatedActivities": {**GARMIN_USER_FIELDS, **activity},
     }

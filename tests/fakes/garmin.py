@@ -24,6 +24,7 @@ class FakeGarmin(FakeProviderServer):
         self.backfills: list[tuple[str, int, int]] = []
         self.daily_template = load_payload("garmin_health_dailies_push.json")[0]
         self.activity_template = load_payload("garmin_health_activities_push.json")["activities"][0]
+        self.epoch_template = load_payload("garmin_health_epochs_push.json")["epochs"][0]
 
     def daily(self, day: date) -> dict[str, Any]:
         """One daily summary for `day` (UTC+1 user, as in the sample)."""
@@ -54,6 +55,40 @@ class FakeGarmin(FakeProviderServer):
         )
         return item
 
+    def epochs(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """The epoch summaries of [start, end): per quarter hour with minutes in `intraday`, a
+        WALKING epoch (the sample's) holding its steps and a SEDENTARY one for the rest."""
+        items = []
+        quarter = timedelta(minutes=15)
+        at = start
+        while at < end:
+            minutes = self.minutes_between(at, at + quarter)
+            if minutes:
+                walking = copy.deepcopy(self.epoch_template)
+                walking.update(
+                    userId=GARMIN_USER_ID,
+                    summaryId=f"epoch-{int(at.timestamp())}-walk",
+                    steps=sum(n for _, n in minutes),
+                    durationInSeconds=60 * len(minutes),
+                    startTimeInSeconds=int(at.timestamp()),
+                    startTimeOffsetInSeconds=0,
+                )
+                items.append(walking)
+                if len(minutes) < 15:
+                    still = dict(walking, summaryId=f"epoch-{int(at.timestamp())}-still")
+                    still.update(
+                        activityType="SEDENTARY",
+                        intensity="SEDENTARY",
+                        steps=0,
+                        activeKilocalories=0,
+                        distanceInMeters=0.0,
+                        durationInSeconds=900 - 60 * len(minutes),
+                        activeTimeInSeconds=0,
+                    )
+                    items.append(still)
+            at += quarter
+        return items
+
     def callback_url(self, kind: str, first: date, last: date) -> str:
         """A pull URL for summaries uploaded for days first..last."""
         start = int(datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp())
@@ -83,11 +118,14 @@ class FakeGarmin(FakeProviderServer):
             return self.backfill(request)
         if request.path in (
             "/wellness-api/rest/dailies",
+            "/wellness-api/rest/epochs",
             "/wellness-api/rest/activities",
             "/wellness-api/rest/manuallyUpdatedActivities",
         ):
             start = datetime.fromtimestamp(int(request.query["uploadStartTimeInSeconds"]), UTC)
             end = datetime.fromtimestamp(int(request.query["uploadEndTimeInSeconds"]), UTC)
+            if request.path.endswith("/epochs"):
+                return FakeResponse(200, self.epochs(start, end))
             days = [start.date() + timedelta(n) for n in range((end - start).days)]
             make = self.daily if request.path.endswith("dailies") else self.walk
             return FakeResponse(200, [make(d) for d in days])

@@ -2,7 +2,8 @@
 
 Request and response shapes follow the public discovery document (googleapis/google-api-go-client
 `health/v4/health-api.json`, rev 20260527): `health.users.getIdentity`,
-`health.users.dataTypes.dataPoints.dailyRollUp` and `health.users.dataTypes.dataPoints.list`.
+`health.users.dataTypes.dataPoints.dailyRollUp`, `health.users.dataTypes.dataPoints.rollUp` and
+`health.users.dataTypes.dataPoints.list`.
 The OAuth token/revoke endpoints are outside that document and follow the shared notes.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tests.fakes.server import FakeProviderServer, FakeRequest, FakeResponse, load_payload
@@ -20,6 +21,11 @@ EXERCISE_PAGE = 2  # the fake pages early ("maximum" page size) so pagination ge
 EXERCISE_MAX_PAGE = 25  # list pageSize: "The maximum page size for `exercise` and `sleep` is 25."
 ROLLUP_MAX_DAYS = 90  # DailyRollUpDataPointsRequest.range: 90 days for steps
 ROLLUP_FIELDS = frozenset({"dataSourceFamily", "pageSize", "pageToken", "range", "windowSizeDays"})
+PHYSICAL_ROLLUP_FIELDS = frozenset(
+    {"dataSourceFamily", "pageSize", "pageToken", "range", "windowSize"}
+)
+ROLLUP_PAGE = 1440  # RollUpDataPointsRequest.pageSize: "at most 1440 data points" by default
+_DURATION = re.compile(r"^(\d+)(?:\.\d+)?s$")  # google-duration: seconds with an `s`
 DATA_SOURCE_FAMILIES = frozenset(
     f"users/me/dataSourceFamilies/{name}"
     for name in ("all-sources", "google-wearables", "google-sources")
@@ -40,6 +46,17 @@ def _date(civil: Any) -> date:
     if any(midnight.get(k) for k in ("hours", "minutes", "seconds", "nanos")):
         raise ValueError("The start time must be aligned with the aggregation window")
     return date(*values)
+
+
+def _instant(value: Any) -> datetime:
+    """Parse an RFC 3339 timestamp (google-datetime); raise ValueError otherwise."""
+    if not isinstance(value, str) or not value.endswith("Z"):
+        raise ValueError(f"not an RFC 3339 UTC timestamp: {value!r}")
+    return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _civil(day: date) -> dict[str, Any]:
@@ -63,7 +80,7 @@ def google_error(
 
 
 class FakeGoogleHealth(FakeProviderServer):
-    """Google: dailyRollUp, exercise list (25 max, descending), identity, revoke."""
+    """Google: dailyRollUp, rollUp, exercise list (25 max, descending), identity, revoke."""
 
     authorize_path = "/o/oauth2/v2/auth"
     token_path = "/token"
@@ -194,6 +211,47 @@ class FakeGoogleHealth(FakeProviderServer):
         # DailyRollUpDataPointsResponse has `rollupDataPoints` only (no nextPageToken).
         return FakeResponse(200, {"rollupDataPoints": points})
 
+    def roll_up(self, request: FakeRequest) -> FakeResponse:
+        """health.users.dataTypes.dataPoints.rollUp for `steps`: RollupDataPoint per window
+        (`startTime`, `endTime`, `steps.countSum`) from the minutes set in `intraday`; a window
+        without any has no `steps` value. Built from the discovery document's schemas (Google
+        publishes no example)."""
+        try:
+            body = request.json()
+            unknown = sorted(set(body) - PHYSICAL_ROLLUP_FIELDS)
+            start = _instant(body["range"]["startTime"])
+            end = _instant(body["range"]["endTime"])
+            match = _DURATION.match(str(body["windowSize"]))
+            offset = int(body.get("pageToken") or "0")
+            size = min(int(body.get("pageSize") or ROLLUP_PAGE), 10000)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return google_error(400, "Invalid JSON payload received.", "INVALID_ARGUMENT")
+        if unknown:
+            return google_error(
+                400,
+                f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field.',
+                "INVALID_ARGUMENT",
+            )
+        if match is None or int(match.group(1)) < 1:
+            return google_error(400, "Invalid windowSize.", "INVALID_ARGUMENT")
+        if not start < end <= start + timedelta(days=ROLLUP_MAX_DAYS):
+            return google_error(400, "The range must span up to 90 days.", "INVALID_ARGUMENT")
+        window = timedelta(seconds=int(match.group(1)))
+        points: list[dict[str, Any]] = []
+        at = start
+        while at < end:
+            stop = min(at + window, end)  # the last window is truncated at the range's end
+            point: dict[str, Any] = {"startTime": _rfc3339(at), "endTime": _rfc3339(stop)}
+            minutes = self.minutes_between(at, stop)
+            if minutes:
+                point["steps"] = {"countSum": str(sum(n for _, n in minutes))}
+            points.append(point)
+            at = stop
+        answer: dict[str, Any] = {"rollupDataPoints": points[offset : offset + size]}
+        if offset + size < len(points):
+            answer["nextPageToken"] = str(offset + size)
+        return FakeResponse(200, answer)
+
     def list_exercise(self, request: FakeRequest) -> FakeResponse:
         """health.users.dataTypes.dataPoints.list for `exercise` (descending start time)."""
         if request.method != "GET":
@@ -242,6 +300,10 @@ class FakeGoogleHealth(FakeProviderServer):
             )
         if request.path == "/v4/users/me/dataTypes/steps/dataPoints:dailyRollUp":
             return self.daily_roll_up(request)
+        if request.path == "/v4/users/me/dataTypes/steps/dataPoints:rollUp":
+            if request.method != "POST":
+                return google_error(404, "Not found", "NOT_FOUND")
+            return self.roll_up(request)
         if request.path == "/v4/users/me/dataTypes/exercise/dataPoints":
             return self.list_exercise(request)
         return google_error(404, "Not found", "NOT_FOUND")

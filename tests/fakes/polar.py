@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.fakes.server import FakeProviderServer, FakeRequest, FakeResponse, load_payload
 
@@ -34,6 +35,9 @@ class FakePolar(FakeProviderServer):
         self.limits = (500, 5000)
         self.usage = [0, 0]
         self.reset_s = (600, 80000)
+        # AccessLink's activity times are the user's wall clock, without an offset: the fake
+        # writes the step samples of `intraday` in this zone (the linked patient's).
+        self.zone = ZoneInfo("UTC")
 
     def dispatch(self, request: FakeRequest) -> FakeResponse:
         """Count the call and stamp every AccessLink answer with the rate-limit headers."""
@@ -74,10 +78,25 @@ class FakePolar(FakeProviderServer):
         """Polar's documented error answer carries only `error`."""
         return FakeResponse(status, {"error": error})
 
-    def activity(self, day: date) -> dict[str, Any]:
-        """One daily activity summary (local wall-clock times, no offset)."""
+    def activity(self, day: date, *, steps: bool = False) -> dict[str, Any]:
+        """One daily activity summary (local wall-clock times, no offset); with `steps` (the
+        `steps=true` query parameter) its step samples: the minutes of `intraday` that fall
+        on the day, one minute each, in the example's `samples.steps` shape."""
         [example] = load_payload("polar_users_activities.json")
         item: dict[str, Any] = {key: value for key, value in example.items() if key != "samples"}
+        if steps:
+            start = datetime.combine(day, datetime.min.time(), self.zone).astimezone(UTC)
+            end = datetime.combine(day + timedelta(1), datetime.min.time(), self.zone)
+            minutes = self.minutes_between(start, end.astimezone(UTC))
+            samples = [
+                {"steps": n, "timestamp": at.astimezone(self.zone).strftime("%Y-%m-%dT%H:%M")}
+                for at, n in minutes
+            ]
+            total = sum(n for _, n in minutes)
+            item["samples"] = {
+                "date": day.isoformat(),
+                "steps": {"interval_ms": 60000, "total_steps": total, "samples": samples},
+            }
         item.update(
             start_time=f"{day.isoformat()}T00:00:00",
             end_time=f"{day.isoformat()}T23:59:59",
@@ -129,9 +148,9 @@ class FakePolar(FakeProviderServer):
             end = date.fromisoformat(request.query["to"])
             if (end - start).days >= 28:
                 return FakeResponse(400, {"error": "Range too long"})
-            return FakeResponse(
-                200, [self.activity(start + timedelta(n)) for n in range((end - start).days + 1)]
-            )
+            steps = request.query.get("steps") == "true"
+            days = [start + timedelta(n) for n in range((end - start).days + 1)]
+            return FakeResponse(200, [self.activity(day, steps=steps) for day in days])
         if request.path == "/v3/exercises" and self.served_exercises is not None:
             return FakeResponse(200, self.served_exercises)
         if request.path == "/v3/exercises":

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -165,6 +165,9 @@ class FakeProviderServer:
         self.latency = 0.0
         self.steps_override: dict[date, int] = {}
         self.corrupt_days: set[date] = set()
+        # Steps per minute (aware UTC minute -> steps) the providers with intraday data report,
+        # in their own granularity; tests set the minutes they need.
+        self.intraday: dict[datetime, int] = {}
         self.codes: dict[str, dict[str, str]] = {}
         self.access_tokens: set[str] = set()
         self.refresh_tokens: set[str] = set()
@@ -290,6 +293,10 @@ class FakeProviderServer:
     def steps_for(self, day: date) -> int:
         """Return the step total the fake reports for a day."""
         return self.steps_override.get(day, default_steps(day))
+
+    def minutes_between(self, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+        """The intraday minutes in [start, end), in time order."""
+        return sorted((at, n) for at, n in self.intraday.items() if start <= at < end)
 
     # --- tokens -------------------------------------------------------------------------------
 

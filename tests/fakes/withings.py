@@ -1,6 +1,7 @@
-"""Fake Withings API in its `{status, body}` envelopes: requesttoken, getactivity, getworkouts,
-notify subscribe/revoke, and the signed calls (getnonce, oauth2 revoke) per Withings' OpenAPI
-document (tests/fixtures/contracts/withings_openapi_excerpt.yaml)."""
+"""Fake Withings API in its `{status, body}` envelopes: requesttoken, getactivity,
+getintradayactivity, getworkouts, notify subscribe/revoke, and the signed calls (getnonce,
+oauth2 revoke) per Withings' OpenAPI document
+(tests/fixtures/contracts/withings_openapi_excerpt.yaml)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ class FakeWithings(FakeProviderServer):
         self.token_sample = load_payload("withings_oauth2_requesttoken.json")
         activity = load_payload("withings_measure_getactivity.json")
         self.activity_template = activity["body"]["activities"][0]
+        # The published sample's series: a minute with steps, and an interval without any.
+        series = load_payload("withings_measure_getintradayactivity.json")["body"]["series"]
+        self.minute_template = series["1434758640"]
+        self.gap_template = series["1434758700"]
         self.nonces: set[str] = set()
         self._nonce_counter = itertools.count(1)
         self.revoked_users: list[str] = []
@@ -183,6 +188,8 @@ class FakeWithings(FakeProviderServer):
         action = form.get("action")
         if request.path == "/notify" and action in ("subscribe", "revoke"):
             return self.notify(action, form)
+        if request.path == "/v2/measure" and action == "getintradayactivity":
+            return self.intraday_series(form)
         if request.path != "/v2/measure" or action not in ("getactivity", "getworkouts"):
             return FakeResponse(200, UNKNOWN_ACTION)
         start = date.fromisoformat(form["startdateymd"])
@@ -191,6 +198,19 @@ class FakeWithings(FakeProviderServer):
         if action == "getactivity":
             return self.page(form, "activities", [self.activity(d) for d in days])
         return self.page(form, "series", [w for d in days for w in self.workouts(d)])
+
+    def intraday_series(self, form: dict[str, str]) -> FakeResponse:
+        """getintradayactivity: the minutes set in `intraday`, keyed by epoch second, each
+        followed by a stretch without steps (as in the sample); at most the first 24 hours."""
+        start = datetime.fromtimestamp(int(form["startdate"]), UTC)
+        end = min(datetime.fromtimestamp(int(form["enddate"]), UTC), start + timedelta(hours=24))
+        series: dict[str, dict[str, Any]] = {}
+        for at, steps in self.minutes_between(start, end):
+            series[str(int(at.timestamp()))] = dict(self.minute_template, steps=steps)
+            gap = at + timedelta(minutes=1)
+            if gap < end and gap not in self.intraday:
+                series.setdefault(str(int(gap.timestamp())), dict(self.gap_template))
+        return FakeResponse(200, {"status": 0, "body": {"series": series}})
 
     def notify(self, action: str, form: dict[str, str]) -> FakeResponse:
         """notify-subscribe / notify-revoke for the token's user."""

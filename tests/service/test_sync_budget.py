@@ -21,6 +21,8 @@ from sqlalchemy import func, insert, or_, select
 from integrations.budget import RateBudget, user_key
 from service.accounts.models import User
 from service.config import ConfigError, ProviderSettings, load_settings
+from service.connections import worker
+from service.connections.estimates import CallEstimates
 from service.connections.models import WearableConnection
 from service.connections.providers import provider_budget
 from service.connections.sync import sync_due_connections
@@ -32,14 +34,23 @@ from tests.fakes.withings import FakeWithings
 from tests.support.wait import wait_until
 
 REDIS_URL = os.environ.get("BUDGET_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-PROVIDER = "withings"  # two calls a sync (activities, workouts)
+PROVIDER = "withings"
+# Calls a sync makes: activities, workouts, and intraday steps of today and yesterday.
+CALLS = 4
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeWithings]:
     with FakeWithings() as server:
-        server.page_size = 100  # one page each: a sync is exactly two calls
+        server.page_size = 100  # one page each: a sync is exactly CALLS calls
         yield server
+
+
+@pytest.fixture(autouse=True)
+def fresh_estimates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start from the adapter's `calls_per_sync`: what earlier tests in this process taught
+    the worker's learnt average (other fakes, other page sizes) is not this module's fake."""
+    monkeypatch.setattr(worker, "call_estimates", CallEstimates())
 
 
 @pytest.fixture
@@ -145,19 +156,20 @@ def _assert_deferred_not_failed(rows: list[WearableConnection], now: dt.datetime
 def test_it_makes_at_most_the_app_budget_of_calls_in_a_tick(
     make_app: Callable[..., Flask], fake: FakeWithings
 ) -> None:
-    app = _app(make_app, fake, rate_limit="5/minute")
-    fake.quota(5, 60.0)  # the provider's own quota, equal to our budget
+    limit = 2 * CALLS + 1
+    app = _app(make_app, fake, rate_limit=f"{limit}/minute")
+    fake.quota(limit, 60.0)  # the provider's own quota, equal to our budget
     now = dt.datetime.now(dt.UTC)
     ids = _seed(app, fake, 20, now)
 
     with app.app_context():
         synced = sync_due_connections(now)
 
-    assert fake.quota_calls <= 5
+    assert fake.quota_calls <= limit
     assert fake.quota_refusals == 0
     rows = _rows(app, ids)
     assert _assert_deferred_not_failed(rows, now) == synced
-    # Each sync reserves its two calls up front, so the budget completes syncs, not halves.
+    # Each sync reserves its calls up front, so the budget completes syncs, not parts of one.
     assert synced == 2
     deferred = [r for r in rows if r.last_sync_at is None]
     assert len(deferred) == 18
@@ -165,14 +177,14 @@ def test_it_makes_at_most_the_app_budget_of_calls_in_a_tick(
     # Nothing is due again this minute, so the next tick calls nobody.
     with app.app_context():
         assert sync_due_connections(now + dt.timedelta(seconds=5)) == 0
-    assert fake.quota_calls <= 5
+    assert fake.quota_calls <= limit
 
 
 def test_it_defers_only_the_user_whose_budget_is_spent(
     make_app: Callable[..., Flask], fake: FakeWithings
 ) -> None:
-    app = _app(make_app, fake, user_rate_limit="4/minute")
-    fake.quota(4, 60.0, per_user=True)
+    app = _app(make_app, fake, user_rate_limit=f"{CALLS}/minute")
+    fake.quota(CALLS, 60.0, per_user=True)
     now = dt.datetime.now(dt.UTC)
     ids = _seed(app, fake, 3, now)
     spent = _rows(app, ids)[0]
@@ -200,8 +212,8 @@ def test_it_defers_only_the_user_whose_budget_is_spent(
 def test_it_shares_the_app_budget_between_two_ticks_at_once(
     make_app: Callable[..., Flask], fake: FakeWithings
 ) -> None:
-    app = _app(make_app, fake, rate_limit="6/minute")
-    fake.quota(6, 60.0)
+    app = _app(make_app, fake, rate_limit=f"{3 * CALLS}/minute")
+    fake.quota(3 * CALLS, 60.0)
     fake.latency = 0.2  # keep the first tick's calls in flight while the second one starts
     now = dt.datetime.now(dt.UTC)
     ids = _seed(app, fake, 20, now)
@@ -220,7 +232,7 @@ def test_it_shares_the_app_budget_between_two_ticks_at_once(
     second.join()
 
     assert len(results) == 2
-    assert fake.quota_calls <= 6
+    assert fake.quota_calls <= 3 * CALLS
     assert fake.quota_refusals == 0
     assert _assert_deferred_not_failed(_rows(app, ids), now) == sum(results) == 3
 
@@ -250,9 +262,9 @@ def test_it_shares_the_app_budget_between_apps_through_redis(
     make_app: Callable[..., Flask], fake: FakeWithings, redis_prefix: str
 ) -> None:
     shared = {"redis_url": REDIS_URL, "budget_key_prefix": redis_prefix}
-    first = _app(make_app, fake, rate_limit="6/minute", **shared)
-    second = _app(make_app, fake, rate_limit="6/minute", **shared)
-    fake.quota(6, 60.0)
+    first = _app(make_app, fake, rate_limit=f"{3 * CALLS}/minute", **shared)
+    second = _app(make_app, fake, rate_limit=f"{3 * CALLS}/minute", **shared)
+    fake.quota(3 * CALLS, 60.0)
     now = dt.datetime.now(dt.UTC)
     ids = _seed(first, fake, 20, now)
 
@@ -264,7 +276,7 @@ def test_it_shares_the_app_budget_between_apps_through_redis(
         synced += sync_due_connections(now, limit=10)
 
     assert first_budget is not second_budget  # two processes' worth of budget objects
-    assert fake.quota_calls <= 6
+    assert fake.quota_calls <= 3 * CALLS
     assert fake.quota_refusals == 0
     assert _assert_deferred_not_failed(_rows(first, ids), now) == synced == 3
 
@@ -272,15 +284,15 @@ def test_it_shares_the_app_budget_between_apps_through_redis(
 def test_it_paces_calls_through_a_short_wait_instead_of_deferring(
     make_app: Callable[..., Flask], fake: FakeWithings
 ) -> None:
-    app = _app(make_app, fake, rate_limit="5/second")
-    fake.quota(5, 1.0)
+    app = _app(make_app, fake, rate_limit=f"{2 * CALLS + 1}/second")
+    fake.quota(2 * CALLS + 1, 1.0)
     now = dt.datetime.now(dt.UTC)
     ids = _seed(app, fake, 4, now)
 
     with app.app_context():
         assert sync_due_connections(now) == 4
 
-    assert fake.quota_calls >= 8  # two or more calls a sync: more than one window's worth
+    assert fake.quota_calls >= 4 * CALLS  # more than one window's worth
     assert fake.quota_refusals == 0
     assert _assert_deferred_not_failed(_rows(app, ids), now) == 4
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -68,6 +68,7 @@ def test_it_parses_the_google_health_rollup_and_exercise_samples(serve: Any) -> 
         "google_health",
         {
             "/v4/users/me/dataTypes/steps/dataPoints:dailyRollUp": (200, rollup),
+            "/v4/users/me/dataTypes/steps/dataPoints:rollUp": (200, {"rollupDataPoints": []}),
             "/v4/users/me/dataTypes/exercise/dataPoints": (200, exercise),
         },
     )
@@ -85,6 +86,26 @@ def test_it_parses_the_google_health_rollup_and_exercise_samples(serve: Any) -> 
     [walk] = result.sessions
     assert walk.start == datetime(2026, 5, 1, 6, 2, tzinfo=UTC)
     assert (walk.steps, walk.distance_m) == (4875, 3620.0)
+    assert result.rejected == []
+
+
+def test_it_parses_the_google_health_quarter_hour_rollup_sample(serve: Any) -> None:
+    sample = load_payload("google_health_steps_rollup.constructed.json")
+    provider = serve(
+        "google_health",
+        {
+            "/v4/users/me/dataTypes/steps/dataPoints:dailyRollUp": (200, {}),
+            "/v4/users/me/dataTypes/steps/dataPoints:rollUp": (200, sample["_response"]),
+            "/v4/users/me/dataTypes/exercise/dataPoints": (200, {}),
+        },
+    )
+    result = provider.fetch(TOKEN, cursor="2026-05-01", tz=ZoneInfo("UTC"), today=date(2026, 5, 1))
+    at = datetime(2026, 5, 1, 7, tzinfo=UTC)
+    assert [(c.start, c.minutes, c.steps) for c in result.intraday] == [
+        (at, 15, 412),
+        (at + timedelta(minutes=15), 15, 0),  # `"steps": {}`: a zero proto3 JSON left out
+        (at + timedelta(minutes=45), 15, 1288),  # the window without `steps` has no data
+    ]
     assert result.rejected == []
 
 
@@ -157,6 +178,27 @@ def test_it_parses_the_withings_getactivity_sample(serve: Any) -> None:
     assert result.rejected == []
 
 
+def test_it_parses_the_withings_getintradayactivity_sample(serve: Any) -> None:
+    def measure(request: FakeRequest) -> tuple[int, Any]:
+        if request.form()["action"] == "getintradayactivity":
+            return 200, load_payload("withings_measure_getintradayactivity.json")
+        return 200, {"status": 0, "body": {"series": [], "activities": [], "more": False}}
+
+    provider = serve("withings", {"/v2/measure": measure})
+    result = provider.fetch(
+        TOKEN, cursor="2015-06-19", tz=ZoneInfo("America/Los_Angeles"), today=date(2015, 6, 19)
+    )
+    # Intervals with steps, a minute each; the two stretches without steps are left out. The
+    # sample answers every day's call: its minutes are kept once, on the day they fall in.
+    assert [(c.start.timestamp(), c.minutes, c.steps) for c in result.intraday] == [
+        (1434758640, 1, 21),
+        (1434760140, 1, 47),
+        (1434760200, 1, 20),
+        (1434760860, 1, 74),
+    ]
+    assert result.rejected == []
+
+
 def test_it_parses_the_withings_token_sample() -> None:
     provider = PROVIDERS["withings"](client_id="c", client_secret="s")
     body = load_payload("withings_oauth2_requesttoken.json")["body"]
@@ -202,6 +244,31 @@ def test_it_parses_the_garmin_activities_push_sample() -> None:
     assert event.provider_user_id == "4aacafe82427c251df9c9592d0c06768"
     assert event.kind == "activity"
     assert event.sessions == []  # a run and a ride: no walks
+
+
+def test_it_parses_the_garmin_epochs_push_sample() -> None:
+    body = json.dumps(load_payload("garmin_health_epochs_push.json")).encode()
+    [event] = garmin().handle_webhook(
+        method="POST", headers={}, query={"secret": WEBHOOK_SECRET}, body=body
+    )
+    assert (event.provider_user_id, event.kind) == ("sub-1", "intraday")
+    assert [(c.start, c.minutes, c.steps) for c in event.intraday] == [
+        (datetime.fromtimestamp(1519679700, UTC), 14, 93)  # 840 s
+    ]
+
+
+def test_it_parses_the_polar_activity_sample_with_step_samples(serve: Any) -> None:
+    activities = load_payload("polar_users_activities.json")
+    provider = serve(
+        "polar", {"/v3/users/activities": (200, activities), "/v3/exercises": (200, [])}
+    )
+    zone = ZoneInfo("Europe/Helsinki")
+    result = provider.fetch(TOKEN, cursor="2025-08-13", tz=zone, today=date(2025, 8, 13))
+    assert [(d.date, d.steps) for d in result.days] == [(date(2025, 8, 13), 8823)]
+    # One sample, `interval_ms` 0: a minute; its wall-clock time read in the patient's zone.
+    start = datetime(2025, 8, 14, 0, 2, tzinfo=zone).astimezone(UTC)
+    assert [(c.start, c.minutes, c.steps) for c in result.intraday] == [(start, 1, 0)]
+    assert result.rejected == []
 
 
 def test_it_parses_the_garmin_ping_sample_into_a_pull() -> None:
