@@ -9,7 +9,7 @@ import hmac
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -43,7 +43,12 @@ DOCUMENTED = sorted(CONTRACTS_BY_PROVIDER)
 
 def workload(name: str, fake: FakeProviderServer, provider: WearableProvider) -> None:
     """Drive an adapter through what the service does with it: link, fetch (several pages,
-    a refresh, faults), subscribe, renew, backfill, unsubscribe and revoke."""
+    a refresh, faults), subscribe, renew, backfill, unsubscribe and revoke. The fake has
+    intraday steps this morning, so the answers that carry them are checked with data in."""
+    morning = datetime.combine(TODAY, time(9), TZ).astimezone(UTC)
+    fake.intraday = {morning + timedelta(minutes=m): 12 + m for m in range(20)}
+    if isinstance(fake, FakePolar):
+        fake.zone = TZ
     token = link(provider)
     callback = provider.callback_url(CALLBACK.format(name=name))
     subscriptions = provider.subscribe(token, callback_url=callback)
@@ -51,7 +56,7 @@ def workload(name: str, fake: FakeProviderServer, provider: WearableProvider) ->
         provider.renew(subscription)
     provider.request_backfill(token, now=datetime(2026, 5, 10, 12, tzinfo=UTC))
     if isinstance(fake, FakeGarmin):
-        for kind in ("dailies", "activities", "manuallyUpdatedActivities"):
+        for kind in ("dailies", "activities", "manuallyUpdatedActivities", "epochs"):
             ping = fake.ping(kind, TODAY - timedelta(days=2), TODAY)
             [event] = provider.handle_webhook(
                 method="POST",
@@ -60,11 +65,16 @@ def workload(name: str, fake: FakeProviderServer, provider: WearableProvider) ->
                 body=json.dumps(ping).encode(),
             )
             cursor = provider.cursor_with_pending(None, event.pull)
-            provider.fetch(token, cursor=cursor, tz=TZ, today=TODAY)
+            result = provider.fetch(token, cursor=cursor, tz=TZ, today=TODAY)
+            assert bool(result.intraday) == (kind == "epochs")
     else:
         # Without a refresh grant (Polar), a patient whose token died links again.
         renew = provider.refresh if provider.refreshes else lambda _token: link(provider)
-        provider.fetch(token, cursor=None, tz=TZ, today=TODAY)
+        first = provider.fetch(token, cursor=None, tz=TZ, today=TODAY)
+        # The providers whose API has intraday steps answered with this morning's.
+        assert sum(c.steps for c in first.intraday) == (
+            sum(fake.intraday.values()) if name in ("google_health", "polar", "withings") else 0
+        )
         token = renew(token)
         fake.rate_limit(retry_after=0)  # a 429, slept through
         provider.fetch(token, cursor=TODAY.isoformat(), tz=TZ, today=TODAY)
