@@ -222,8 +222,9 @@ class WithingsProvider(WearableProvider):
         """Steps per interval in [start, end) from getintradayactivity (at most 24 h a call).
 
         `series` maps each interval's start (epoch seconds, a string key) to its values;
-        `duration` is in seconds. Intervals without `steps` (the tracker recorded nothing
-        countable) are skipped; Withings sends an empty `series` as `[]`.
+        `duration` is in seconds (a minute when absent: the sample's counts are per minute).
+        Intervals without `steps` (the tracker recorded nothing countable) are skipped; an
+        empty `series` is taken as `[]` too, the way PHP encodes an empty map.
         """
         counts: list[IntradaySteps] = []
         begin = start
@@ -233,7 +234,7 @@ class WithingsProvider(WearableProvider):
                 "action": "getintradayactivity",
                 "startdate": str(int(start.timestamp())),
                 "enddate": str(int(stop.timestamp())),
-                "data_fields": "steps",
+                "data_fields": "steps,duration",  # duration: the interval's length, seconds
             }
             series = self.call("/v2/measure", form, token).get("series")
             if series in (None, []):
