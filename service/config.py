@@ -76,6 +76,9 @@ class Settings:
     argon2_memory_kib: int = 65536
     scheduler_enabled: bool = False
     sync_interval_s: int = 3600
+    # A patient's deferred `activity` evaluation runs at most once per this many seconds (0: at
+    # every evaluate_pending run). Pain and exercise reports are evaluated at once regardless.
+    activity_evaluation_interval_s: int = 0
     # Wearable sync: worker threads per scheduler tick, and at most this many per provider.
     sync_concurrency: int = 16
     sync_provider_concurrency: int = 8
@@ -120,6 +123,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more seconds, got {value}")
+    return value
 
 
 def _limits(env: Mapping[str, str], name: str) -> str | None:
@@ -190,6 +200,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         console_session_max_s=_int(env, "CONSOLE_SESSION_MAX", defaults.console_session_max_s),
         scheduler_enabled=env.get("SCHEDULER", "0") == "1",
         sync_interval_s=_int(env, "SYNC_INTERVAL", defaults.sync_interval_s),
+        activity_evaluation_interval_s=_seconds(
+            env, "ACTIVITY_EVALUATION_INTERVAL", defaults.activity_evaluation_interval_s
+        ),
         sync_concurrency=_int(env, "SYNC_CONCURRENCY", defaults.sync_concurrency),
         sync_provider_concurrency=_int(
             env, "SYNC_PROVIDER_CONCURRENCY", defaults.sync_provider_concurrency

@@ -60,7 +60,9 @@ class PendingEvaluation(Base):
 
     Uploads add or bump the row (`marks` counts them) and return; the job claims rows for a
     lease, evaluates, and deletes only the rows whose `marks` did not change meanwhile, so an
-    upload that lands during an evaluation is evaluated on the next run.
+    upload that lands during an evaluation is evaluated on the next run. Throttled
+    (`ACTIVITY_EVALUATION_INTERVAL`), the job keeps the rows instead, `marked_at` moved to the
+    earliest next evaluation and the marks it saw taken off (see evaluation/pending.py).
     """
 
     __tablename__ = "pending_evaluations"
@@ -69,6 +71,6 @@ class PendingEvaluation(Base):
     patient_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
-    marked_at: Mapped[dt.datetime]  # the first mark since the last evaluation
+    marked_at: Mapped[dt.datetime]  # the first mark since the last evaluation (due from then)
     marks: Mapped[int] = mapped_column(server_default="1")
     claimed_until: Mapped[dt.datetime | None]

@@ -13,6 +13,13 @@ either way), and commits, so an upload's bump never waits for an evaluation. The
 transaction then deletes the rows whose `marks` are still what the claim saw and releases the
 others (a patient who uploaded meanwhile is evaluated again on the next run). A worker that
 dies mid-batch leaves its rows leased; another takes them when the lease runs out.
+
+Throttling (`ACTIVITY_EVALUATION_INTERVAL`, off at 0): a patient's `activity` evaluation then
+runs at most once per interval. The evaluated rows stay, with `marked_at` moved to the earliest
+next evaluation and `marks` less the marks the run saw: a row left at 0 marks only remembers
+when the patient may be evaluated again (and is deleted once that time has passed), an upload
+bumps it and is evaluated then. Pain and exercise reports are evaluated in their request, as
+before: the throttle holds only these deferred evaluations.
 """
 
 from __future__ import annotations
@@ -23,14 +30,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.db import utcnow
 from service.evaluation import service
 from service.evaluation.models import PendingEvaluation
-from service.extensions import db
+from service.extensions import db, get_settings
 from service.sqlutil import among
 
 TRIGGER = "activity"
@@ -71,7 +78,7 @@ def claim(session: Session, now: dt.datetime, limit: int) -> dict[int, int]:
     free = or_(PendingEvaluation.claimed_until.is_(None), PendingEvaluation.claimed_until <= now)
     picked = (
         select(PendingEvaluation.patient_id)
-        .where(free, PendingEvaluation.marked_at <= now)
+        .where(free, PendingEvaluation.marked_at <= now, PendingEvaluation.marks > 0)
         .order_by(PendingEvaluation.marked_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -87,9 +94,34 @@ def claim(session: Session, now: dt.datetime, limit: int) -> dict[int, int]:
     return claimed
 
 
-def settle(session: Session, claimed: dict[int, int]) -> None:
-    """Delete the claimed marks nobody bumped since the claim; release the bumped ones."""
+def settle(
+    session: Session,
+    claimed: dict[int, int],
+    *,
+    now: dt.datetime | None = None,
+    interval: dt.timedelta | None = None,
+) -> None:
+    """Finish the claimed marks after their evaluation (in its transaction).
+
+    Without an `interval`: delete the marks nobody bumped since the claim, release the bumped
+    ones. With one: keep every row, not before `now` + `interval`, less the marks the claim saw
+    (see the module's docstring).
+    """
     if not claimed:
+        return
+    if interval and interval > dt.timedelta(0):
+        assert now is not None, "a throttled settle needs the run's clock"
+        table: Table = PendingEvaluation.__table__  # type: ignore[assignment]
+        session.execute(
+            update(table)
+            .where(table.c.patient_id == bindparam("b_patient"))
+            .values(
+                marks=table.c.marks - bindparam("b_seen"),
+                marked_at=now + interval,
+                claimed_until=None,
+            ),
+            [{"b_patient": pid, "b_seen": seen} for pid, seen in sorted(claimed.items())],
+        )
         return
     seen = tuple_(PendingEvaluation.patient_id, PendingEvaluation.marks)
     session.execute(
@@ -105,10 +137,33 @@ def settle(session: Session, claimed: dict[int, int]) -> None:
     )
 
 
-def run_pending(now: dt.datetime | None = None, batch_size: int = 500) -> PendingResult:
-    """Evaluate every marked patient (trigger `activity`), batch by batch, at `now`."""
+def forget_elapsed(session: Session, now: dt.datetime) -> None:
+    """Delete the throttle rows (no marks) whose interval has passed: nothing waits on them."""
+    session.execute(
+        delete(PendingEvaluation)
+        .where(
+            PendingEvaluation.marks <= 0,
+            PendingEvaluation.marked_at <= now,
+            PendingEvaluation.claimed_until.is_(None),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def run_pending(
+    now: dt.datetime | None = None,
+    batch_size: int = 500,
+    interval: dt.timedelta | None = None,
+) -> PendingResult:
+    """Evaluate every marked patient that is due (trigger `activity`), batch by batch, at
+    `now`; `interval` (default: the `activity_evaluation_interval_s` setting) throttles."""
     now = now or utcnow()
+    if interval is None:
+        interval = dt.timedelta(seconds=get_settings().activity_evaluation_interval_s)
     total = PendingResult()
+    if interval > dt.timedelta(0):
+        with db.transaction() as session:
+            forget_elapsed(session, now)
     while True:
         with db.transaction() as session:
             claimed = claim(session, now, batch_size)
@@ -116,7 +171,8 @@ def run_pending(now: dt.datetime | None = None, batch_size: int = 500) -> Pendin
             return total
         with db.transaction() as session:
             outcomes = service.evaluate(session, list(claimed), TRIGGER, now, tip_rows=False)
-            settle(session, claimed)  # last: the rows' locks are held only until the commit
+            # Last: the rows' locks are held only until the commit.
+            settle(session, claimed, now=now, interval=interval)
         total.batches += 1
         for outcome in outcomes.values():
             total.evaluated += 1
@@ -126,4 +182,13 @@ def run_pending(now: dt.datetime | None = None, batch_size: int = 500) -> Pendin
             return total
 
 
-__all__ = ["LEASE", "TRIGGER", "PendingResult", "claim", "mark", "run_pending", "settle"]
+__all__ = [
+    "LEASE",
+    "TRIGGER",
+    "PendingResult",
+    "claim",
+    "forget_elapsed",
+    "mark",
+    "run_pending",
+    "settle",
+]

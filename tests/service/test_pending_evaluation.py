@@ -126,3 +126,78 @@ def test_it_never_hands_a_leased_mark_to_a_second_worker(
     # A worker that died leaves its lease; once it runs out, another worker takes the mark.
     with db.transaction() as session:
         assert claim(session, now + LEASE, 10) == {seed.patient_a: 1}
+
+
+HOUR = dt.timedelta(hours=1)
+
+
+def test_a_throttled_patient_is_evaluated_at_most_once_an_interval(
+    client: Any, seed: Seed, now: dt.datetime
+) -> None:
+    _on_walked_rules(seed, now)
+    assert _put(client, seed, now, 1000).status_code == 200
+    now += dt.timedelta(seconds=20)  # the upload marked the patient on the request's clock
+    assert run_pending(now, interval=HOUR).evaluated == 1
+    # The row stays, emptied: it says when the patient may be evaluated again.
+    assert _marks() == {seed.patient_a: (0, None)}
+
+    # A walk uploaded a minute later waits for the hour; the upload itself answers at once.
+    with db.transaction() as session:
+        mark(session, [seed.patient_a], now + dt.timedelta(minutes=1))
+    assert run_pending(now + dt.timedelta(minutes=2), interval=HOUR).evaluated == 0
+    assert run_pending(now + HOUR - dt.timedelta(seconds=1), interval=HOUR).evaluated == 0
+    assert _evaluations() == [(seed.patient_a, "activity")]
+
+    assert run_pending(now + HOUR, interval=HOUR).evaluated == 1
+    assert _evaluations() == [(seed.patient_a, "activity")] * 2
+    # Nothing new for an hour: the empty row goes, and the next upload is evaluated at once.
+    assert run_pending(now + 2 * HOUR, interval=HOUR).evaluated == 0
+    assert _marks() == {}
+    with db.transaction() as session:
+        mark(session, [seed.patient_a], now + 3 * HOUR)
+    assert run_pending(now + 3 * HOUR, interval=HOUR).evaluated == 1
+
+
+def test_a_mark_bumped_during_a_throttled_evaluation_waits_for_the_interval(
+    app: Any, seed: Seed, now: dt.datetime
+) -> None:
+    with db.transaction() as session:
+        mark(session, [seed.patient_a, seed.patient_b], now)
+    with db.transaction() as session:
+        claimed = claim(session, now, 10)
+    with db.transaction() as session:
+        mark(session, [seed.patient_b], now)  # an upload lands while the batch runs
+    with db.transaction() as session:
+        settle(session, claimed, now=now, interval=HOUR)
+
+    assert _marks() == {seed.patient_a: (0, None), seed.patient_b: (1, None)}
+    with db.transaction() as session:
+        assert claim(session, now + dt.timedelta(minutes=59), 10) == {}
+    with db.transaction() as session:
+        assert claim(session, now + HOUR, 10) == {seed.patient_b: 1}
+
+
+def test_the_throttle_comes_from_the_setting_and_spares_pain_reports(
+    make_app: Any, seed: Seed, now: dt.datetime
+) -> None:
+    app = make_app(activity_evaluation_interval_s=3600)
+    client = app.test_client()
+    with app.app_context():
+        _on_walked_rules(seed, now)
+        with db.transaction() as session:
+            mark(session, [seed.patient_a], now)
+        assert run_pending(now).evaluated == 1
+        with db.transaction() as session:
+            mark(session, [seed.patient_a], now + dt.timedelta(minutes=1))
+        assert run_pending(now + dt.timedelta(minutes=2)).evaluated == 0
+
+        # A pain report is answered in its request, whatever the activity throttle.
+        answer = client.post("/v1/me/pain", json={"score": 6}, headers=seed.headers("patient_a"))
+        assert answer.status_code in (200, 201), answer.json
+        db.session.remove()
+        triggers = list(
+            db.session.scalars(
+                select(Evaluation.trigger).where(Evaluation.patient_id == seed.patient_a)
+            )
+        )
+        assert sorted(triggers) == ["activity", "pain_report"]

@@ -168,3 +168,13 @@ def test_it_reads_the_metrics_token_from_the_environment() -> None:
     env = {"SECRET_KEY": "k", "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode()}
     assert load_settings({**env, "METRICS_TOKEN": "abc"}).metrics_token == "abc"
     assert load_settings(env).metrics_token is None
+
+
+def test_it_reads_the_activity_evaluation_interval_and_refuses_a_bad_one() -> None:
+    env = {"SECRET_KEY": "k", "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+    assert load_settings(env).activity_evaluation_interval_s == 0
+    interval = {**env, "ACTIVITY_EVALUATION_INTERVAL": "3600"}
+    assert load_settings(interval).activity_evaluation_interval_s == 3600
+    for bad in ("-1", "an hour"):
+        with pytest.raises(ConfigError, match="ACTIVITY_EVALUATION_INTERVAL"):
+            load_settings({**env, "ACTIVITY_EVALUATION_INTERVAL": bad})
