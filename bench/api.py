@@ -52,6 +52,8 @@ CLIENT_PROCESSES = 2
 THREADS_PER_PROCESS = 4
 TIPS_PATH = "/v1/me/tips"
 PUT_PATH = "/v1/me/activity/daily"
+# A busy 2-core machine (load average 20+) has taken over 30 s to boot two workers.
+START_DEADLINE_S = 120
 
 
 def service_app() -> Flask:
@@ -118,8 +120,13 @@ class Gunicorn:
              "--log-level", "warning", "--chdir", str(ROOT), target],
             env=env,
         )  # fmt: skip
-        deadline = time.monotonic() + 120  # a busy 2-core machine boots workers slowly
+        deadline = time.monotonic() + START_DEADLINE_S
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"gunicorn {target} exited with code {self.proc.returncode} before it "
+                    "answered /healthz (its log is above)"
+                )
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
                 conn.request("GET", "/healthz")
@@ -128,7 +135,11 @@ class Gunicorn:
                     return
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError(f"gunicorn {target} did not start")
+        self.proc.kill()
+        raise RuntimeError(
+            f"gunicorn {target} did not answer /healthz within {START_DEADLINE_S} s: the machine "
+            "is too loaded to boot its workers (check `uptime`), or the app hangs at start"
+        )
 
     @property
     def name(self) -> str:

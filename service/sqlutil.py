@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, any_, cast, literal
+from sqlalchemy import BigInteger, Text, any_, bindparam, cast, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -47,6 +47,62 @@ def _upsert(dialect: str, table: Any, keys: tuple[str, ...], updates: tuple[str,
     return stmt.on_conflict_do_update(
         index_elements=list(keys), set_={name: excluded[name] for name in updates}
     )
+
+
+def upsert_rows(
+    session: Session,
+    table: Any,
+    keys: Sequence[str],
+    updates: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """Insert or update `rows` (all with the same columns) per `keys` in one statement, where
+    an executemany sent one per row (a server round trip each on PostgreSQL outside a pipeline).
+
+    PostgreSQL: `INSERT .. SELECT FROM unnest(<one array per column>) ON CONFLICT (keys) DO
+    UPDATE`, whose text does not vary with the number of rows, so the driver and the server
+    parse and plan it once. SQLite: the upsert with RETURNING, which SQLAlchemy's
+    "insertmanyvalues" sends as multi-row VALUES. Rows repeating a key keep the last one, as
+    upserting them one after another would (PostgreSQL refuses to update a row twice in one
+    statement)."""
+    if not rows:
+        return
+    unique = list({tuple(row[key] for key in keys): row for row in rows}.values())
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        columns = tuple(unique[0])
+        statement = _unnest_upsert(table, tuple(keys), tuple(updates), columns)
+        arrays = {column: [row[column] for row in unique] for column in columns}
+        session.connection().execute(statement, arrays)
+        return
+    statement = _returning_upsert(dialect, table, tuple(keys), tuple(updates))
+    session.connection().execute(statement, unique)
+
+
+@functools.cache
+def _unnest_upsert(
+    table: Any, keys: tuple[str, ...], updates: tuple[str, ...], columns: tuple[str, ...]
+) -> Any:
+    # Set-returning functions side by side in one SELECT list advance together (PostgreSQL 10+).
+    arrays = select(
+        *(
+            func.unnest(bindparam(column, type_=postgresql.ARRAY(table.c[column].type)))
+            for column in columns
+        )
+    )
+    stmt = postgresql.insert(table).from_select(list(columns), arrays)
+    excluded = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={name: excluded[name] for name in updates}
+    )
+
+
+@functools.cache
+def _returning_upsert(
+    dialect: str, table: Any, keys: tuple[str, ...], updates: tuple[str, ...]
+) -> Any:
+    # What it returns is not read: RETURNING is what makes an executemany one statement.
+    return _upsert(dialect, table, keys, updates).returning(table.c[keys[0]])
 
 
 def chunks(session: Session, ids: Sequence[int]) -> Iterable[list[int]]:
