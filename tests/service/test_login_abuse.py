@@ -20,7 +20,7 @@ from sqlalchemy import select
 from service.accounts.models import LoginThrottle
 from service.accounts.throttle import FORGET_AFTER, FREE_FAILURES, account_key, lock_after
 from service.config import Settings
-from service.extensions import db, get_settings
+from service.extensions import db, get_settings, has_limit
 from tests.conftest import LiveServer
 from tests.support.factories import PASSWORD, Seed
 from tests.support.gunicorn import start_gunicorn
@@ -196,3 +196,9 @@ def test_it_limits_each_address_across_gunicorn_workers(
     assert statuses.count(429) == 14
     workers = set(re.findall(r'^<(\d+)> "POST /v1/auth/token', output, flags=re.MULTILINE))
     assert len(workers) == 2, output  # both workers answered, and still only six got through
+
+
+def test_it_spares_the_limiter_on_routes_without_a_limit(app: Flask) -> None:
+    # The limiter's per-request check is skipped wherever no limit applies; these keep theirs.
+    limited = sorted(endpoint for endpoint in app.view_functions if has_limit(app, endpoint))
+    assert limited == ["auth.token", "console.login", "signup.register"]
