@@ -212,35 +212,20 @@ class GoogleHealthProvider(WearableProvider):
             "windowSize": f"{int(INTRADAY_WINDOW.total_seconds())}s",
         }
         counts: list[IntradaySteps] = []
-        for _ in range(MAX_PAGES):
-            payload = self.http.json(
-                "POST",
-                "/v4/users/me/dataTypes/steps/dataPoints:rollUp",
-                json=body,
-                headers=self.bearer(token),
-                idempotent=True,  # a read despite POST
-            )
-            points = payload.get("rollupDataPoints", []) if isinstance(payload, dict) else None
-            if not isinstance(points, list):
-                raise IntegrationError("google_health rollUp: unexpected shape", permanent=True)
-            for point in points:
-                value = point.get("steps") if isinstance(point, dict) else None
-                if value is None:
-                    continue  # no steps in this window: no data, not an error
-                try:
-                    begin = parse_instant(point["startTime"])
-                    seconds = (parse_instant(point["endTime"]) - begin).total_seconds()
-                    minutes = max(1, -int(-seconds // 60))  # a truncated last window rounds up
-                    steps = as_count(value.get("countSum", "0"))  # proto3 omits a zero
-                except (AttributeError, KeyError, TypeError, ValueError) as exc:
-                    rejected.append(f"google_health steps rollUp: {exc!s:.80}")
-                    continue
-                counts.append(IntradaySteps(begin, minutes, steps, self.name))
-            page_token = payload.get("nextPageToken")  # omitted: no further pages
-            if not page_token:
-                return counts
-            body = {**body, "pageToken": str(page_token)}
-        raise IntegrationError("google_health rollUp: too many pages", permanent=False)
+        for point in self._rollup_points(token, "rollUp", body):
+            value = point.get("steps")
+            if value is None:
+                continue  # no steps in this window: no data, not an error
+            try:
+                begin = parse_instant(point["startTime"])
+                seconds = (parse_instant(point["endTime"]) - begin).total_seconds()
+                minutes = max(1, -int(-seconds // 60))  # a truncated last window rounds up
+                steps = as_count(value.get("countSum", "0"))  # proto3 omits a zero
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                rejected.append(f"google_health steps rollUp: {exc!s:.80}")
+                continue
+            counts.append(IntradaySteps(begin, minutes, steps, self.name))
+        return counts
 
     def _days(
         self, token: TokenSet, first: date, last: date, rejected: list[str]
@@ -273,28 +258,32 @@ class GoogleHealthProvider(WearableProvider):
             "range": {"start": _civil(first), "end": _civil(last + timedelta(1))},
             "windowSizeDays": 1,
         }
+        return self._rollup_points(token, "dailyRollUp", body)
+
+    def _rollup_points(
+        self, token: TokenSet, method: str, body: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        """POST steps `rollUp` or `dailyRollUp` with `body` and yield the points of every page."""
         for _ in range(MAX_PAGES):
             payload = self.http.json(
                 "POST",
-                "/v4/users/me/dataTypes/steps/dataPoints:dailyRollUp",
+                f"/v4/users/me/dataTypes/steps/dataPoints:{method}",
                 json=body,
                 headers=self.bearer(token),
                 idempotent=True,  # a read despite POST
             )
             points = payload.get("rollupDataPoints", []) if isinstance(payload, dict) else None
             if not isinstance(points, list):
-                raise IntegrationError(
-                    "google_health dailyRollUp: unexpected shape", permanent=True
-                )
+                raise IntegrationError(f"google_health {method}: unexpected shape", permanent=True)
             yield from (p for p in points if isinstance(p, dict))
             # DailyRollUpDataPointsResponse (rev 20260527) has no nextPageToken, and the default
-            # page (1440 points) exceeds a 90-day range; the request does take `pageToken`, so a
+            # page (1440 points) exceeds a 90-day range; both requests take `pageToken`, so a
             # token, should one appear, is followed with all other fields unchanged.
-            page_token = payload.get("nextPageToken")
+            page_token = payload.get("nextPageToken")  # omitted: no further pages
             if not page_token:
                 return
             body = {**body, "pageToken": str(page_token)}
-        raise IntegrationError("google_health dailyRollUp: too many pages", permanent=False)
+        raise IntegrationError(f"google_health {method}: too many pages", permanent=False)
 
     def _sessions(
         self, token: TokenSet, first: date, last: date, rejected: list[str]
