@@ -16,12 +16,13 @@ from service.activity.schemas import (
     DailyActivityInSchema,
     DailyUploadSchema,
 )
-from service.inputs import ApiSchema, Entries
+from service.inputs import Entries
 from service.patients.models import UPLOAD_SOURCES
 
 
-class _PlainUploadSchema(ApiSchema):
-    """DailyUploadSchema's list as marshmallow's own Nested(many=True), for reference."""
+class _PlainUploadSchema(DailyUploadSchema):
+    """DailyUploadSchema (its checks across entries too) with marshmallow's own list, for
+    reference."""
 
     days = fields.Nested(
         DailyActivityInSchema,
