@@ -7,6 +7,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from marshmallow import ValidationError, fields, validate
 
 from service.activity.schemas import (
@@ -16,11 +18,11 @@ from service.activity.schemas import (
     DailyUploadSchema,
     SessionUploadSchema,
 )
-from service.inputs import ApiSchema
+from service.patients.models import UPLOAD_SOURCES
 
 
-class PlainUploadSchema(ApiSchema):
-    """The upload as plain marshmallow loads it (no shortcut)."""
+class PlainUploadSchema(DailyUploadSchema):
+    """The upload as plain marshmallow loads it (no shortcut; the checks across entries kept)."""
 
     days = fields.Nested(
         DailyActivityInSchema,
@@ -90,3 +92,43 @@ def test_it_leaves_schemas_with_their_own_checks_to_marshmallow() -> None:
     # Walks check start < end in a schema hook: no shortcut could copy that, so none is taken.
     assert SessionUploadSchema().fields["sessions"]._plan() is None  # type: ignore[attr-defined]
     assert DailyUploadSchema().fields["days"]._plan() is not None  # type: ignore[attr-defined]
+
+
+DATES = st.one_of(
+    st.dates().map(lambda d: d.isoformat()),  # out of the supported range for most
+    st.sampled_from([GOOD["date"], "2026-02-30", "27/11/2026", "", "2026-11-27T10:00:00Z"]),
+    st.integers(),
+    st.none(),
+)
+COUNTS = st.one_of(
+    st.integers(min_value=-5, max_value=120_000),
+    st.sampled_from([2**63, -(2**63) - 1, 1.5, 3.0, True, "4000", None]),
+)
+VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "date": DATES,
+    "steps": COUNTS,
+    "distance_m": st.one_of(st.floats(allow_nan=True), st.integers(-10, 10**6), st.none()),
+    "active_minutes": COUNTS,
+    "source": st.one_of(st.sampled_from(UPLOAD_SOURCES), st.sampled_from(["", "fitbit", "x\x00"])),
+    "extra": st.integers(),
+}
+
+
+@st.composite
+def entries(draw: st.DrawFn) -> Any:
+    keys = draw(
+        st.sets(st.sampled_from(sorted(VALUES)), min_size=0, max_size=len(VALUES)).map(sorted)
+    )
+    if draw(st.integers(0, 3)) > 0:  # mostly well-formed entries, as phones send
+        optional = draw(st.lists(st.sampled_from(["distance_m", "active_minutes"]), unique=True))
+        keys = ["date", "steps", "source", *optional]
+    entry = {key: draw(VALUES[key]) for key in keys}
+    return draw(st.one_of(st.just(entry), st.just(entry), st.sampled_from([[], "x", None])))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.lists(entries(), max_size=6), st.sampled_from([{}, "days", 3, None])))
+def test_entries_answer_as_the_schema_does(days: Any) -> None:
+    fast = _outcome(DailyUploadSchema(), days)
+    plain = _outcome(PlainUploadSchema(), days)
+    assert fast == plain
