@@ -33,16 +33,14 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/lint-imports
 
 # The suite runs on SQLite; with TEST_DATABASE_URL set, the database-backed tests run again on
-# PostgreSQL (the pure rules/integrations tests do not touch a database and run once).
+# PostgreSQL (the pure rules/integrations tests do not touch a database and run once). The two
+# pytest runs go at the same time (tests/suites.py), each into test-artifacts/pytest-<backend>.log,
+# printed when it ends; either failing fails `make test`.
 test: $(VENV)/.dev
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
-	@if [ -n "$$TEST_DATABASE_URL" ]; then \
-		echo "== database-backed tests on PostgreSQL =="; \
-		BACKSTRIDE_TEST_BACKEND=postgresql $(VENV)/bin/pytest -m "db" $(PYTEST_ARGS); \
-	fi
+	$(PY) -m tests.suites $(PYTEST_ARGS)
 
 # The suite with the clock a year ahead: libfaketime (the PyPI package bundles the library) is
 # preloaded, so every clock read in the tests, the app, its subprocesses and SQLite moves on;
@@ -55,11 +53,7 @@ test-future: $(VENV)/.dev
 	@ahead=$$($(FAKETIME_ENV) $(PY) -c 'import time; print(int(time.time()))'); \
 	if [ "$$ahead" -lt $$(( $$(date +%s) + 86400 )) ]; then echo "libfaketime did not move the clock"; exit 1; fi; \
 	echo "== the suite with the clock at $$($(FAKETIME_ENV) date -u +%FT%TZ) =="
-	$(FAKETIME_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
-	@if [ -n "$$TEST_DATABASE_URL" ]; then \
-		echo "== database-backed tests on PostgreSQL, clock moved =="; \
-		BACKSTRIDE_TEST_BACKEND=postgresql $(FAKETIME_ENV) $(VENV)/bin/pytest -m "db" $(PYTEST_ARGS); \
-	fi
+	$(FAKETIME_ENV) $(PY) -m tests.suites $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev
 	@for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

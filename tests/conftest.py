@@ -75,6 +75,9 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         admin = create_engine(base, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
+            # A throwaway database: commits need not wait for the WAL to reach the disk of the
+            # shared server (one setting of this database only; a crash loses nothing we keep).
+            conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
         url = base.set(database=name).render_as_string(hide_password=False)
         try:
             migrate.upgrade(url)
@@ -119,11 +122,19 @@ def _clean(url: str) -> None:
     db.session.remove()
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with db.engine.begin() as conn:
-        if db.dialect == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(text(f"DELETE FROM {table}"))  # names come from our metadata
+        # DELETE, children first, not TRUNCATE: a test leaves a few rows, and TRUNCATE gives each
+        # of the ~40 tables and their indexes new files, synced to disk: about a second per test
+        # on the shared server under load, against 50 ms for the DELETEs.
+        for table in tables:
+            conn.execute(text(f"DELETE FROM {table}"))  # names come from our metadata
+        if db.dialect == "postgresql":  # ids start over, as SQLite's do in an emptied table
+            conn.execute(text(RESTART_SEQUENCES))
+
+
+RESTART_SEQUENCES = """
+SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, 1, false)
+FROM pg_sequences WHERE schemaname = current_schema()
+"""
 
 
 @pytest.fixture

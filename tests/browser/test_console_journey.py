@@ -2,8 +2,8 @@
 
 The demo clinic is seeded as `make run` seeds it, its sandbox wearables synced and every
 patient evaluated once, as the scheduler would. Every page is screenshotted into
-`test-artifacts/console/`, scanned with axe-core (no serious or critical violations), and may
-load nothing from another host.
+`test-artifacts/console/<backend>/`, scanned with axe-core (no serious or critical
+violations), and may load nothing from another host.
 """
 
 from __future__ import annotations

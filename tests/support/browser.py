@@ -9,6 +9,7 @@ Playwright's own browser download cannot run here, so the browser is the system'
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +29,9 @@ ARGS = [
 ]
 # Generous: the suite shares two cores with everything else on a loaded machine.
 TIMEOUT_MS = 60_000
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+# One folder per backend: `make test` runs the SQLite and PostgreSQL suites at the same time.
+BACKEND = os.environ.get("BACKSTRIDE_TEST_BACKEND") or "sqlite"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console" / BACKEND
 BLOCKING = ("serious", "critical")
 # Assertions that wait (expect(...).to_...) get the same patience as navigation.
 expect.set_options(timeout=TIMEOUT_MS)
