@@ -8,6 +8,7 @@ Usage: `python bench/push.py [N_POOLED] [N_NAIVE] [THREADS]`.
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import sys
 import time
@@ -99,9 +100,12 @@ def run(sender: Any, batch: list[PushMessage], threads: int) -> tuple[float, int
 
 def main() -> None:
     """Run both senders against the fake and print the RESULT line."""
-    pooled_count = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
-    naive_count = int(sys.argv[2]) if len(sys.argv) > 2 else 500
-    threads = int(sys.argv[3]) if len(sys.argv) > 3 else 16
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("pooled", type=int, nargs="?", default=5000, help="messages, pooled")
+    parser.add_argument("naive", type=int, nargs="?", default=500, help="messages, naive")
+    parser.add_argument("threads", type=int, nargs="?", default=16, help="sending threads")
+    args = parser.parse_args()
+    pooled_count, naive_count, threads = args.pooled, args.naive, args.threads
 
     credentials, public_key = make_service_account()
     public_pem = public_key.public_bytes(

@@ -15,6 +15,7 @@ Usage: `python bench/rules_eval.py [N]`.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import random
 import sys
@@ -161,7 +162,9 @@ def timed(label: str, functions: list[Any], contexts: list[Any]) -> tuple[float,
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("count", type=int, nargs="?", default=100_000, help="fact sets")
+    count = parser.parse_args().count
     ruleset = rules.load_ruleset(rules.default_ruleset_text())
     whens, translated = [], []
     for rule in ruleset.rules:

@@ -24,6 +24,7 @@ PostgreSQL database to measure there instead).
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import logging
 import multiprocessing
@@ -203,6 +204,7 @@ def bench_settings(url: str, base_url: str, rate_limit: str | None) -> Settings:
 
 def main() -> None:
     """Run the benchmark and print the RESULT line."""
+    argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0]).parse_args()
     logging.disable(logging.WARNING)
     first = run(QUOTA_PER_S, 1.0, None)  # budgets at the documented defaults
     synced = first["synced"]

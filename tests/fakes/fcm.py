@@ -82,6 +82,10 @@ class ReceivedPush:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 resets connections when many clients open at once
+    # (bench/push.py's naive sender: 16 threads, a new connection per message).
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Stay quiet about a client that went away mid-request (the soak kills processes)."""
         if isinstance(sys.exc_info()[1], ConnectionError):

@@ -139,6 +139,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 resets connections when many clients open at once
+    # (bench/push.py's naive sender: 16 threads, a new connection per message).
+    request_queue_size = 128
     daemon_threads = True
     block_on_close = False
     fake: FakeProviderServer
