@@ -179,7 +179,7 @@ def seed(database_url: str) -> tuple[str, list[dict[str, Any]]]:
             )  # fmt: skip
         token = token_for_user(user, get_settings()).access_token
     db.remove()
-    db.engine.dispose()
+    db.dispose()
     today = now.date()
     days = [
         {

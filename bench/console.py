@@ -211,8 +211,7 @@ def main() -> None:
         pg = run("postgresql", server.set(database=name).render_as_string(hide_password=False),
                  patients, rounds)  # fmt: skip
     finally:
-        if db._engine is not None:
-            db._engine.dispose()
+        db.dispose()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

@@ -266,7 +266,7 @@ def _memory_child(url: str, clinic_id: int, out: Any) -> None:
     with app.app_context():
         out.put(peak_mb(clinic_id))
         db.remove()
-        db.engine.dispose()
+        db.dispose()
 
 
 def memory_in_process(url: str, clinic_id: int) -> tuple[float, int, float]:
@@ -303,7 +303,7 @@ def measure(url: str, label: str, sizes: list[int], rounds: int = 3) -> dict[str
             f"{job_s:.2f} s ({written / job_s:,.0f}/s)"
         )
         db.remove()
-        db.engine.dispose()
+        db.dispose()
         small, small_n, small_rss = memory_in_process(url, 2)
         large, large_n, large_rss = memory_in_process(url, 3)
         print(

@@ -222,7 +222,7 @@ def _evaluate(url: str, now: dt.datetime, batch: int) -> tuple[float, float, Due
         if db.dialect == "postgresql":
             _sizes()
         db.remove()
-        db.engine.dispose()
+        db.dispose()
     return scan, elapsed, result
 
 
@@ -284,7 +284,7 @@ def _worker(url: str, now: dt.datetime, batch: int, ready: Any, go: Any, out: An
         result = evaluate_due(now, batch_size=batch)
         out.put((time.perf_counter(), result.evaluated, result.tips, result.batches))
         db.remove()
-        db.engine.dispose()
+        db.dispose()
 
 
 def _evaluate_in_processes(

@@ -164,7 +164,7 @@ def run(quota: int, window_s: float, rate_limit: str | None) -> dict[str, Any]:
         stats = receive(parent, 30, "counters from the fake Google Health")
         fake_process.join(timeout=10)
         db.session.remove()
-        db.engine.dispose()
+        db.dispose()
     cpu_s = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     return {
         **stats,

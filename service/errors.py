@@ -209,8 +209,9 @@ def _rollback_quietly() -> None:
 def _handle_database_error(exc: DBAPIError) -> Response:
     """Lost database: 503 with Retry-After (the transaction rolled back, nothing half-written).
 
-    The pool's pre-ping replaces the dead connections on the next checkout, so the worker
-    recovers by itself once the database answers again. Other driver errors stay 500.
+    The pool pings connections found suspect (service.db.Liveness) and replaces the dead ones
+    on checkout, so the worker recovers by itself once the database answers again. Other
+    driver errors stay 500.
     """
     if not is_connection_loss(exc):
         return _handle_unexpected(exc)

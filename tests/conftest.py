@@ -84,8 +84,7 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield url
         finally:
             db.session.remove()
-            if db._engine is not None:
-                db._engine.dispose()
+            db.dispose()
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()

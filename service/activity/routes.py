@@ -68,7 +68,7 @@ def _upserted(count: int) -> Response:
 @problems(blp, 400, 401, 403, 422)
 def get_activity(args: dict[str, Any]) -> dict[str, Any]:
     """List each local day's effective steps, target and whether it was met."""
-    with db.transaction() as session:
+    with db.reading() as session:
         days = service.activity_days(
             session, current_principal().user_id, args.get("from_"), args.get("to"), utcnow()
         )

@@ -46,7 +46,7 @@ integrations_blp = Blueprint(
 @problems(blp, 401, 403)
 def list_connections() -> dict[str, list[WearableConnection]]:
     """List the patient's wearable connections (never their tokens)."""
-    with db.transaction() as session:
+    with db.reading() as session:
         return {"items": service.list_connections(session, current_principal().user_id)}
 
 

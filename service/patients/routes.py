@@ -64,7 +64,7 @@ def register(body: dict[str, Any]) -> dict[str, Any]:
 @problems(blp, 401, 403)
 def get_me() -> dict[str, Any]:
     """Show the caller's profile."""
-    with db.transaction() as session:
+    with db.reading() as session:
         return service.profile_view(
             session, service.get_profile(session, current_principal().user_id)
         )

@@ -23,6 +23,6 @@ blp = Blueprint("plan", __name__, url_prefix="/v1/me/plan", description="The ste
 @problems(blp, 401, 403, 404)
 def get_plan() -> dict[str, Any]:
     """Show the caller's daily target and how it changed."""
-    with db.transaction() as session:
+    with db.reading() as session:
         profile = get_profile(session, current_principal().user_id)
         return service.plan_view(session, profile.user_id, zoneinfo.ZoneInfo(profile.timezone))

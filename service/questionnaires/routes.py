@@ -49,7 +49,7 @@ _response = ResponseSchema()
 @problems(blp, 401, 403)
 def my_questionnaires() -> dict[str, Any]:
     """The questionnaires waiting for the patient's answers, with their items and scales."""
-    with db.transaction() as session:
+    with db.reading() as session:
         return {"items": service.pending(session, current_principal().user_id)}
 
 

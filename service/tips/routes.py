@@ -26,7 +26,7 @@ blp.before_request(reject_non_json_bodies)
 @problems(blp, 400, 401, 403, 422)
 def list_tips(args: dict[str, Any]) -> Response:
     """List the caller's tips, newest first (keyset pages)."""
-    with db.transaction() as session:
+    with db.reading() as session:
         tips, next_cursor = service.list_tips(
             session,
             current_principal().user_id,
