@@ -201,3 +201,20 @@ def test_it_serves_docs_from_the_packaged_swagger_ui(app: Flask) -> None:
     assert "http" not in page.replace("http-equiv", "")
     assert client.get("/docs/assets/../../config.py").status_code == 404
     assert client.get("/docs/assets/index.html").status_code == 404
+
+
+def test_api_calls_get_each_hardening_header_once_and_no_session_cookie(
+    app: Flask, seed: Seed
+) -> None:
+    client = app.test_client()
+    answer = client.get("/v1/me/tips", headers=seed.headers("patient_a"))
+    assert answer.status_code == 200
+    assert "Set-Cookie" not in answer.headers  # no console cookie, so no session to save
+    for name in ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"):
+        assert len(answer.headers.getlist(name)) == 1, name
+    assert answer.headers.getlist("Content-Security-Policy") == [
+        "default-src 'none'; frame-ancestors 'none'"
+    ]
+    # A cookie that does not verify opens an empty session, as Flask's own interface does.
+    client.set_cookie("console", "forged.value.signature")
+    assert client.get("/console/").headers["Location"].startswith("/console/login")
