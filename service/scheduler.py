@@ -147,7 +147,8 @@ def run_job(app: Flask, job: Job) -> str | None:
                 return None
             # Every use case commits per batch (or per row), so the batch in flight rolled
             # back whole: the next tick claims it again and carries on where the last commit
-            # left off. The pool's pre-ping replaces the dead connections then.
+            # left off. The pool replaces its dead connections then (the failure marked them
+            # all suspect: service.db.Liveness pings them at their next checkout).
             JOB_FAILURES.labels(job.id, "database_unavailable").inc()
             DATABASE_ERRORS.labels(job.id).inc()
             log.warning(
