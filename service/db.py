@@ -241,8 +241,8 @@ class Database:
         """Run a use case that only reads, outside any transaction (no BEGIN, no COMMIT).
 
         Each statement sees what was committed when it ran: enough for a read of one caller's
-        rows, and it saves two of the inbox's four round trips. The session comes from the
-        reader engine, on which the database refuses writes.
+        rows, and it saves the BEGIN and COMMIT round trips. The session comes from the reader
+        engine, on which the database refuses writes.
         """
         session = self._reader_factory()
         try:
