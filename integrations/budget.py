@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from limits import RateLimitItem, RateLimitItemPerSecond, parse_many
@@ -77,14 +77,15 @@ class LocalWindows:
 
     SWEEP_EVERY = 10_000
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._windows: dict[tuple[str, int, int], deque[float]] = {}
         self._lock = threading.Lock()
         self._spends = 0
 
     def acquire(self, key: str, items: Sequence[RateLimitItem], cost: int) -> float | None:
         """Spend `cost` in every window, or none: None when spent, else seconds to wait."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             windows = []
             for item in items:
@@ -128,6 +129,7 @@ class RateBudget:
         *,
         storage_uri: str = "memory://",
         key_prefix: str = "backstride-budget",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         # rules: "<provider>:app" / "<provider>:user" -> "100/minute;2000/day".
         parsed = {scope: parse_limits(text) for scope, text in rules.items()}
@@ -149,7 +151,8 @@ class RateBudget:
         self.storage = storage
         self._moving = MovingWindowRateLimiter(self.storage)
         self._sliding = SlidingWindowCounterRateLimiter(self.storage)
-        self._local = LocalWindows() if storage_uri.startswith("memory") else None
+        # The in-process windows read `clock` (monotonic seconds; tests pass their own).
+        self._local = LocalWindows(clock) if storage_uri.startswith("memory") else None
 
     def limits_for(self, key: str) -> tuple[RateLimitItem, ...]:
         """Return the limits that apply to a key (none for unknown scopes)."""
