@@ -96,16 +96,22 @@ def test_it_answers_an_upload_at_once_and_evaluates_many_uploads_once(
     assert run_pending(now + dt.timedelta(seconds=40)).evaluated == 0
 
 
-def test_it_keeps_a_mark_that_an_upload_bumped_during_the_evaluation(
-    app: Any, seed: Seed, now: dt.datetime
-) -> None:
+def _claim_both_while_b_uploads(seed: Seed, now: dt.datetime) -> dict[int, int]:
+    """Mark patients A and B, claim both, then mark B again as if an upload landed meanwhile."""
     with db.transaction() as session:
         mark(session, [seed.patient_a, seed.patient_b], now)
     with db.transaction() as session:
         claimed = claim(session, now, 10)
     assert claimed == {seed.patient_a: 1, seed.patient_b: 1}
     with db.transaction() as session:
-        mark(session, [seed.patient_b], now)  # an upload lands while the batch runs
+        mark(session, [seed.patient_b], now)
+    return claimed
+
+
+def test_it_keeps_a_mark_that_an_upload_bumped_during_the_evaluation(
+    app: Any, seed: Seed, now: dt.datetime
+) -> None:
+    claimed = _claim_both_while_b_uploads(seed, now)
     with db.transaction() as session:
         settle(session, claimed)
 
@@ -161,12 +167,7 @@ def test_a_throttled_patient_is_evaluated_at_most_once_an_interval(
 def test_a_mark_bumped_during_a_throttled_evaluation_waits_for_the_interval(
     app: Any, seed: Seed, now: dt.datetime
 ) -> None:
-    with db.transaction() as session:
-        mark(session, [seed.patient_a, seed.patient_b], now)
-    with db.transaction() as session:
-        claimed = claim(session, now, 10)
-    with db.transaction() as session:
-        mark(session, [seed.patient_b], now)  # an upload lands while the batch runs
+    claimed = _claim_both_while_b_uploads(seed, now)
     with db.transaction() as session:
         settle(session, claimed, now=now, interval=HOUR)
 
