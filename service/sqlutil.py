@@ -23,6 +23,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -67,29 +68,43 @@ def upsert_rows(
     keys: Sequence[str],
     updates: Sequence[str],
     rows: Sequence[Mapping[str, Any]],
-) -> None:
+    *,
+    compared: Sequence[str],
+) -> int:
     """Insert or update `rows` (all with the same columns) per `keys` in one statement, where
-    an executemany sent one per row (a server round trip each on PostgreSQL outside a pipeline).
+    an executemany sent one per row (a server round trip each on PostgreSQL outside a pipeline);
+    return how many rows were inserted or changed.
+
+    A stored row is rewritten (all of `updates`) only when one of its `compared` columns differs
+    from the new row's: phones and polling syncs re-send days they sent before, and rewriting
+    those would only bloat the table and make the caller think something changed.
 
     PostgreSQL: `INSERT .. SELECT FROM json_populate_recordset(NULL::table, <rows as JSON>)
-    ON CONFLICT (keys) DO UPDATE`. Its text does not vary with the number of rows, so the
-    driver and the server parse and plan it once; the rows travel as one JSON text that
-    json.dumps writes in C and the server types by the table's own columns (the driver's
-    array dumpers cost ~1 us per value in Python). SQLite: the upsert with RETURNING, which
-    SQLAlchemy's "insertmanyvalues" sends as multi-row VALUES. Rows repeating a key keep the
-    last one, as upserting them one after another would (PostgreSQL refuses to update a row
-    twice in one statement)."""
+    ON CONFLICT (keys) DO UPDATE .. WHERE <a compared column differs>`. Its text does not vary
+    with the number of rows, so the driver and the server parse and plan it once; the rows travel
+    as one JSON text that json.dumps writes in C and the server types by the table's own columns
+    (the driver's array dumpers cost ~1 us per value in Python); the command's row count is the
+    answer. SQLite: the upsert with RETURNING, which SQLAlchemy's "insertmanyvalues" sends as
+    multi-row VALUES; the rows it returns are the answer. Rows repeating a key keep the last one,
+    as upserting them one after another would (PostgreSQL refuses to update a row twice in one
+    statement)."""
     if not rows:
-        return
+        return 0
     unique = list({tuple(row[key] for key in keys): row for row in rows}.values())
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement = _recordset_upsert(table, tuple(keys), tuple(updates), tuple(unique[0]))
+    if is_postgresql(session):
+        statement = _recordset_upsert(
+            table, tuple(keys), tuple(updates), tuple(compared), tuple(unique[0])
+        )
         records = json.dumps(unique, default=_json_value, separators=(",", ":"))
-        session.connection().execute(statement, {"records": records})
-        return
-    statement = _returning_upsert(dialect, table, tuple(keys), tuple(updates))
-    session.connection().execute(statement, unique)
+        written: int = session.connection().execute(statement, {"records": records}).rowcount
+        return written
+    statement = _returning_upsert(table, tuple(keys), tuple(updates), tuple(compared))
+    return len(session.connection().execute(statement, unique).all())
+
+
+def _changed(table: Any, excluded: Any, compared: tuple[str, ...]) -> Any:
+    """True where the stored row differs from the new one in a compared column (NULL-safe)."""
+    return or_(*(table.c[name].is_distinct_from(excluded[name]) for name in compared))
 
 
 def _json_value(value: Any) -> str:
@@ -104,7 +119,11 @@ def _json_value(value: Any) -> str:
 
 @functools.cache
 def _recordset_upsert(
-    table: Any, keys: tuple[str, ...], updates: tuple[str, ...], columns: tuple[str, ...]
+    table: Any,
+    keys: tuple[str, ...],
+    updates: tuple[str, ...],
+    compared: tuple[str, ...],
+    columns: tuple[str, ...],
 ) -> Any:
     records = func.json_populate_recordset(
         literal_column(f"NULL::{table.name}"), cast(bindparam("records", type_=Text), JSON)
@@ -113,17 +132,26 @@ def _recordset_upsert(
         list(columns), select(*(records.c[column] for column in columns))
     )
     excluded = stmt.excluded
+    # SQLAlchemy keeps an INSERT's row count only when asked to.
     return stmt.on_conflict_do_update(
-        index_elements=list(keys), set_={name: excluded[name] for name in updates}
-    )
+        index_elements=list(keys),
+        set_={name: excluded[name] for name in updates},
+        where=_changed(table, excluded, compared),
+    ).execution_options(preserve_rowcount=True)
 
 
 @functools.cache
 def _returning_upsert(
-    dialect: str, table: Any, keys: tuple[str, ...], updates: tuple[str, ...]
+    table: Any, keys: tuple[str, ...], updates: tuple[str, ...], compared: tuple[str, ...]
 ) -> Any:
-    # What it returns is not read: RETURNING is what makes an executemany one statement.
-    return _upsert(dialect, table, keys, updates).returning(table.c[keys[0]])
+    # SQLite's. RETURNING is what makes an executemany one statement; it returns the rows written.
+    stmt = sqlite.insert(table)
+    excluded = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: excluded[name] for name in updates},
+        where=_changed(table, excluded, compared),
+    ).returning(table.c[keys[0]])
 
 
 def chunks(session: Session, ids: Sequence[int]) -> Iterable[list[int]]:

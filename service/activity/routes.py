@@ -33,8 +33,8 @@ blp.before_request(reject_non_json_bodies)
 def put_daily(body: dict[str, Any]) -> Response:
     """Store daily step totals (idempotent per date and source); the rules run within a minute."""
     with db.transaction() as session:
-        count = service.upsert_daily(session, current_principal().user_id, body["days"], utcnow())
-    return _upserted(count)
+        stored = service.upsert_daily(session, current_principal().user_id, body["days"], utcnow())
+    return _upserted(stored)
 
 
 @blp.route("/sessions", methods=["POST"])
@@ -45,19 +45,19 @@ def put_daily(body: dict[str, Any]) -> Response:
 def post_sessions(body: dict[str, Any]) -> Response:
     """Store walking sessions (idempotent per source and start/end or external id); rules follow."""
     with db.transaction() as session:
-        count = service.upsert_sessions(
+        stored = service.upsert_sessions(
             session, current_principal().user_id, body["sessions"], utcnow()
         )
-    return _upserted(count)
+    return _upserted(stored)
 
 
-def _upserted(count: int) -> Response:
-    """The upload's answer: what was stored, and that the rules will run on it shortly.
+def _upserted(stored: service.Upserted) -> Response:
+    """The upload's answer: what was stored, and whether the rules will run on it shortly.
 
     Written by hand, not dumped through UpsertedSchema (which still documents it): phones
     upload often, and the dump cost more than these two fields are worth.
     """
-    body = {"upserted": count, "evaluation": "pending" if count else "none"}
+    body = {"upserted": stored.records, "evaluation": "pending" if stored.changed else "none"}
     return Response(json.dumps(body), mimetype="application/json")
 
 

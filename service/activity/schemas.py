@@ -95,18 +95,22 @@ class SessionUploadSchema(ApiSchema):
 
 
 class UpsertedSchema(ApiSchema):
-    """How many records were written (new or updated), and whether an evaluation is pending.
+    """How many records the upload stored, and whether an evaluation is pending.
 
     New activity does not answer with tips: the patient is marked for an `activity` evaluation
     that runs within a minute (`pending`), once for several uploads; its tips reach the inbox
-    and the phone from there. `none` when nothing was written.
+    and the phone from there. `none` when nothing new arrived: an empty upload, or one that only
+    re-sent records already stored with the same values.
     """
 
     upserted = fields.Integer(required=True)
     evaluation = fields.String(
         required=True,
         validate=validate.OneOf(["pending", "none"]),
-        metadata={"description": "`pending`: the rules run on this data within a minute."},
+        metadata={
+            "description": "`pending`: the rules run on this data within a minute; `none`: "
+            "nothing new or changed arrived."
+        },
     )
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -16,10 +16,18 @@ from service.activity.models import DailyActivity
 from service.activity.schemas import MAX_DAYS
 from service.activity.store import store_days, store_walks
 from service.errors import field_error
-from service.patients.service import get_profile, profile_timezone
+from service.patients.service import get_profile, note_upload
 from service.plans.service import targets_by_day
 
 DAY = dt.timedelta(days=1)
+
+
+class Upserted(NamedTuple):
+    """What an upload stored: how many records it held, and how many of them were new or changed
+    (a re-sent record already stored as it is is not written again, nor evaluated)."""
+
+    records: int
+    changed: int
 
 
 def effective_steps(by_source: Mapping[str, int], primary: str | None) -> int | None:
@@ -33,15 +41,16 @@ def effective_steps(by_source: Mapping[str, int], primary: str | None) -> int | 
 
 def upsert_daily(
     session: Session, patient_id: int, days: list[dict[str, Any]], now: dt.datetime
-) -> int:
-    """Store daily totals, replacing earlier values for the same (date, source)."""
-    zone = zoneinfo.ZoneInfo(profile_timezone(session, patient_id))
+) -> Upserted:
+    """Store daily totals, replacing earlier values for the same (date, source); mark the
+    patient for an evaluation when any changed."""
+    zone = zoneinfo.ZoneInfo(note_upload(session, patient_id, now))
     latest = now.astimezone(zone).date() + DAY
     for index, day in enumerate(days):
         if day["date"] > latest:
             raise field_error(f"days.{index}.date", "must not be after tomorrow")
     if not days:
-        return 0
+        return Upserted(0, 0)
     rows = [
         {
             "patient_id": patient_id,
@@ -54,9 +63,7 @@ def upsert_daily(
         }
         for day in days
     ]
-    store_days(session, rows)
-    ports.evaluation().after_activity(session, [patient_id], now)
-    return len(rows)
+    return _marked(session, patient_id, Upserted(len(rows), store_days(session, rows)), now)
 
 
 def session_key(source: str, start: dt.datetime, end: dt.datetime) -> str:
@@ -67,9 +74,10 @@ def session_key(source: str, start: dt.datetime, end: dt.datetime) -> str:
 
 def upsert_sessions(
     session: Session, patient_id: int, sessions: list[dict[str, Any]], now: dt.datetime
-) -> int:
-    """Store walking sessions, idempotent per (source, external id)."""
-    profile_timezone(session, patient_id)  # 404 without a profile
+) -> Upserted:
+    """Store walking sessions, idempotent per (source, external id); mark the patient for an
+    evaluation when any is new or changed."""
+    note_upload(session, patient_id, now)  # 404 without a profile
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for index, walk in enumerate(sessions):
         if walk["start"] > now + DAY:
@@ -92,10 +100,16 @@ def upsert_sessions(
             "created_at": now,
         }
     if not rows:
-        return 0
-    store_walks(session, list(rows.values()))
-    ports.evaluation().after_activity(session, [patient_id], now)
-    return len(rows)
+        return Upserted(0, 0)
+    stored = store_walks(session, list(rows.values()))
+    return _marked(session, patient_id, Upserted(len(rows), stored), now)
+
+
+def _marked(session: Session, patient_id: int, upserted: Upserted, now: dt.datetime) -> Upserted:
+    """Mark the patient for an `activity` evaluation if the upload changed anything."""
+    if upserted.changed:
+        ports.evaluation().after_activity(session, [patient_id], now)
+    return upserted
 
 
 def date_range(

@@ -36,7 +36,6 @@ from sqlalchemy.orm import Session
 
 from service.accounts.auth import Principal
 from service.accounts.models import User
-from service.activity.models import DailyActivity
 from service.alerts.models import ClinicianAlert
 from service.audit.service import record
 from service.clinicians import safety
@@ -154,7 +153,7 @@ def today_list(
         _targets_and_adherence(session, scope, rows, first, last)
         _pain(session, scope, rows, now)
         _alerts(session, scope, rows)
-        _syncs(session, scope, rows, first)
+        _syncs(session, scope, rows)
         for pid, count in safety.open_episode_counts(session, scope).items():
             if pid in rows:
                 rows[pid].episodes = count
@@ -182,15 +181,21 @@ def today_list(
 def _people(session: Session, scope: Select[Any], now: dt.datetime) -> dict[int, Row]:
     zones: dict[str, dt.date] = {}
     rows: dict[int, Row] = {}
-    for pid, email, zone, target in session.execute(
-        select(PatientProfile.user_id, User.email, PatientProfile.timezone, Plan.daily_target)
+    for pid, email, zone, target, uploaded in session.execute(
+        select(
+            PatientProfile.user_id,
+            User.email,
+            PatientProfile.timezone,
+            Plan.daily_target,
+            PatientProfile.last_upload_at,
+        )
         .join(User, User.id == PatientProfile.user_id)
         .outerjoin(Plan, Plan.patient_id == PatientProfile.user_id)
         .where(PatientProfile.user_id.in_(scope))
     ):
         if zone not in zones:
             zones[zone] = now.astimezone(ZoneInfo(zone)).date() - DAY
-        rows[pid] = Row(pid, email, zone, target, zones[zone])
+        rows[pid] = Row(pid, email, zone, target, zones[zone], last_sync=uploaded)
     return rows
 
 
@@ -275,15 +280,8 @@ def _alerts(session: Session, scope: Select[Any], rows: dict[int, Row]) -> None:
         row.reasons.insert(0, f"{count} open {plural} ({row.alert_severity})")
 
 
-def _syncs(session: Session, scope: Select[Any], rows: dict[int, Row], first: dt.date) -> None:
-    """The latest of a wearable's sync and a phone's upload (of the ranking window's days)."""
-    uploads = session.execute(
-        select(DailyActivity.patient_id, func.max(DailyActivity.updated_at))
-        .where(DailyActivity.patient_id.in_(scope), DailyActivity.date >= first)
-        .group_by(DailyActivity.patient_id)
-    )
-    for pid, uploaded in uploads:
-        rows[pid].last_sync = uploaded
+def _syncs(session: Session, scope: Select[Any], rows: dict[int, Row]) -> None:
+    """The latest of a wearable's sync and the phone's upload (read with the patient)."""
     for pid, at in session.execute(
         select(WearableConnection.patient_id, func.max(WearableConnection.last_sync_at))
         .where(WearableConnection.patient_id.in_(scope))

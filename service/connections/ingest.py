@@ -91,7 +91,8 @@ def _external_id(value: str) -> str:
 def upsert_days(
     session: Session, patient_id: int, source: str, days: Sequence[DayRecord], now: dt.datetime
 ) -> int:
-    """Insert or overwrite one row per plausible (patient, date, source); return how many rows."""
+    """Insert or overwrite one row per plausible (patient, date, source); return how many were
+    new or changed (a day re-fetched with the values already stored is not written)."""
     rejected = []
     plausible = []
     for day in days:
@@ -115,8 +116,7 @@ def upsert_days(
     }
     if not rows:
         return 0
-    store_days(session, list(rows.values()))
-    return len(rows)
+    return store_days(session, list(rows.values()))
 
 
 def upsert_sessions(
@@ -126,7 +126,8 @@ def upsert_sessions(
     walks: Sequence[WalkRecord],
     now: dt.datetime,
 ) -> int:
-    """Insert or update plausible walks keyed by (patient, source, external id); return how many."""
+    """Insert or update plausible walks keyed by (patient, source, external id); return how many
+    were new or changed."""
     rows = {}
     rejected = []
     for walk in walks:
@@ -148,8 +149,7 @@ def upsert_sessions(
     quarantine(session, rejected, patient_id=patient_id, source=source, kind="session", now=now)
     if not rows:
         return 0
-    store_walks(session, list(rows.values()))
-    return len(rows)
+    return store_walks(session, list(rows.values()))
 
 
 # Faster than a sprint kept up for a whole interval: no wrist counts that.

@@ -144,13 +144,13 @@ def _write_batch(batch: list[Fetched], now: dt.datetime) -> int:
 
 def _write_together(batch: list[Fetched], now: dt.datetime) -> int:
     with db.transaction() as session:
-        written = [item for item in batch if write(session, item, now)]
-        touched = sorted(
-            {item.snap.patient_id for item in written if item.result.days or item.result.sessions}
-        )
+        # One patient may have several connections in the batch.
+        changed = [(item.snap.patient_id, write(session, item, now)) for item in batch]
+        # Only new or changed days and walks cost an evaluation: polls re-fetch the same days.
+        touched = sorted({pid for pid, count in changed if count})
         if touched:
             after_activity(session, touched, now)
-    return len(written)
+    return sum(count is not None for _pid, count in changed)
 
 
 def _claim_due(now: dt.datetime, limit: int) -> list[Snapshot]:

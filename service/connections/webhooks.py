@@ -117,18 +117,18 @@ def _apply(
             continue
         if event.kind in IGNORED_KINDS:
             continue
-        stored = ingest.upsert_days(session, conn.patient_id, provider.name, event.days, now)
-        stored += ingest.upsert_sessions(
+        changed = ingest.upsert_days(session, conn.patient_id, provider.name, event.days, now)
+        changed += ingest.upsert_sessions(
             session, conn.patient_id, provider.name, event.sessions, now
         )
         # Intraday counts feed the proximal outcomes only: no facts change, no evaluation.
         ingest.upsert_intraday(session, conn.patient_id, provider.name, event.intraday, now)
-        if stored:
+        if changed:
             after_activity(session, [conn.patient_id], now)
         if event.pull:
             conn.pending = [*conn.pending, *(u for u in event.pull if u not in conn.pending)]
             conn.next_sync_at = now
-        elif provider.polls and not stored:
+        elif provider.polls and not (event.days or event.sessions):
             due = max(now, (conn.last_sync_at or now) + MIN_SYNC_GAP)
             if conn.next_sync_at is None or conn.next_sync_at > due:
                 conn.next_sync_at = due

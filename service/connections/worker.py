@@ -339,11 +339,13 @@ def _fail(snap: Snapshot, now: dt.datetime, error: str) -> None:
         )
 
 
-def write(session: Session, fetched: Fetched, now: dt.datetime) -> bool:
-    """Write one fetch (days, walks, cursor, schedule) in the caller's transaction.
+def write(session: Session, fetched: Fetched, now: dt.datetime) -> int | None:
+    """Write one fetch (days, walks, cursor, schedule) in the caller's transaction; return how
+    many days and walks were new or changed.
 
-    Returns False, having written nothing, when our lease was lost (the caller commits the
-    rest of its batch regardless). The caller runs the `after_activity` hook.
+    Returns None, having written nothing, when our lease was lost (the caller commits the
+    rest of its batch regardless). The caller runs the `after_activity` hook for the patients
+    whose days or walks changed.
     """
     snap, provider, result = fetched.snap, fetched.provider, fetched.result
     error = None
@@ -366,13 +368,13 @@ def write(session: Session, fetched: Fetched, now: dt.datetime) -> bool:
         session, snap.id, snap.claim_token, last_sync_at=now, attempts=0, last_error=error, **values
     ):
         log.warning("connection %s: lease lost during sync; results dropped", snap.id)
-        return False
+        return None
     if not provider.polls:
         _drop_fetched_pending(session, snap.id, snap.pending, now)
-    ingest.upsert_days(session, snap.patient_id, snap.provider, result.days, now)
-    ingest.upsert_sessions(session, snap.patient_id, snap.provider, result.sessions, now)
+    changed = ingest.upsert_days(session, snap.patient_id, snap.provider, result.days, now)
+    changed += ingest.upsert_sessions(session, snap.patient_id, snap.provider, result.sessions, now)
     ingest.upsert_intraday(session, snap.patient_id, snap.provider, result.intraday, now)
-    return True
+    return changed
 
 
 def _drop_fetched_pending(

@@ -61,6 +61,8 @@ class PatientProfile(Base):
     # is one indexed range scan; recomputed after each scheduled evaluation or zone change.
     next_decision_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     last_decision_at: Mapped[dt.datetime | None]
+    # The phone's last upload of days or walks, changed or not (the worklist's "last sync").
+    last_upload_at: Mapped[dt.datetime | None]
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     user: Mapped[User] = relationship(back_populates="profile", foreign_keys=[user_id])

@@ -7,7 +7,7 @@ import json
 import zoneinfo
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, update
 from sqlalchemy.orm import Session
 
 from integrations.netguard import Resolver, UnresolvableEndpoint, UnsafeEndpoint, public_endpoint
@@ -62,13 +62,22 @@ def get_profile(session: Session, patient_id: int) -> PatientProfile:
     return profile
 
 
-# Built once: every upload asks, and building the ORM comparison costs more than the query.
-_PROFILE_ZONE = select(PatientProfile.timezone).where(PatientProfile.user_id == bindparam("id"))
+# Built once: every upload runs it, and building the ORM statement costs more than running it.
+_NOTE_UPLOAD = (
+    update(PatientProfile)
+    .where(PatientProfile.user_id == bindparam("id"))
+    .values(last_upload_at=bindparam("now"))
+    .returning(PatientProfile.timezone)
+)
 
 
-def profile_timezone(session: Session, patient_id: int) -> str:
-    """The patient's time zone (one column, no ORM load: uploads ask for it), or 404."""
-    zone = session.connection().scalar(_PROFILE_ZONE, {"id": patient_id})
+def note_upload(session: Session, patient_id: int, now: dt.datetime) -> str:
+    """Record that the patient's phone uploaded now; return their time zone, or 404.
+
+    One statement does both: every upload needs the zone, and the worklist's "last sync" needs
+    the time of the upload even when it re-sent only what was stored.
+    """
+    zone = session.connection().scalar(_NOTE_UPLOAD, {"id": patient_id, "now": now})
     if zone is None:
         raise NotFound("no patient profile")
     return str(zone)

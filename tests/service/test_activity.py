@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from service.activity.models import DailyActivity, WalkingSession
+from service.evaluation.models import PendingEvaluation
 from service.extensions import db
+from service.patients.models import PatientProfile
 from service.plans.models import PlanChange
 from tests.support.factories import Seed
 
@@ -43,13 +45,80 @@ def test_it_upserts_daily_totals_per_date_and_source(client: Any, seed: Seed) ->
         {"date": day, "steps": 3900, "source": "manual"},
     ]
     assert _put(client, seed, days).json == {"upserted": 2, "evaluation": "pending"}
-    assert _put(client, seed, days).json == {"upserted": 2, "evaluation": "pending"}
     rows = db.session.execute(
         select(DailyActivity.source, DailyActivity.steps, DailyActivity.distance_m).order_by(
             DailyActivity.source
         )
     ).all()
     assert [tuple(r) for r in rows] == [("healthkit", 4200, 3100.5), ("manual", 3900, None)]
+
+
+def _stored(patient_id: int) -> tuple[dict[str, dt.datetime], int, dt.datetime | None]:
+    """Each source's updated_at, the patient's pending marks, and their phone's last upload."""
+    with db.transaction() as session:
+        updated = dict(
+            session.execute(
+                select(DailyActivity.source, DailyActivity.updated_at).where(
+                    DailyActivity.patient_id == patient_id
+                )
+            ).all()
+        )
+        marks = session.scalar(
+            select(PendingEvaluation.marks).where(PendingEvaluation.patient_id == patient_id)
+        )
+        uploaded = session.scalar(
+            select(PatientProfile.last_upload_at).where(PatientProfile.user_id == patient_id)
+        )
+    return updated, marks or 0, uploaded
+
+
+def test_a_re_sent_day_is_not_rewritten_nor_evaluated_but_the_upload_is_noted(
+    client: Any, seed: Seed
+) -> None:
+    day = (_today() - dt.timedelta(days=1)).isoformat()
+    days = [
+        {"date": day, "steps": 4200, "distance_m": 3100.5, "source": "healthkit"},
+        {"date": day, "steps": 3900, "source": "manual"},
+    ]
+    assert _put(client, seed, days).json == {"upserted": 2, "evaluation": "pending"}
+    updated, marks, uploaded = _stored(seed.patient_a)
+    assert marks == 1
+    assert uploaded is not None
+
+    assert _put(client, seed, days).json == {"upserted": 2, "evaluation": "none"}
+    again, marks_again, uploaded_again = _stored(seed.patient_a)
+    assert again == updated
+    assert marks_again == 1
+    assert uploaded_again is not None
+    assert uploaded_again > uploaded
+
+    # One value of one row differs (a distance where there was none): that row, and a mark.
+    days[1]["distance_m"] = 2800.0
+    assert _put(client, seed, days).json == {"upserted": 2, "evaluation": "pending"}
+    changed, marks_changed, _ = _stored(seed.patient_a)
+    assert changed["healthkit"] == updated["healthkit"]
+    assert changed["manual"] > updated["manual"]
+    assert marks_changed == 2
+
+
+def test_a_re_sent_walk_is_not_evaluated_again(client: Any, seed: Seed) -> None:
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=3)
+    walk = {
+        "start": start.isoformat(),
+        "end": (start + dt.timedelta(minutes=25)).isoformat(),
+        "kind": "walking",
+        "source": "healthkit",
+    }
+    answers = []
+    for steps in (2600, 2600, 2700):  # new, re-sent as it is, changed
+        body = {"sessions": [{**walk, "steps": steps}]}
+        answer = client.post(
+            "/v1/me/activity/sessions", json=body, headers=seed.headers("patient_a")
+        )
+        answers.append(answer.json)
+    assert [a["evaluation"] for a in answers] == ["pending", "none", "pending"]
+    assert {a["upserted"] for a in answers} == {1}
+    assert _stored(seed.patient_a)[1] == 2
 
 
 def test_it_validates_daily_uploads(client: Any, seed: Seed) -> None:

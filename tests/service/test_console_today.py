@@ -17,6 +17,7 @@ from service.alerts.models import ClinicianAlert
 from service.clinicians import worklist
 from service.connections.models import WearableConnection
 from service.extensions import db
+from service.patients.models import PatientProfile
 from service.plans.models import PlanChange
 from service.reports.models import PainReport
 from tests.support.console import signed_in
@@ -99,6 +100,9 @@ def _clinic_with_needs(seed: Seed, at: dt.datetime = NOW) -> dict[str, int]:
                 ),
             ]
         )
+        # The phones' last uploads: steady's is older than its wearable's sync.
+        for name, ago in (("slow", dt.timedelta(minutes=30)), ("steady", dt.timedelta(hours=3))):
+            session.get(PatientProfile, people[name]).last_upload_at = at - ago
         # A's seeded patients (A and B) have no data at all.
     return people
 
@@ -130,7 +134,10 @@ def test_it_ranks_the_clinics_patients_by_need(app: Flask, seed: Seed) -> None:
     assert steady.reasons == ["On track"]
     assert steady.met_14d == 14
     assert steady.mean_7d == 4500
+    # "Last sync": the later of the phone's last upload and a wearable's last sync.
     assert steady.last_sync == NOW - dt.timedelta(minutes=10)
+    assert by_id[people["slow"]].last_sync == NOW - dt.timedelta(minutes=30)
+    assert by_id[people["quiet"]].last_sync is None
     assert by_id[people["flare"]].latest_pain == 8
     assert dict(listing["tiers"]) == {
         "Safety episode": 0,

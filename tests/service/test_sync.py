@@ -16,6 +16,7 @@ from service.connections.models import WearableConnection
 from service.connections.sync import refresh_expiring_tokens, sync_due_connections
 from service.connections.tokens import store_token
 from service.crypto import cipher_for
+from service.evaluation.models import PendingEvaluation
 from service.extensions import db
 from service.tips.models import Tip
 from tests.support.connections import (  # noqa: F401 - the fixture is used by name
@@ -83,10 +84,21 @@ def test_it_syncs_a_linked_provider_into_the_activity_history(wearables: Wearabl
     assert sync_due_connections(now) == 0
 
 
+def _marks() -> int:
+    """The pending `activity` evaluation marks of every patient together."""
+    db.session.remove()
+    return db.session.scalar(select(func.coalesce(func.sum(PendingEvaluation.marks), 0))) or 0
+
+
 def test_it_rereads_recent_days_and_takes_revisions(wearables: Wearables) -> None:  # noqa: F811
     wearables.link("oura")
     now = _now()
     sync_due_connections(now)
+    assert _marks() == 1
+    # A poll that re-reads the same days changes nothing, so it costs no evaluation.
+    due_now(wearables, "oura")
+    assert sync_due_connections(_now()) == 1
+    assert _marks() == 1
     yesterday = now.date() - dt.timedelta(days=1)
     wearables.fakes["oura"].revise_day(yesterday, 12345)
     due_now(wearables, "oura")
@@ -94,6 +106,7 @@ def test_it_rereads_recent_days_and_takes_revisions(wearables: Wearables) -> Non
     assert sync_due_connections(_now()) == 1
     assert _days("oura")[yesterday] == 12345
     assert len([d for d in _days("oura") if d == yesterday]) == 1
+    assert _marks() == 2
 
 
 def test_it_reschedules_at_retry_after_when_rate_limited(wearables: Wearables) -> None:  # noqa: F811
