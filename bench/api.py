@@ -5,7 +5,9 @@ app (same gunicorn, same workers) returns the very JSON the inbox returns, so th
 what the service adds: authentication, the database round trips, marshmallow serialisation.
 The load comes from client processes (threads over keep-alive http.client connections) so the
 client does not share a GIL with itself; gunicorn's sync workers close each connection, which
-the client reopens, the same for every target.
+the client reopens, the same for every target. Each PUT re-sends the same 30 days with today's
+steps grown, as a phone does: one day changes, so the upload writes it and marks the patient,
+and 29 are re-sent unchanged (an upload of nothing new would skip both, and flatter the figure).
 Usage: `python bench/api.py [SECONDS_PER_RUN] [ROUNDS]` (PG_URL overrides the PostgreSQL server).
 """
 
@@ -192,16 +194,38 @@ def seed(database_url: str) -> tuple[str, list[dict[str, Any]]]:
     return token, days
 
 
-def _worker(port: int, method: str, path: str, headers: dict[str, str], body: bytes | None,
-            seconds: float, out: Any) -> None:  # fmt: skip
+# Distinct PUT bodies (today's steps differ) that the client threads take in turn.
+BODY_VARIANTS = 4096
+
+
+def _bodies(payload: Any) -> list[bytes | None]:
+    """The request bodies to send in turn: for an upload, today's steps grow with each one."""
+    if payload is None:
+        return [None]
+    days = payload["days"]
+    return [
+        json.dumps({"days": [{**days[0], "steps": days[0]["steps"] + i}, *days[1:]]}).encode()
+        for i in range(BODY_VARIANTS)
+    ]
+
+
+def _worker(port: int, method: str, path: str, headers: dict[str, str], payload: Any,
+            index: int, seconds: float, out: Any) -> None:  # fmt: skip
     latencies: list[float] = []
     errors = 0
+    bodies = _bodies(payload)
     stop_at = time.monotonic() + seconds
 
-    def run() -> None:
+    def run(thread: int) -> None:
         nonlocal errors
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        # Each thread of each process starts at its own body, so no two send the same one.
+        slot = index * THREADS_PER_PROCESS + thread
+        start = slot * len(bodies) // (CLIENT_PROCESSES * THREADS_PER_PROCESS)
+        sent = 0
         while time.monotonic() < stop_at:
+            body = bodies[(start + sent) % len(bodies)]
+            sent += 1
             started = time.perf_counter()
             try:
                 conn.request(method, path, body=body, headers=headers)
@@ -219,7 +243,7 @@ def _worker(port: int, method: str, path: str, headers: dict[str, str], body: by
             latencies.append(time.perf_counter() - started)
         conn.close()
 
-    threads = [threading.Thread(target=run) for _ in range(THREADS_PER_PROCESS)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS_PER_PROCESS)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -232,13 +256,12 @@ def load(
 ) -> dict[str, float]:
     """Drive one route for `seconds`; return requests/s and latency percentiles (ms)."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    body = json.dumps(payload).encode() if payload is not None else None
     queue: Any = multiprocessing.Queue()
     procs = [
         multiprocessing.Process(
-            target=_worker, args=(port, method, path, headers, body, seconds, queue)
+            target=_worker, args=(port, method, path, headers, payload, index, seconds, queue)
         )
-        for _ in range(CLIENT_PROCESSES)
+        for index in range(CLIENT_PROCESSES)
     ]
     for proc in procs:
         proc.start()
