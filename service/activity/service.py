@@ -16,10 +16,13 @@ from service.activity.models import DailyActivity
 from service.activity.schemas import MAX_DAYS
 from service.activity.store import store_days, store_walks
 from service.errors import field_error
-from service.patients.service import get_profile, note_upload
+from service.patients.service import get_profile, note_upload, profile_timezone
 from service.plans.service import targets_by_day
 
 DAY = dt.timedelta(days=1)
+# No time zone is behind UTC-12 (Etc/GMT+12): a date no later than tomorrow there is no later
+# than tomorrow for every patient, so only a date past it needs the patient's own zone read.
+WESTMOST = dt.timezone(-12 * dt.timedelta(hours=1))
 
 
 class Upserted(NamedTuple):
@@ -44,13 +47,7 @@ def upsert_daily(
 ) -> Upserted:
     """Store daily totals, replacing earlier values for the same (date, source); mark the
     patient for an evaluation when any changed."""
-    zone = zoneinfo.ZoneInfo(note_upload(session, patient_id, now))
-    latest = now.astimezone(zone).date() + DAY
-    for index, day in enumerate(days):
-        if day["date"] > latest:
-            raise field_error(f"days.{index}.date", "must not be after tomorrow")
-    if not days:
-        return Upserted(0, 0)
+    _not_after_tomorrow(session, patient_id, [day["date"] for day in days], now)
     rows = [
         {
             "patient_id": patient_id,
@@ -63,7 +60,19 @@ def upsert_daily(
         }
         for day in days
     ]
-    return _marked(session, patient_id, Upserted(len(rows), store_days(session, rows)), now)
+    return _noted(session, patient_id, Upserted(len(rows), store_days(session, rows)), now)
+
+
+def _not_after_tomorrow(
+    session: Session, patient_id: int, dates: list[dt.date], now: dt.datetime
+) -> None:
+    """422 naming the first date after tomorrow in the patient's zone (read only if needed)."""
+    if not dates or max(dates) <= now.astimezone(WESTMOST).date() + DAY:
+        return
+    latest = now.astimezone(zoneinfo.ZoneInfo(profile_timezone(session, patient_id))).date() + DAY
+    for index, day in enumerate(dates):
+        if day > latest:
+            raise field_error(f"days.{index}.date", "must not be after tomorrow")
 
 
 def session_key(source: str, start: dt.datetime, end: dt.datetime) -> str:
@@ -77,7 +86,6 @@ def upsert_sessions(
 ) -> Upserted:
     """Store walking sessions, idempotent per (source, external id); mark the patient for an
     evaluation when any is new or changed."""
-    note_upload(session, patient_id, now)  # 404 without a profile
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for index, walk in enumerate(sessions):
         if walk["start"] > now + DAY:
@@ -99,16 +107,16 @@ def upsert_sessions(
             "distance_m": walk.get("distance_m"),
             "created_at": now,
         }
-    if not rows:
-        return Upserted(0, 0)
     stored = store_walks(session, list(rows.values()))
-    return _marked(session, patient_id, Upserted(len(rows), stored), now)
+    return _noted(session, patient_id, Upserted(len(rows), stored), now)
 
 
-def _marked(session: Session, patient_id: int, upserted: Upserted, now: dt.datetime) -> Upserted:
-    """Mark the patient for an `activity` evaluation if the upload changed anything."""
+def _noted(session: Session, patient_id: int, upserted: Upserted, now: dt.datetime) -> Upserted:
+    """Mark the patient for an `activity` evaluation if the upload changed anything, and note
+    the upload on their profile (last: see `note_upload`; 404, all undone, without one)."""
     if upserted.changed:
         ports.evaluation().after_activity(session, [patient_id], now)
+    note_upload(session, patient_id, now)
     return upserted
 
 

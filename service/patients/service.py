@@ -7,7 +7,7 @@ import json
 import zoneinfo
 from typing import Any
 
-from sqlalchemy import bindparam, delete, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from integrations.netguard import Resolver, UnresolvableEndpoint, UnsafeEndpoint, public_endpoint
@@ -62,25 +62,32 @@ def get_profile(session: Session, patient_id: int) -> PatientProfile:
     return profile
 
 
-# Built once: every upload runs it, and building the ORM statement costs more than running it.
+# Built once: uploads run these, and building the ORM statements costs more than running them.
+_PROFILE_ZONE = select(PatientProfile.timezone).where(PatientProfile.user_id == bindparam("id"))
 _NOTE_UPLOAD = (
     update(PatientProfile)
     .where(PatientProfile.user_id == bindparam("id"))
     .values(last_upload_at=bindparam("now"))
-    .returning(PatientProfile.timezone)
+    .returning(PatientProfile.user_id)
 )
 
 
-def note_upload(session: Session, patient_id: int, now: dt.datetime) -> str:
-    """Record that the patient's phone uploaded now; return their time zone, or 404.
-
-    One statement does both: every upload needs the zone, and the worklist's "last sync" needs
-    the time of the upload even when it re-sent only what was stored.
-    """
-    zone = session.connection().scalar(_NOTE_UPLOAD, {"id": patient_id, "now": now})
+def profile_timezone(session: Session, patient_id: int) -> str:
+    """The patient's time zone (one column, no ORM load), or 404."""
+    zone = session.connection().scalar(_PROFILE_ZONE, {"id": patient_id})
     if zone is None:
         raise NotFound("no patient profile")
     return str(zone)
+
+
+def note_upload(session: Session, patient_id: int, now: dt.datetime) -> None:
+    """Record that the patient's phone uploaded now (the worklist's "last sync"), or 404.
+
+    Best run last in the upload's transaction: it locks the patient's profile row until the
+    commit, and two uploads of one patient would otherwise wait on each other for longer.
+    """
+    if session.connection().scalar(_NOTE_UPLOAD, {"id": patient_id, "now": now}) is None:
+        raise NotFound("no patient profile")
 
 
 def local_today(profile: PatientProfile, now: dt.datetime) -> dt.date:

@@ -6,9 +6,13 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
+import pytest
+from flask import Flask
 from sqlalchemy import func, select
 
+from service.activity import service
 from service.activity.models import DailyActivity, WalkingSession
+from service.errors import Invalid, NotFound
 from service.evaluation.models import PendingEvaluation
 from service.extensions import db
 from service.patients.models import PatientProfile
@@ -16,6 +20,7 @@ from service.plans.models import PlanChange
 from tests.support.factories import Seed
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
+DAY = dt.timedelta(days=1)
 
 
 def _today() -> dt.date:
@@ -159,6 +164,44 @@ def test_it_accepts_tomorrow_in_the_patients_zone(client: Any, seed: Seed) -> No
     tomorrow = (_today() + dt.timedelta(days=1)).isoformat()
     response = _put(client, seed, [{"date": tomorrow, "steps": 10, "source": "manual"}])
     assert response.status_code == 200
+
+
+# Pinned: 10:30 UTC is 00:30 on 1 December in Kiritimati (UTC+14) and 22:30 on 29 November at
+# UTC-12, the two ends of the world's clocks.
+NOW = dt.datetime(2026, 11, 30, 10, 30, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("zone", "tomorrow"),
+    [("Pacific/Kiritimati", dt.date(2026, 12, 2)), ("Etc/GMT+12", dt.date(2026, 11, 30))],
+)
+def test_tomorrow_is_the_patients_own_at_either_end_of_the_worlds_clocks(
+    app: Flask, seed: Seed, zone: str, tomorrow: dt.date
+) -> None:
+    with db.transaction() as session:
+        session.get_one(PatientProfile, seed.patient_a).timezone = zone
+    day = {"steps": 10, "source": "manual"}
+    with db.transaction() as session:
+        stored = service.upsert_daily(session, seed.patient_a, [{**day, "date": tomorrow}], NOW)
+    assert stored == (1, 1)
+    late = [{**day, "date": tomorrow - dt.timedelta(days=2)}, {**day, "date": tomorrow + DAY}]
+    with pytest.raises(Invalid) as refused, db.transaction() as session:
+        service.upsert_daily(session, seed.patient_a, late, NOW)
+    assert refused.value.errors == [
+        {"field": "days.1.date", "message": "must not be after tomorrow"}
+    ]
+
+
+def test_an_upload_without_a_patient_profile_is_404_and_stores_nothing(
+    app: Flask, seed: Seed
+) -> None:
+    with db.transaction() as session:
+        session.delete(session.get_one(PatientProfile, seed.patient_a))
+    with pytest.raises(NotFound), db.transaction() as session:
+        service.upsert_daily(
+            session, seed.patient_a, [{"date": NOW.date(), "steps": 10, "source": "manual"}], NOW
+        )
+    assert _stored(seed.patient_a) == ({}, 0, None)
 
 
 def test_it_reports_effective_steps_never_summed(client: Any, seed: Seed) -> None:
