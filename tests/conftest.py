@@ -12,6 +12,8 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +31,7 @@ from service.rulesets.compiled import forget_compiled
 from tests.support.factories import Seed, seed_named_users
 from tests.support.private_pg import find_bin_dir
 
-DB_FIXTURES = {"app", "db_url", "client", "seed", "live_server", "make_app"}
+DB_FIXTURES = {"app", "db_url", "empty_db_url", "client", "seed", "live_server", "make_app"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -65,32 +67,46 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         )
 
 
+@contextmanager
+def _throwaway_database(folder: Path) -> Iterator[str]:
+    """An empty database on the backend under test, dropped after: a new PostgreSQL database on
+    TEST_DATABASE_URL's server, or an SQLite file in `folder`."""
+    if os.environ.get("BACKSTRIDE_TEST_BACKEND") != "postgresql":
+        yield f"sqlite:///{folder / 'test.db'}"
+        return
+    server = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    base = make_url(server).set(drivername="postgresql+psycopg")
+    name = f"backstride_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # A throwaway database: commits need not wait for the WAL to reach the disk of the
+        # shared server (one setting of this database only; a crash loses nothing we keep).
+        conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh, migrated database for this test run."""
-    if os.environ.get("BACKSTRIDE_TEST_BACKEND") == "postgresql":
-        server = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-        base = make_url(server).set(drivername="postgresql+psycopg")
-        name = f"backstride_test_{os.getpid()}_{secrets.token_hex(3)}"
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-            # A throwaway database: commits need not wait for the WAL to reach the disk of the
-            # shared server (one setting of this database only; a crash loses nothing we keep).
-            conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
-        url = base.set(database=name).render_as_string(hide_password=False)
+    with _throwaway_database(tmp_path_factory.mktemp("db")) as url:
         try:
             migrate.upgrade(url)
             yield url
         finally:
             db.session.remove()
             db.dispose()
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-        migrate.upgrade(url)
+
+
+@pytest.fixture
+def empty_db_url(tmp_path: Path) -> Iterator[str]:
+    """An empty database of its own, for a test that migrates it step by step."""
+    with _throwaway_database(tmp_path) as url:
         yield url
 
 
