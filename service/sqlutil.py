@@ -102,9 +102,21 @@ def upsert_rows(
     return len(session.connection().execute(statement, unique).all())
 
 
-def _changed(table: Any, excluded: Any, compared: tuple[str, ...]) -> Any:
-    """True where the stored row differs from the new one in a compared column (NULL-safe)."""
-    return or_(*(table.c[name].is_distinct_from(excluded[name]) for name in compared))
+def _update_if_changed(
+    stmt: Any,
+    table: Any,
+    keys: tuple[str, ...],
+    updates: tuple[str, ...],
+    compared: tuple[str, ...],
+) -> Any:
+    """`stmt` ON CONFLICT (keys) DO UPDATE SET updates, only where a compared column differs
+    from the new row's (NULL-safe: IS DISTINCT FROM, IS NOT on SQLite)."""
+    excluded = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: excluded[name] for name in updates},
+        where=or_(*(table.c[name].is_distinct_from(excluded[name]) for name in compared)),
+    )
 
 
 def _json_value(value: Any) -> str:
@@ -131,13 +143,9 @@ def _recordset_upsert(
     stmt = postgresql.insert(table).from_select(
         list(columns), select(*(records.c[column] for column in columns))
     )
-    excluded = stmt.excluded
     # SQLAlchemy keeps an INSERT's row count only when asked to.
-    return stmt.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: excluded[name] for name in updates},
-        where=_changed(table, excluded, compared),
-    ).execution_options(preserve_rowcount=True)
+    upsert = _update_if_changed(stmt, table, keys, updates, compared)
+    return upsert.execution_options(preserve_rowcount=True)
 
 
 @functools.cache
@@ -145,13 +153,8 @@ def _returning_upsert(
     table: Any, keys: tuple[str, ...], updates: tuple[str, ...], compared: tuple[str, ...]
 ) -> Any:
     # SQLite's. RETURNING is what makes an executemany one statement; it returns the rows written.
-    stmt = sqlite.insert(table)
-    excluded = stmt.excluded
-    return stmt.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: excluded[name] for name in updates},
-        where=_changed(table, excluded, compared),
-    ).returning(table.c[keys[0]])
+    upsert = _update_if_changed(sqlite.insert(table), table, keys, updates, compared)
+    return upsert.returning(table.c[keys[0]])
 
 
 def chunks(session: Session, ids: Sequence[int]) -> Iterable[list[int]]:
