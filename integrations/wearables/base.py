@@ -51,6 +51,7 @@ from integrations.wearables.records import (
     parse_instant,
     pkce_challenge,
     pkce_pair,
+    read_or_note,
     same_secret,
 )
 
@@ -85,6 +86,7 @@ __all__ = [
     "parse_instant",
     "pkce_challenge",
     "pkce_pair",
+    "read_or_note",
     "same_secret",
 ]
 

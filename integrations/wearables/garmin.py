@@ -38,6 +38,7 @@ from integrations.wearables.base import (
     header,
     merge_days,
     merge_sessions,
+    read_or_note,
     same_secret,
 )
 
@@ -59,23 +60,19 @@ BACKFILL_DAYS = 90  # the longest range one backfill request may ask for
 
 def parse_dailies(items: Iterable[Any], rejected: list[str]) -> list[DailyActivity]:
     """Parse daily summaries; `calendarDate` is the user's local date."""
-    days: list[DailyActivity] = []
-    for item in items:
-        try:
-            active = item.get("activeTimeInSeconds")
-            days.append(
-                DailyActivity(
-                    date=date.fromisoformat(item["calendarDate"]),
-                    steps=as_count(item["steps"]),
-                    distance_m=as_distance(item.get("distanceInMeters")),
-                    active_minutes=as_count(active) // 60 if active is not None else None,
-                    source="garmin",
-                )
-            )
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            label = str(item.get("summaryId", "?")).strip() if isinstance(item, dict) else "?"
-            rejected.append(f"garmin daily {label[:40]}: {exc}")
-    return days
+    days = (read_or_note(item, _daily, rejected, "garmin daily", "summaryId") for item in items)
+    return [day for day in days if day is not None]
+
+
+def _daily(item: dict[str, Any]) -> DailyActivity:
+    active = item.get("activeTimeInSeconds")
+    return DailyActivity(
+        date=date.fromisoformat(item["calendarDate"]),
+        steps=as_count(item["steps"]),
+        distance_m=as_distance(item.get("distanceInMeters")),
+        active_minutes=as_count(active) // 60 if active is not None else None,
+        source="garmin",
+    )
 
 
 def parse_epochs(items: Iterable[Any], rejected: list[str]) -> list[IntradaySteps]:
@@ -88,14 +85,10 @@ def parse_epochs(items: Iterable[Any], rejected: list[str]) -> list[IntradayStep
     steps: dict[int, int] = {}
     seconds: dict[int, int] = {}
     for item in items:
-        try:
-            start = as_count(item["startTimeInSeconds"])
-            count = as_count(item["steps"]) if item.get("steps") is not None else 0
-            duration = as_count(item["durationInSeconds"])
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            label = str(item.get("summaryId", "?")).strip() if isinstance(item, dict) else "?"
-            rejected.append(f"garmin epoch {label[:40]}: {exc}")
+        epoch = read_or_note(item, _epoch, rejected, "garmin epoch", "summaryId")
+        if epoch is None:
             continue
+        start, count, duration = epoch
         steps[start] = steps.get(start, 0) + count
         seconds[start] = seconds.get(start, 0) + duration
     return [
@@ -109,28 +102,37 @@ def parse_epochs(items: Iterable[Any], rejected: list[str]) -> list[IntradayStep
     ]
 
 
+def _epoch(item: dict[str, Any]) -> tuple[int, int, int]:
+    """An epoch's start (seconds since the epoch), steps and duration (seconds)."""
+    steps = item.get("steps")
+    return (
+        as_count(item["startTimeInSeconds"]),
+        as_count(steps) if steps is not None else 0,
+        as_count(item["durationInSeconds"]),
+    )
+
+
 def parse_activities(items: Iterable[Any], rejected: list[str]) -> list[WalkingSession]:
     """Parse activity summaries, keeping walks."""
-    sessions: list[WalkingSession] = []
-    for item in items:
-        if not isinstance(item, dict) or item.get("activityType") not in WALK_TYPES:
-            continue
-        try:
-            start = datetime.fromtimestamp(as_count(item["startTimeInSeconds"]), UTC)
-            steps = item.get("steps")
-            sessions.append(
-                WalkingSession(
-                    external_id=f"garmin:{str(item['summaryId']).strip()}",
-                    start=start,
-                    end=start + timedelta(seconds=as_count(item["durationInSeconds"])),
-                    steps=as_count(steps) if steps is not None else None,
-                    distance_m=as_distance(item.get("distanceInMeters")),
-                    source="garmin",
-                )
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            rejected.append(f"garmin activity {str(item.get('summaryId', '?'))[:40]}: {exc}")
-    return sessions
+    walks = (
+        read_or_note(item, _walk, rejected, "garmin activity", "summaryId")
+        for item in items
+        if isinstance(item, dict) and item.get("activityType") in WALK_TYPES
+    )
+    return [walk for walk in walks if walk is not None]
+
+
+def _walk(item: dict[str, Any]) -> WalkingSession:
+    start = datetime.fromtimestamp(as_count(item["startTimeInSeconds"]), UTC)
+    steps = item.get("steps")
+    return WalkingSession(
+        external_id=f"garmin:{str(item['summaryId']).strip()}",
+        start=start,
+        end=start + timedelta(seconds=as_count(item["durationInSeconds"])),
+        steps=as_count(steps) if steps is not None else None,
+        distance_m=as_distance(item.get("distanceInMeters")),
+        source="garmin",
+    )
 
 
 class GarminProvider(WearableProvider):

@@ -56,6 +56,7 @@ from integrations.wearables.base import (
     merge_days,
     merge_sessions,
     parse_instant,
+    read_or_note,
     same_secret,
 )
 
@@ -300,27 +301,28 @@ class GoogleHealthProvider(WearableProvider):
             exercise = point.get("exercise")
             if not isinstance(exercise, dict) or exercise.get("exerciseType") not in WALKING_TYPES:
                 continue
-            try:
-                # DataPoint.name: users/{user}/dataTypes/exercise/dataPoints/{exercise id};
-                # `{user}` may be `me` or the healthUserId, so only the id is kept.
-                point_id = _last_segment(point["name"])
-                if not point_id:
-                    raise ValueError("empty data point name")
-                metrics = exercise.get("metricsSummary") or {}
-                millimetres = as_distance(metrics.get("distanceMillimeters"))  # double
-                sessions.append(
-                    WalkingSession(
-                        external_id=f"google_health:{point_id}",
-                        start=parse_instant(exercise["interval"]["startTime"]),
-                        end=parse_instant(exercise["interval"]["endTime"]),
-                        steps=as_count(metrics["steps"]) if "steps" in metrics else None,
-                        distance_m=millimetres / 1000 if millimetres is not None else None,
-                        source=self.name,
-                    )
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                rejected.append(f"google_health exercise {point.get('name', '?')!s:.60}: {exc}")
+            walk = read_or_note(point, self._walk, rejected, "google_health exercise", "name")
+            if walk is not None:
+                sessions.append(walk)
         return sessions
+
+    def _walk(self, point: dict[str, Any]) -> WalkingSession:
+        exercise = point["exercise"]
+        # DataPoint.name: users/{user}/dataTypes/exercise/dataPoints/{exercise id}; `{user}`
+        # may be `me` or the healthUserId, so only the id is kept.
+        point_id = _last_segment(point["name"])
+        if not point_id:
+            raise ValueError("empty data point name")
+        metrics = exercise.get("metricsSummary") or {}
+        millimetres = as_distance(metrics.get("distanceMillimeters"))  # double
+        return WalkingSession(
+            external_id=f"google_health:{point_id}",
+            start=parse_instant(exercise["interval"]["startTime"]),
+            end=parse_instant(exercise["interval"]["endTime"]),
+            steps=as_count(metrics["steps"]) if "steps" in metrics else None,
+            distance_m=millimetres / 1000 if millimetres is not None else None,
+            source=self.name,
+        )
 
     def _list(
         self, token: TokenSet, data_type: str, flt: str, page_size: int

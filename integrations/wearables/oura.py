@@ -34,6 +34,7 @@ from integrations.wearables.base import (
     merge_days,
     merge_sessions,
     parse_instant,
+    read_or_note,
     same_secret,
 )
 
@@ -103,38 +104,35 @@ class OuraProvider(WearableProvider):
         rejected: list[str] = []
         days: list[DailyActivity] = []
         for item in self._pages(token, "/v2/usercollection/daily_activity", params):
-            try:
-                day = date.fromisoformat(item["day"])
-                record = DailyActivity(
-                    date=day,
-                    steps=as_count(item["steps"]),
-                    distance_m=as_distance(item.get("equivalent_walking_distance")),
-                    active_minutes=_active_minutes(item),
-                    source=self.name,
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                rejected.append(f"oura daily_activity {item.get('day', '?')!s:.10}: {exc}")
-                continue
-            if first <= day <= last:
+            record = read_or_note(item, self._day, rejected, "oura daily_activity", "day")
+            if record is not None and first <= record.date <= last:
                 days.append(record)
         sessions: list[WalkingSession] = []
         for item in self._pages(token, "/v2/usercollection/workout", params):
-            if item.get("activity") != "walking":
-                continue
-            try:
-                sessions.append(
-                    WalkingSession(
-                        external_id=f"oura:{item['id']}",
-                        start=parse_instant(item["start_datetime"]),
-                        end=parse_instant(item["end_datetime"]),
-                        steps=None,
-                        distance_m=as_distance(item.get("distance")),
-                        source=self.name,
-                    )
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                rejected.append(f"oura workout {item.get('id', '?')!s:.40}: {exc}")
+            if item.get("activity") == "walking":
+                walk = read_or_note(item, self._walk, rejected, "oura workout", "id")
+                if walk is not None:
+                    sessions.append(walk)
         return FetchResult(merge_days(days), merge_sessions(sessions), last.isoformat(), rejected)
+
+    def _day(self, item: dict[str, Any]) -> DailyActivity:
+        return DailyActivity(
+            date=date.fromisoformat(item["day"]),
+            steps=as_count(item["steps"]),
+            distance_m=as_distance(item.get("equivalent_walking_distance")),
+            active_minutes=_active_minutes(item),
+            source=self.name,
+        )
+
+    def _walk(self, item: dict[str, Any]) -> WalkingSession:
+        return WalkingSession(
+            external_id=f"oura:{item['id']}",
+            start=parse_instant(item["start_datetime"]),
+            end=parse_instant(item["end_datetime"]),
+            steps=None,
+            distance_m=as_distance(item.get("distance")),
+            source=self.name,
+        )
 
     def _pages(
         self, token: TokenSet, path: str, params: dict[str, str]

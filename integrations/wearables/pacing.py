@@ -12,6 +12,16 @@ import requests
 from integrations.wearables.base import IntegrationError, RateLimited, WearableHttpClient
 
 
+def header_pair(value: str | None) -> tuple[float, float] | None:
+    """The two numbers of a rate-limit header ("short window,long window"), or None when it
+    holds anything else (the header is then ignored, never a reason to fail a call)."""
+    try:
+        short, long = (float(part) for part in (value or "").split(","))
+    except ValueError:
+        return None
+    return short, long
+
+
 class PacedHttpClient(WearableHttpClient):
     """Once a provider's window is used up, calls wait for its reset without being sent: the
     provider would answer 429 and still count them. Subclasses read their provider's headers in

@@ -33,8 +33,9 @@ from integrations.wearables.base import (
     intraday_days,
     merge_days,
     merge_sessions,
+    read_or_note,
 )
-from integrations.wearables.pacing import PacedHttpClient
+from integrations.wearables.pacing import PacedHttpClient, header_pair
 
 MAX_RANGE_DAYS = 28  # AccessLink refuses longer activity ranges
 # Exercise.sport is a coarse family (e.g. "OTHER"); the Polar Flow sport that tells walks
@@ -53,15 +54,6 @@ def iso_duration_seconds(value: Any) -> float:
     return hours * 3600 + minutes * 60 + seconds
 
 
-def _pair(value: str | None) -> tuple[float, float] | None:
-    """Parse a "short-term, long-term" header pair."""
-    try:
-        short, long = (float(part) for part in (value or "").split(","))
-    except ValueError:
-        return None
-    return short, long
-
-
 class PolarClient(PacedHttpClient):
     """Paces calls by AccessLink's own counts ("Rate limiting"): every response carries the
     partner's limits, usage and seconds to reset for the 15-minute and the 24-hour window in
@@ -73,9 +65,9 @@ class PolarClient(PacedHttpClient):
 
     def note(self, headers: Mapping[str, str]) -> None:
         """Pause until the reset of any window whose usage has reached its limit."""
-        limits = _pair(headers.get("RateLimit-Limit"))
-        usage = _pair(headers.get("RateLimit-Usage"))
-        reset = _pair(headers.get("RateLimit-Reset"))
+        limits = header_pair(headers.get("RateLimit-Limit"))
+        usage = header_pair(headers.get("RateLimit-Usage"))
+        reset = header_pair(headers.get("RateLimit-Reset"))
         if limits is None or usage is None or reset is None:
             return
         waits = [reset[n] for n in (0, 1) if usage[n] >= limits[n]]
@@ -162,7 +154,7 @@ class PolarProvider(WearableProvider):
             if not isinstance(items, list):
                 raise IntegrationError("polar activities: not a list", permanent=True)
             for item in items:
-                record = self._day(item, rejected)
+                record = read_or_note(item, self._day, rejected, "polar activity", "start_time")
                 if record is not None and first <= record.date <= last:
                     days.append(record)
                     if record.date in recent:
@@ -198,20 +190,15 @@ class PolarProvider(WearableProvider):
             found.append(IntradaySteps(start, minutes, count, self.name))
         return found
 
-    def _day(self, item: Any, rejected: list[str]) -> DailyActivity | None:
-        try:
-            active = item.get("active_duration")
-            return DailyActivity(
-                date=date.fromisoformat(str(item["start_time"])[:10]),
-                steps=as_count(item["steps"]),
-                distance_m=as_distance(item.get("distance_from_steps")),
-                active_minutes=int(iso_duration_seconds(active) // 60) if active else None,
-                source=self.name,
-            )
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            label = str(item.get("start_time", "?"))[:10] if isinstance(item, dict) else "?"
-            rejected.append(f"polar activity {label}: {exc}")
-            return None
+    def _day(self, item: dict[str, Any]) -> DailyActivity:
+        active = item.get("active_duration")
+        return DailyActivity(
+            date=date.fromisoformat(str(item["start_time"])[:10]),
+            steps=as_count(item["steps"]),
+            distance_m=as_distance(item.get("distance_from_steps")),
+            active_minutes=int(iso_duration_seconds(active) // 60) if active else None,
+            source=self.name,
+        )
 
     def _sessions(
         self, token: TokenSet, first: date, last: date, tz: ZoneInfo, rejected: list[str]
@@ -226,25 +213,25 @@ class PolarProvider(WearableProvider):
                 continue
             if str(item.get("detailed_sport_info") or "").upper() not in WALK_SPORTS:
                 continue
-            try:
-                offset = timedelta(minutes=int(item.get("start_time_utc_offset", 0)))
-                local = datetime.fromisoformat(item["start_time"]).replace(tzinfo=None)
-                start = (local - offset).replace(tzinfo=UTC)
-                steps = item.get("steps")
-                session = WalkingSession(
-                    external_id=f"polar:{item['id']}",
-                    start=start,
-                    end=start + timedelta(seconds=iso_duration_seconds(item["duration"])),
-                    steps=as_count(steps) if steps is not None else None,
-                    distance_m=as_distance(item.get("distance")),
-                    source=self.name,
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                rejected.append(f"polar exercise {str(item.get('id', '?'))[:30]}: {exc}")
-                continue
-            if first <= local.date() <= last:
-                sessions.append(session)
+            read = read_or_note(item, self._exercise, rejected, "polar exercise", "id")
+            if read is not None and first <= read[0] <= last:
+                sessions.append(read[1])
         return sessions
+
+    def _exercise(self, item: dict[str, Any]) -> tuple[date, WalkingSession]:
+        """The exercise's local start date (what the window holds), and the walk."""
+        offset = timedelta(minutes=int(item.get("start_time_utc_offset", 0)))
+        local = datetime.fromisoformat(item["start_time"]).replace(tzinfo=None)
+        start = (local - offset).replace(tzinfo=UTC)
+        steps = item.get("steps")
+        return local.date(), WalkingSession(
+            external_id=f"polar:{item['id']}",
+            start=start,
+            end=start + timedelta(seconds=iso_duration_seconds(item["duration"])),
+            steps=as_count(steps) if steps is not None else None,
+            distance_m=as_distance(item.get("distance")),
+            source=self.name,
+        )
 
     def handle_webhook(
         self, *, method: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes

@@ -8,11 +8,16 @@ import hmac
 import json
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
+
+R = TypeVar("R")
+
+# What reading a malformed provider item raises: a missing key, a wrong type, a bad value.
+UNREADABLE = (AttributeError, KeyError, TypeError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -210,6 +215,20 @@ def parse_instant(value: Any) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp without offset: {value!r}")
     return parsed.astimezone(UTC)
+
+
+def read_or_note(
+    item: Any, read: Callable[[Any], R], rejected: list[str], what: str, key: str
+) -> R | None:
+    """`read(item)`, or None when the provider's item cannot be read: `rejected` then gets a
+    line naming the item (`what` and its `key` field) and why, and the fetch goes on without it
+    (one bad day must not cost the patient the others)."""
+    try:
+        return read(item)
+    except UNREADABLE as exc:
+        name = str(item.get(key, "?")).strip() if isinstance(item, dict) else "?"
+        rejected.append(f"{what} {name[:60]}: {exc}")
+        return None
 
 
 def body_event_id(provider: str, payload: Any) -> str:

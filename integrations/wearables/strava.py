@@ -28,9 +28,10 @@ from integrations.wearables.base import (
     local_day_bounds,
     merge_sessions,
     parse_instant,
+    read_or_note,
     same_secret,
 )
-from integrations.wearables.pacing import PacedHttpClient
+from integrations.wearables.pacing import PacedHttpClient, header_pair
 
 WALK_TYPES = frozenset({"Walk", "Hike"})
 PER_PAGE = 100
@@ -42,15 +43,6 @@ RATE_HEADERS = (
     ("X-RateLimit-Limit", "X-RateLimit-Usage"),
     ("X-ReadRateLimit-Limit", "X-ReadRateLimit-Usage"),
 )
-
-
-def _pair(value: str | None) -> tuple[int, int] | None:
-    """Parse a "15-minute,daily" header pair."""
-    try:
-        short, daily = (int(part) for part in (value or "").split(","))
-    except ValueError:
-        return None
-    return short, daily
 
 
 class StravaClient(PacedHttpClient):
@@ -66,7 +58,10 @@ class StravaClient(PacedHttpClient):
         now = self.clock()
         until = 0.0
         for limit_name, usage_name in RATE_HEADERS:
-            limits, usage = _pair(headers.get(limit_name)), _pair(headers.get(usage_name))
+            limits, usage = (
+                header_pair(headers.get(limit_name)),
+                header_pair(headers.get(usage_name)),
+            )
             if limits is None or usage is None:
                 continue
             if usage[0] >= limits[0]:
@@ -156,19 +151,18 @@ class StravaProvider(WearableProvider):
         kinds = {item.get("type"), item.get("sport_type")}
         if not kinds & WALK_TYPES:
             return None
-        try:
-            begin = parse_instant(item["start_date"])
-            return WalkingSession(
-                external_id=f"strava:{item['id']}",
-                start=begin,
-                end=begin + timedelta(seconds=as_count(item["elapsed_time"])),
-                steps=None,
-                distance_m=as_distance(item.get("distance")),
-                source=self.name,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            rejected.append(f"strava activity {str(item.get('id', '?'))[:30]}: {exc}")
-            return None
+        return read_or_note(item, self._walk, rejected, "strava activity", "id")
+
+    def _walk(self, item: dict[str, Any]) -> WalkingSession:
+        begin = parse_instant(item["start_date"])
+        return WalkingSession(
+            external_id=f"strava:{item['id']}",
+            start=begin,
+            end=begin + timedelta(seconds=as_count(item["elapsed_time"])),
+            steps=None,
+            distance_m=as_distance(item.get("distance")),
+            source=self.name,
+        )
 
     def handle_webhook(
         self, *, method: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes

@@ -41,6 +41,7 @@ from integrations.wearables.base import (
     local_day_bounds,
     merge_days,
     merge_sessions,
+    read_or_note,
 )
 
 # Withings answers HTTP 200 and puts the outcome in `status` (0 = ok). The status table
@@ -175,45 +176,42 @@ class WithingsProvider(WearableProvider):
         fields = "steps,distance,soft,moderate,intense"
         form = {"action": "getactivity", **window, "data_fields": fields}
         for item in self._pages(token, form, "activities"):
-            try:
-                day = date.fromisoformat(item["date"])
-                record = DailyActivity(
-                    date=day,
-                    steps=as_count(item["steps"]),
-                    distance_m=as_distance(item.get("distance")),
-                    active_minutes=_active_minutes(item),
-                    source=self.name,
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                rejected.append(f"withings activity {str(item.get('date', '?'))[:10]}: {exc}")
-                continue
-            if first <= day <= last:
+            record = read_or_note(item, self._day, rejected, "withings activity", "date")
+            if record is not None and first <= record.date <= last:
                 days.append(record)
         sessions: list[WalkingSession] = []
         form = {"action": "getworkouts", **window, "data_fields": "steps,distance"}
         for item in self._pages(token, form, "series"):
-            if item.get("category") not in WALK_CATEGORIES:
-                continue
-            try:
-                data = item.get("data") or {}
-                steps = data.get("steps")
-                sessions.append(
-                    WalkingSession(
-                        external_id=f"withings:{item['id']}",
-                        start=datetime.fromtimestamp(as_count(item["startdate"]), UTC),
-                        end=datetime.fromtimestamp(as_count(item["enddate"]), UTC),
-                        steps=as_count(steps) if steps is not None else None,
-                        distance_m=as_distance(data.get("distance")),
-                        source=self.name,
-                    )
-                )
-            except (AttributeError, KeyError, TypeError, ValueError) as exc:
-                rejected.append(f"withings workout {str(item.get('id', '?'))[:30]}: {exc}")
+            if item.get("category") in WALK_CATEGORIES:
+                walk = read_or_note(item, self._walk, rejected, "withings workout", "id")
+                if walk is not None:
+                    sessions.append(walk)
         intraday: list[IntradaySteps] = []
         for day in intraday_days(first, last):
             intraday.extend(self._intraday(token, *local_day_bounds(day, tz), rejected))
         return FetchResult(
             merge_days(days), merge_sessions(sessions), last.isoformat(), rejected, intraday
+        )
+
+    def _day(self, item: dict[str, Any]) -> DailyActivity:
+        return DailyActivity(
+            date=date.fromisoformat(item["date"]),
+            steps=as_count(item["steps"]),
+            distance_m=as_distance(item.get("distance")),
+            active_minutes=_active_minutes(item),
+            source=self.name,
+        )
+
+    def _walk(self, item: dict[str, Any]) -> WalkingSession:
+        data = item.get("data") or {}
+        steps = data.get("steps")
+        return WalkingSession(
+            external_id=f"withings:{item['id']}",
+            start=datetime.fromtimestamp(as_count(item["startdate"]), UTC),
+            end=datetime.fromtimestamp(as_count(item["enddate"]), UTC),
+            steps=as_count(steps) if steps is not None else None,
+            distance_m=as_distance(data.get("distance")),
+            source=self.name,
         )
 
     def _intraday(

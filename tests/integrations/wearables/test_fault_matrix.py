@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,6 +16,7 @@ from integrations.wearables import (
     ReauthRequired,
     TokenExpired,
 )
+from integrations.wearables.base import read_or_note
 from tests.fakes.polar import FakePolar
 from tests.integrations.wearables.conftest import TODAY, Linked, link, make_provider
 
@@ -151,6 +153,9 @@ def test_it_quarantines_a_malformed_day_and_keeps_the_rest(linked: Linked) -> No
     linked.fake.corrupt_day(bad)
     result = fetch(linked, cursor=TODAY.isoformat())
     assert len(result.rejected) == 1
+    # The line names the provider and the record, then says why (for the connection's log).
+    assert result.rejected[0].startswith(f"{linked.provider.name} ")
+    assert ": " in result.rejected[0]
     if linked.provider.name == "strava":  # sessions only: the corrupt walk is the one dropped
         assert len(result.sessions) == 2
     else:
@@ -165,3 +170,17 @@ def test_it_returns_the_revised_value_on_the_next_fetch(linked: Linked) -> None:
     if linked.provider.name != "strava":
         assert {d.date: d.steps for d in second.days}[day] == 12345
         assert {d.date: d.steps for d in first.days}[day] != 12345
+
+
+def test_an_unreadable_item_is_named_and_why_without_raising() -> None:
+    rejected: list[str] = []
+
+    def read(item: dict[str, Any]) -> int:
+        return int(item["steps"])
+
+    assert read_or_note({"id": " 42 ", "steps": "12"}, read, rejected, "x walk", "id") == 12
+    assert read_or_note({"id": " 42 ", "steps": "many"}, read, rejected, "x walk", "id") is None
+    assert read_or_note(["not", "an", "object"], read, rejected, "x walk", "id") is None
+    assert rejected[0].startswith("x walk 42: invalid literal")
+    assert rejected[1].startswith("x walk ?: ")
+    assert len(rejected) == 2
