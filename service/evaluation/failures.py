@@ -98,8 +98,9 @@ def rule_failure(exc: Exception) -> Failure:
     return Failure("rules", type(cause).__name__[:60], message, rule_id)
 
 
-# An Evaluation row of a failed evaluation (COPY on PostgreSQL needs every NOT NULL column).
-FAILED_COLUMNS = (
+# The columns of an Evaluation row the service writes, and of a failed one (COPY on PostgreSQL
+# needs every NOT NULL column).
+EVALUATION_COLUMNS = (
     "patient_id",
     "trigger",
     "decision_key",
@@ -108,9 +109,8 @@ FAILED_COLUMNS = (
     "facts",
     "decision",
     "actions",
-    "status",
-    "error",
 )
+FAILED_COLUMNS = (*EVALUATION_COLUMNS, "status", "error")
 
 
 def failed_row(

@@ -38,6 +38,7 @@ from service.evaluation import actions
 from service.evaluation.actions import Outcome
 from service.evaluation.facts import PatientContext, compute, load_contexts
 from service.evaluation.failures import (
+    EVALUATION_COLUMNS,
     FAILED_COLUMNS,
     Failed,
     failed_row,
@@ -192,18 +193,6 @@ def _taken(session: Session, keys: Mapping[int, str], ids: list[int]) -> set[int
         )
         taken.update(pid for pid, key in rows.all() if keys.get(pid) == key)
     return taken
-
-
-EVALUATION_COLUMNS = (
-    "patient_id",
-    "trigger",
-    "decision_key",
-    "ruleset_version_id",
-    "evaluated_at",
-    "facts",
-    "decision",
-    "actions",
-)
 
 
 def _evaluation_row(
