@@ -213,9 +213,11 @@ class PolarProvider(WearableProvider):
                 continue
             if str(item.get("detailed_sport_info") or "").upper() not in WALK_SPORTS:
                 continue
-            read = read_or_note(item, self._exercise, rejected, "polar exercise", "id")
-            if read is not None and first <= read[0] <= last:
-                sessions.append(read[1])
+            found = read_or_note(item, self._exercise, rejected, "polar exercise", "id")
+            if found is not None:
+                local_day, walk = found
+                if first <= local_day <= last:
+                    sessions.append(walk)
         return sessions
 
     def _exercise(self, item: dict[str, Any]) -> tuple[date, WalkingSession]:
