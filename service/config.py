@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -243,11 +244,23 @@ def _url_of_bind(bind: str) -> str:
     return f"http://{host}:{port}"
 
 
-def _development_secret(name: str, make: Any) -> str:
-    """Keep a development secret in instance/ so tokens survive restarts of `make run`."""
-    INSTANCE_DIR.mkdir(exist_ok=True)
-    path = INSTANCE_DIR / f".{name}"
+def _development_secret(name: str, make: Any, directory: Path = INSTANCE_DIR) -> str:
+    """Keep a development secret in instance/ so tokens survive restarts of `make run`.
+
+    Several processes may start at once (test workers, gunicorn's), so the file is written
+    whole under a private name and then linked into place: a reader never sees it half-written,
+    and the first process to link wins for all of them.
+    """
+    directory.mkdir(exist_ok=True)
+    path = directory / f".{name}"
     if not path.exists():
-        path.write_text(make())
-        path.chmod(0o600)
+        fd, partial = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(make())
+            os.link(partial, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(partial)
     return path.read_text().strip()

@@ -8,6 +8,8 @@ import secrets
 import string
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from sqlalchemy import create_engine, select
 from service.accounts.models import User
 from service.accounts.security import verify_password
 from service.bootstrap import DEMO_CLINICIAN, DEMO_PATIENT_PASSWORD
-from service.config import ConfigError, Settings, load_settings
+from service.config import ConfigError, Settings, _development_secret, load_settings
 from service.keystrength import entropy_bits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +90,25 @@ def test_it_estimates_entropy_from_the_spelling(key: str, bits: int) -> None:
 def test_it_does_not_check_key_strength_outside_production() -> None:
     env = {"SECRET_KEY": "dev", "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode()}
     assert load_settings(env).secret_key == "dev"
+
+
+def test_processes_starting_together_share_one_development_secret(tmp_path: Path) -> None:
+    # Test workers and gunicorn's start together on a fresh clone; each must read the one
+    # secret the first of them wrote, never a file another is still writing.
+    racers = 12
+    everyone_made_one = threading.Barrier(racers)
+
+    def make() -> str:
+        everyone_made_one.wait(timeout=30)
+        return Fernet.generate_key().decode()
+
+    with ThreadPoolExecutor(racers) as pool:
+        got = list(pool.map(lambda _: _development_secret("key", make, tmp_path), range(racers)))
+    assert got[0]
+    assert set(got) == {got[0]}
+    assert (tmp_path / ".key").read_text() == got[0]
+    assert [p.name for p in tmp_path.iterdir()] == [".key"]
+    assert (tmp_path / ".key").stat().st_mode & 0o077 == 0
 
 
 def _flask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
