@@ -216,27 +216,6 @@ class History:
         closed = [e.closed_at for e in self.episodes if e.closed_at and e.closed_at <= moment]
         return max(closed, default=None)
 
-    @classmethod
-    def from_json(cls, text: str) -> History:
-        """Build a History from the JSON layout of `rules/examples/six_weeks.json`."""
-        from rules.history_files import read_history  # noqa: PLC0415 - it builds these classes
-
-        return read_history("history.json", text)
-
-    @classmethod
-    def from_csv(cls, text: str, *, timezone: str = "UTC") -> History:
-        """Build a History from a day-per-row CSV (see `rules.history.read_csv`)."""
-        from rules.history_files import read_csv  # noqa: PLC0415 - it builds these classes
-
-        return read_csv(text, timezone=timezone)
-
-    @classmethod
-    def load(cls, path: str, text: str, *, timezone: str = "UTC") -> History:
-        """Read a history file: `.csv` by its extension, JSON otherwise."""
-        from rules.history_files import read_history  # noqa: PLC0415 - it builds these classes
-
-        return read_history(path, text, timezone=timezone)
-
 
 def _local_date(moment: datetime, zone: ZoneInfo) -> date:
     return moment.astimezone(zone).date()

@@ -16,7 +16,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from rules.facts import TRIGGERS
+from rules.codes import TRIGGERS
 from rules.kinds import ActionKind, Severity
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from integrations.wearables.sandbox import PERSONAS, persona_pain_reports, persona_steps
 from rules import DEFAULT_RULESET_PATH, reference
+from rules.history_files import read_history
 
 SIX_WEEKS = "six_weeks"
 # The engine's example lives beside its default rule set (rules/examples/six_weeks.json).
@@ -29,7 +30,7 @@ assert set(EXAMPLES) - {SIX_WEEKS} == set(PERSONAS)
 
 @lru_cache(maxsize=1)
 def _six_weeks() -> reference.History:
-    return reference.History.from_json(_SIX_WEEKS_PATH.read_text(encoding="utf-8"))
+    return read_history("six_weeks.json", _SIX_WEEKS_PATH.read_text(encoding="utf-8"))
 
 
 def example_range(name: str, end: dt.date) -> tuple[dt.date, dt.date]:

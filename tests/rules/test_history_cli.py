@@ -12,8 +12,7 @@ import pytest
 
 import rules
 from rules.history import parse_history
-from rules.history_files import read_history
-from rules.reference import History
+from rules.history_files import read_csv, read_history
 from rules.simulation import MAX_WORK, simulation_work
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,16 +122,16 @@ def test_it_gives_the_line_and_column_of_a_bad_field_in_a_file() -> None:
 def test_it_names_the_line_and_column_of_a_bad_csv_cell() -> None:
     text = "date,steps,pain\n2026-03-01,100,\n2026-03-02,lots,\n2026-03-03,5,11\n"
     with pytest.raises(rules.HistoryError) as caught:
-        History.from_csv(text)
+        read_csv(text)
     assert caught.value.errors == [("line 3", "column 'steps': 'lots' is not a number")]
     with pytest.raises(rules.HistoryError) as range_error:
-        History.from_csv(text.replace("lots", "7"))
+        read_csv(text.replace("lots", "7"))
     assert range_error.value.errors == [("line 4, column 'pain'", "must be between 0 and 10")]
 
 
 def test_it_refuses_a_simulation_past_the_work_bound_before_running() -> None:
     ruleset = rules.load_ruleset(DEFAULT.read_text())
-    history = History.from_json(EXAMPLE.read_text())
+    history = read_history("history.json", EXAMPLE.read_text())
     six_weeks = simulation_work(ruleset, history, date(2026, 3, 2), date(2026, 4, 12))
     assert six_weeks < MAX_WORK
     years = (date(2026, 3, 2), date(2028, 3, 2))

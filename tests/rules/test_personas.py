@@ -19,7 +19,7 @@ import pytest
 
 import rules
 from rules import Decision, RenderedTip
-from rules.reference import History
+from rules.history_files import read_history
 from rules.simulation import DayResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +32,7 @@ DEFAULT = rules.load_ruleset(rules.default_ruleset_text())
 @cache
 def replay(name: str) -> tuple[DayResult, ...]:
     """Simulate a persona from enrolment to its last day with steps."""
-    history = History.from_json((PERSONAS / f"{name}.json").read_text())
+    history = read_history("history.json", (PERSONAS / f"{name}.json").read_text())
     last = max(row.day for row in history.daily_steps)
     return tuple(rules.simulate(DEFAULT, history, DAY0, last))
 

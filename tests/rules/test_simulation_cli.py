@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import rules
-from rules.reference import History
+from rules.history_files import read_csv, read_history
 from rules.simulation import DayResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +21,7 @@ EXAMPLE = ROOT / "rules" / "examples" / "six_weeks.json"
 
 @pytest.fixture(scope="module")
 def days() -> list[DayResult]:
-    history = History.from_json(EXAMPLE.read_text())
+    history = read_history("history.json", EXAMPLE.read_text())
     ruleset = rules.load_ruleset(DEFAULT.read_text())
     return rules.simulate(ruleset, history, date(2026, 3, 2), date(2026, 4, 12))
 
@@ -123,10 +123,10 @@ def test_it_runs_tests_simulates_explains_and_lists_facts() -> None:
 
 
 def test_it_reads_a_csv_history_like_the_json_one() -> None:
-    csv_history = History.from_csv(
+    csv_history = read_csv(
         (ROOT / "rules" / "examples" / "six_weeks.csv").read_text(), timezone="Europe/London"
     )
-    json_history = History.from_json(EXAMPLE.read_text())
+    json_history = read_history("history.json", EXAMPLE.read_text())
     primary = {(d.day, d.steps) for d in json_history.daily_steps if d.source == "sandbox"}
     assert {(d.day, d.steps) for d in csv_history.daily_steps} == primary
     assert [p.score for p in csv_history.pain] == [p.score for p in json_history.pain]
@@ -138,4 +138,4 @@ def test_it_reads_a_csv_history_like_the_json_one() -> None:
 
 def test_it_names_the_line_of_a_bad_csv_row() -> None:
     with pytest.raises(ValueError, match="line 3"):
-        History.from_csv("date,steps\n2026-03-01,100\n2026-03-02,lots\n")
+        read_csv("date,steps\n2026-03-01,100\n2026-03-02,lots\n")

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 import rules
-from rules.reference import History
+from rules.history_files import read_history
 from service.audit.models import AuditEvent
 from service.extensions import db
 from tests.support.factories import Seed
@@ -222,7 +222,7 @@ def test_it_simulates_the_readme_example_history_as_the_command_line_does(
     )
     assert response.status_code == 200, response.json
     expected = rules.simulate(
-        rules.load_ruleset(DEFAULT), History.from_json(EXAMPLE.read_text()), *_RANGE
+        rules.load_ruleset(DEFAULT), read_history("history.json", EXAMPLE.read_text()), *_RANGE
     )
     assert [
         (d["date"], d["fired"], d["tips"], d["episode"], d["safety"]) for d in response.json["days"]
