@@ -33,7 +33,8 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/lint-imports
 
 # The suite runs on SQLite; with TEST_DATABASE_URL set, the database-backed tests run again on
-# PostgreSQL (the pure rules/integrations tests do not touch a database and run once). The two
+# PostgreSQL (the pure rules/integrations tests do not touch a database and run once), and the
+# tests that start their own PostgreSQL server (pgserver) move to that run. The two
 # pytest runs go at the same time (tests/suites.py), each into test-artifacts/pytest-<backend>.log,
 # printed when it ends; either failing fails `make test`.
 test: $(VENV)/.dev

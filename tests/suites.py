@@ -1,5 +1,6 @@
-"""`make test`'s two pytest runs at once: the whole suite on SQLite and, with TEST_DATABASE_URL
-set, the database-backed tests (`-m db`) on PostgreSQL.
+"""`make test`'s two pytest runs at once: the suite on SQLite and, with TEST_DATABASE_URL set, the
+database-backed tests (`-m db`) on PostgreSQL, joined by those that start a PostgreSQL server of
+their own (`-m pgserver`), which then leave the SQLite run.
 
 Run one after the other they took 16 of CI's 20 minutes; each is mostly one Python process
 waiting on its database, its servers and subprocesses, so on two cores they overlap well. They
